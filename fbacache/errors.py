@@ -1,0 +1,42 @@
+"""Typed exceptions raised by fbacache.
+
+Every error the library raises on purpose derives from :class:`FbaCacheError`,
+so ``except fbacache.FbaCacheError`` catches all of them.
+"""
+from __future__ import annotations
+
+
+class FbaCacheError(Exception):
+    """Base class of every error raised by fbacache."""
+
+
+class ConfigError(FbaCacheError, ValueError):
+    """A configuration value is invalid; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ManagerNotRunning(FbaCacheError, RuntimeError):
+    """An operation was attempted on a stopped :class:`CacheManager`."""
+
+
+class EntryTooLarge(FbaCacheError, ValueError):
+    """The stored form of a value exceeds ``max_entry_size``."""
+
+
+class SerializationError(FbaCacheError, ValueError):
+    """A value cannot be encoded by the configured serializer."""
+
+
+class BackendError(FbaCacheError):
+    """A backend failed and no fallback could serve the request."""
+
+
+class UnsafeConfiguration(FbaCacheError, ValueError):
+    """The configuration would unpickle data that other processes can write."""
+
+
+class SingleFlightTimeout(FbaCacheError, TimeoutError):
+    """A ``get_or_set`` waiter gave up waiting for another thread's factory."""
