@@ -40,3 +40,24 @@ class UnsafeConfiguration(FbaCacheError, ValueError):
 
 class SingleFlightTimeout(FbaCacheError, TimeoutError):
     """A ``get_or_set`` waiter gave up waiting for another thread's factory."""
+
+
+class CorruptFile(FbaCacheError, ValueError):
+    """A cache file exists but cannot be decoded; it is corrupt, never "empty"."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class UnsafePath(FbaCacheError, ValueError):
+    """A path resolves outside the configured directories or through a symlink."""
+
+
+class BackupError(FbaCacheError):
+    """A backup could not be written, or a backup failed its checksum verification."""
+
+
+class MaintenanceAborted(FbaCacheError):
+    """A maintenance operation stopped before changing anything (e.g. its safety backup failed)."""
