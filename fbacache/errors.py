@@ -61,3 +61,7 @@ class BackupError(FbaCacheError):
 
 class MaintenanceAborted(FbaCacheError):
     """A maintenance operation stopped before changing anything (e.g. its safety backup failed)."""
+
+
+class ServerProcessError(FbaCacheError, RuntimeError):
+    """A helper server of :mod:`fbacache.testing` (e.g. redis-server) failed to start or stop."""
