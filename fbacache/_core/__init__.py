@@ -1,0 +1,34 @@
+"""Selects the compiled core or its pure-Python twin.
+
+``CORE_IMPLEMENTATION`` is ``"c"`` when the Cython extension loaded and
+``"py"`` when the reference twin is in use (no compiler at install time, or
+``FBACACHE_NO_EXTENSIONS=1`` in the environment).  ``NATIVE`` is the same
+fact as a bool.  Both implementations expose the same names.
+"""
+from __future__ import annotations
+
+import os
+
+from . import _index_py
+
+CORE_IMPLEMENTATION: str
+NATIVE: bool
+
+if os.environ.get("FBACACHE_NO_EXTENSIONS"):
+    _impl = _index_py
+    CORE_IMPLEMENTATION = "py"
+else:
+    try:
+        from . import _index_c as _impl  # type: ignore[no-redef]
+
+        CORE_IMPLEMENTATION = "c"
+    except ImportError:  # no compiled core: fall back to the twin
+        _impl = _index_py
+        CORE_IMPLEMENTATION = "py"
+
+NATIVE = CORE_IMPLEMENTATION == "c"
+Index = _impl.Index
+POLICIES = _impl.POLICIES
+PyIndex = _index_py.Index
+
+__all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex"]

@@ -1,0 +1,901 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The compiled index: a compact open-addressing hash table with eviction policies.
+
+Layout (per resident entry, about 40 bytes plus the hash table):
+
+* ``_keys`` / ``_values``: two Python lists indexed by *slot*.  Keeping the
+  object references in lists (not raw C arrays) lets the cyclic garbage
+  collector see them, so a cached value that refers back to its cache is
+  still collectable.
+* C arrays indexed by slot: the key's hash, ``prev``/``next`` links (policy
+  order, and the free list), ``aux`` (LFU bucket, RANDOM position or
+  PROBABILITY heap position), and, allocated only when first needed, weights,
+  expiry deadlines and probabilities.
+* ``table``: an int32 open-addressing index (CPython's perturbed probing) of
+  slot numbers; -1 empty, -2 deleted.
+
+Re-entrancy: a key's ``__eq__`` may run Python code that mutates this index;
+every lookup records ``_version`` before comparing and restarts if it moved.
+Objects leaving the index are released only after the structure is
+consistent again (their ``__del__`` may run arbitrary code).
+
+The pure-Python twin in ``_index_py.py`` is the reference: same names, same
+victims, same behaviour.
+"""
+from cpython.object cimport PyObject_Hash, PyObject_RichCompareBool, Py_EQ
+from cpython.list cimport PyList_GET_SIZE
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset
+from libc.math cimport isnan
+
+import time as _time
+
+cdef extern from "<time.h>" nogil:
+    ctypedef int clockid_t
+    cdef struct timespec:
+        long tv_sec
+        long tv_nsec
+    int clock_gettime(clockid_t clk, timespec* tp)
+    clockid_t CLOCK_MONOTONIC
+
+POLICIES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
+
+cdef enum:
+    P_LRU = 0
+    P_LFU = 1
+    P_FIFO = 2
+    P_RANDOM = 3
+    P_PROB = 4
+    P_ADAPTIVE = 5
+
+cdef enum:
+    EMPTY = -1
+    DUMMY = -2
+    NIL = -1
+
+cdef object _MISSING = object()
+cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
+
+
+cdef inline uint64_t _splitmix(uint64_t* state):
+    state[0] += GOLDEN
+    cdef uint64_t z = state[0]
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline int32_t _below(uint64_t* state, int32_t n):
+    return <int32_t>(((_splitmix(state) >> 32) * <uint64_t>n) >> 32)
+
+
+cdef void* _grow(void* ptr, Py_ssize_t count, size_t size) except NULL:
+    cdef void* out = realloc(ptr, count * size if count > 0 else size)
+    if out == NULL:
+        raise MemoryError()
+    return out
+
+
+include "_lfu.pxi"
+include "_heaps.pxi"
+
+
+cdef class Index:
+    """A bounded key -> value index with a pluggable eviction policy and expiry.
+
+    See docs/core-api.md for every operation and its cost.
+
+    >>> idx = Index("lru", max_entries=2)
+    >>> idx.set("a", 1); idx.set("b", 2); _ = idx.get("a"); idx.set("c", 3)
+    >>> sorted(idx.keys())
+    ['a', 'c']
+    """
+
+    cdef list _keys
+    cdef list _values
+    cdef Py_hash_t* hashes
+    cdef int32_t* prev
+    cdef int32_t* next
+    cdef int32_t* aux
+    cdef int64_t* weights
+    cdef double* deadline
+    cdef int32_t* table
+    cdef Py_ssize_t mask
+    cdef Py_ssize_t fill
+    cdef int32_t cap
+    cdef int32_t n
+    cdef int32_t hiwater
+    cdef int32_t free_head
+    cdef int32_t head
+    cdef int32_t tail
+    cdef int pol
+    cdef int64_t max_entries_
+    cdef Py_ssize_t _swept
+    cdef int64_t max_weight_
+    cdef int64_t total_weight
+    cdef uint64_t _version
+    cdef uint64_t rng
+    cdef Buckets lfu
+    cdef Heap expiry_heap
+    cdef Heap prob_heap
+    cdef double* prob
+    cdef uint64_t* pstamp
+    cdef uint64_t stamp
+    cdef double default_probability
+    cdef int32_t* dense
+    cdef object _timer
+    cdef bint fast_clock
+    cdef readonly str policy
+    cdef public object on_evict
+    cdef public object _sizeof
+    cdef readonly unsigned long long hits
+    cdef readonly unsigned long long misses
+    cdef readonly unsigned long long evictions
+    cdef readonly unsigned long long expirations
+
+    def __cinit__(self, *args, **kwargs):
+        self.hashes = NULL
+        self.prev = self.next = self.aux = NULL
+        self.weights = NULL
+        self.deadline = NULL
+        self.table = NULL
+        self.prob = NULL
+        self.pstamp = NULL
+        self.dense = NULL
+        buckets_init(&self.lfu)
+        heap_init(&self.expiry_heap)
+        heap_init(&self.prob_heap)
+
+    def __init__(self, policy="lru", max_entries=None, max_weight=None, timer=_time.monotonic,
+                 seed=None, default_probability=0.5):
+        if policy not in POLICIES:
+            raise ValueError(f"unknown eviction policy {policy!r}; expected one of {POLICIES}")
+        if max_entries is not None and max_entries < 0:
+            raise ValueError("max_entries must be non-negative")
+        if max_weight is not None and max_weight < 0:
+            raise ValueError("max_weight must be non-negative")
+        if policy == "adaptive":
+            raise ValueError("the 'adaptive' policy is not built into this core yet")
+        self.policy = policy
+        self.pol = POLICIES.index(policy)
+        self.max_entries_ = -1 if max_entries is None else min(<object>max_entries, 2**31 - 2)
+        self.max_weight_ = -1 if max_weight is None else min(<object>max_weight, 2**62)
+        self.timer = timer
+        self.default_probability = float(default_probability)
+        if seed is None:
+            import random
+            seed = random.getrandbits(64)
+        self.rng = <uint64_t>(seed & 0xFFFFFFFFFFFFFFFF)
+        self.on_evict = None
+        self._sizeof = None
+        self._reset_storage(8)
+
+    def __dealloc__(self):
+        self._free_arrays()
+
+    cdef void _free_arrays(self):
+        free(self.hashes); free(self.prev); free(self.next); free(self.aux)
+        free(self.weights); free(self.deadline); free(self.table)
+        free(self.prob); free(self.pstamp); free(self.dense)
+        self.hashes = NULL
+        self.prev = self.next = self.aux = NULL
+        self.weights = NULL
+        self.deadline = NULL
+        self.table = NULL
+        self.prob = NULL
+        self.pstamp = NULL
+        self.dense = NULL
+        buckets_free(&self.lfu)
+        heap_free(&self.expiry_heap)
+        heap_free(&self.prob_heap)
+
+    cdef int _reset_storage(self, int32_t cap) except -1:
+        self._free_arrays()
+        self.cap = 0
+        self.n = 0
+        self.hiwater = 0
+        self.free_head = NIL
+        self.head = self.tail = NIL
+        self.total_weight = 0
+        self._keys = []
+        self._values = []
+        self._version += 1
+        self._grow_slots(cap)
+        self._rebuild_table(8)
+        return 0
+
+    # ------------------------------------------------------------------ storage
+    cdef int _grow_slots(self, int32_t cap) except -1:
+        cdef int32_t old = self.cap
+        self.hashes = <Py_hash_t*>_grow(self.hashes, cap, sizeof(Py_hash_t))
+        self.prev = <int32_t*>_grow(self.prev, cap, sizeof(int32_t))
+        self.next = <int32_t*>_grow(self.next, cap, sizeof(int32_t))
+        self.aux = <int32_t*>_grow(self.aux, cap, sizeof(int32_t))
+        if self.weights != NULL:
+            self.weights = <int64_t*>_grow(self.weights, cap, sizeof(int64_t))
+        if self.deadline != NULL:
+            self.deadline = <double*>_grow(self.deadline, cap, sizeof(double))
+            heap_reserve_pos(&self.expiry_heap, cap)
+        if self.pol == P_LFU:
+            buckets_reserve(&self.lfu, cap)
+        elif self.pol == P_RANDOM:
+            self.dense = <int32_t*>_grow(self.dense, cap, sizeof(int32_t))
+        elif self.pol == P_PROB:
+            self.prob = <double*>_grow(self.prob, cap, sizeof(double))
+            self.pstamp = <uint64_t*>_grow(self.pstamp, cap, sizeof(uint64_t))
+            heap_reserve_pos(&self.prob_heap, cap)
+        self._keys.extend([None] * (cap - old))
+        self._values.extend([None] * (cap - old))
+        self.cap = cap
+        return 0
+
+    cdef int _enable_weights(self) except -1:
+        cdef int32_t i
+        if self.weights == NULL:
+            self.weights = <int64_t*>_grow(NULL, self.cap, sizeof(int64_t))
+            for i in range(self.cap):
+                self.weights[i] = 1
+        return 0
+
+    cdef int _enable_expiry(self) except -1:
+        cdef int32_t i
+        if self.deadline == NULL:
+            self.deadline = <double*>_grow(NULL, self.cap, sizeof(double))
+            heap_reserve_pos(&self.expiry_heap, self.cap)
+            for i in range(self.cap):
+                self.expiry_heap.pos[i] = NIL
+        return 0
+
+    cdef inline int64_t _weight(self, int32_t s):
+        return 1 if self.weights == NULL else self.weights[s]
+
+    cdef int _rebuild_table(self, Py_ssize_t minsize) except -1:
+        cdef Py_ssize_t size = 8
+        cdef Py_ssize_t i, j
+        cdef size_t perturb
+        cdef int32_t s
+        while size < minsize:
+            size <<= 1
+        free(self.table)
+        self.table = NULL
+        self.table = <int32_t*>_grow(NULL, size, sizeof(int32_t))
+        memset(self.table, 0xFF, size * sizeof(int32_t))  # all EMPTY (-1)
+        self.mask = size - 1
+        self.fill = 0
+        for s in range(self.hiwater):
+            if self.prev[s] == DUMMY:  # free slot marker
+                continue
+            perturb = <size_t>self.hashes[s]
+            i = <Py_ssize_t>(perturb & <size_t>self.mask)
+            while self.table[i] != EMPTY:
+                perturb >>= 5
+                i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
+            self.table[i] = s
+            self.fill += 1
+        return 0
+
+    cdef Py_ssize_t _find(self, object key, Py_hash_t h) except -2:
+        """Slot of ``key`` or -1.  Restarts if a key's __eq__ mutated the index."""
+        cdef size_t perturb
+        cdef Py_ssize_t i
+        cdef int32_t s
+        cdef uint64_t version
+        cdef int eq
+        while True:
+            perturb = <size_t>h
+            i = <Py_ssize_t>(perturb & <size_t>self.mask)
+            version = self._version
+            while True:
+                s = self.table[i]
+                if s == EMPTY:
+                    return -1
+                if s >= 0 and self.hashes[s] == h:
+                    stored = self._keys[s]
+                    if stored is key:
+                        return s
+                    eq = PyObject_RichCompareBool(stored, key, Py_EQ)
+                    if self._version != version:
+                        break  # mutated by __eq__: start again
+                    if eq:
+                        return s
+                perturb >>= 5
+                i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
+
+    cdef void _table_remove(self, int32_t s):
+        cdef size_t perturb = <size_t>self.hashes[s]
+        cdef Py_ssize_t i = <Py_ssize_t>(perturb & <size_t>self.mask)
+        while self.table[i] != s:
+            perturb >>= 5
+            i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
+        self.table[i] = DUMMY
+
+    cdef int _table_insert(self, int32_t s) except -1:
+        cdef size_t perturb
+        cdef Py_ssize_t i
+        if (self.fill + 1) * 3 >= (self.mask + 1) * 2:
+            self._rebuild_table((<Py_ssize_t>self.n + 1) * 3)
+        perturb = <size_t>self.hashes[s]
+        i = <Py_ssize_t>(perturb & <size_t>self.mask)
+        while self.table[i] >= 0:
+            perturb >>= 5
+            i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
+        if self.table[i] == EMPTY:
+            self.fill += 1
+        self.table[i] = s
+        return 0
+
+    cdef int32_t _alloc_slot(self) except -1:
+        cdef int32_t s
+        if self.free_head != NIL:
+            s = self.free_head
+            self.free_head = self.next[s]
+            return s
+        if self.hiwater == self.cap:
+            if self.cap >= 0x3FFFFFFF:
+                raise MemoryError("index is full")
+            self._grow_slots(self.cap * 2)
+        s = self.hiwater
+        self.hiwater += 1
+        self.prev[s] = DUMMY  # free until the policy links it (see _rebuild_table)
+        return s
+
+    # ------------------------------------------------------------------ clock
+    @property
+    def timer(self):
+        """The zero-argument clock deadlines are measured on (monotonic seconds)."""
+        return self._timer
+
+    @timer.setter
+    def timer(self, value):
+        if not callable(value):
+            raise TypeError("timer must be callable")
+        self._timer = value
+        self.fast_clock = value is _time.monotonic
+
+    cdef double _now(self) except? -1.0:
+        cdef timespec ts
+        if self.fast_clock:
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            return ts.tv_sec + ts.tv_nsec * 1e-9
+        return float(self._timer())
+
+    cdef inline bint _has_deadline(self, int32_t s):
+        return self.deadline != NULL and self.expiry_heap.pos[s] != NIL
+
+    # ------------------------------------------------------------------ policy
+    cdef inline void _list_unlink(self, int32_t s):
+        cdef int32_t p = self.prev[s], q = self.next[s]
+        if p != NIL:
+            self.next[p] = q
+        else:
+            self.head = q
+        if q != NIL:
+            self.prev[q] = p
+        else:
+            self.tail = p
+
+    cdef inline void _list_append(self, int32_t s):
+        self.prev[s] = self.tail
+        self.next[s] = NIL
+        if self.tail != NIL:
+            self.next[self.tail] = s
+        else:
+            self.head = s
+        self.tail = s
+
+    cdef int _policy_insert(self, int32_t s) except -1:
+        if self.pol == P_LRU or self.pol == P_FIFO:
+            self._list_append(s)
+        elif self.pol == P_LFU:
+            lfu_insert(&self.lfu, self.prev, self.next, self.aux, s)
+        elif self.pol == P_RANDOM:
+            self.aux[s] = self.n
+            self.dense[self.n] = s
+            self.prev[s] = self.next[s] = NIL
+        elif self.pol == P_PROB:
+            self.prev[s] = self.next[s] = NIL
+            self.stamp += 1
+            self.prob[s] = self.default_probability
+            self.pstamp[s] = self.stamp
+            heap_push(&self.prob_heap, s, self.prob, self.pstamp)
+        return 0
+
+    cdef inline void _policy_access(self, int32_t s):
+        if self.pol == P_LRU:
+            if s != self.tail:
+                self._list_unlink(s)
+                self._list_append(s)
+        elif self.pol == P_LFU:
+            lfu_access(&self.lfu, self.prev, self.next, self.aux, s)
+
+    cdef void _policy_remove(self, int32_t s):
+        cdef int32_t last
+        if self.pol == P_LRU or self.pol == P_FIFO:
+            self._list_unlink(s)
+        elif self.pol == P_LFU:
+            lfu_remove(&self.lfu, self.prev, self.next, self.aux, s)
+        elif self.pol == P_RANDOM:
+            # self.n has already been decremented: dense[self.n] is the last one
+            last = self.dense[self.n]
+            self.dense[self.aux[s]] = last
+            self.aux[last] = self.aux[s]
+        elif self.pol == P_PROB:
+            heap_remove(&self.prob_heap, s, self.prob, self.pstamp)
+
+    cdef int32_t _policy_victim(self):
+        if self.pol == P_LRU or self.pol == P_FIFO:
+            return self.head
+        elif self.pol == P_LFU:
+            return self.lfu.head[self.lfu.first]
+        elif self.pol == P_RANDOM:
+            return self.dense[_below(&self.rng, self.n)]
+        else:
+            return self.prob_heap.items[0]
+
+    cdef list _policy_order(self):
+        """Residents, next victim first (a snapshot of slot numbers)."""
+        cdef list out = []
+        cdef int32_t s, b
+        cdef Py_ssize_t i
+        if self.pol == P_LRU or self.pol == P_FIFO:
+            s = self.head
+            while s != NIL:
+                out.append(s)
+                s = self.next[s]
+        elif self.pol == P_LFU:
+            b = self.lfu.first
+            while b != NIL:
+                s = self.lfu.head[b]
+                while s != NIL:
+                    out.append(s)
+                    s = self.next[s]
+                b = self.lfu.bnext[b]
+        elif self.pol == P_RANDOM:
+            for i in range(self.n):
+                out.append(self.dense[i])
+        else:
+            out = [self.prob_heap.items[i] for i in range(self.prob_heap.count)]
+            out.sort(key=lambda t: (self.prob[<int32_t>t], self.pstamp[<int32_t>t]))
+        return out
+
+    # ------------------------------------------------------------------ core ops
+    cdef object _unlink_slot(self, int32_t s):
+        """Detach slot ``s`` from every structure; return (key, value) to release later."""
+        key = self._keys[s]
+        value = self._values[s]
+        self._table_remove(s)
+        self.n -= 1
+        self._policy_remove(s)
+        self.total_weight -= self._weight(s)
+        if self._has_deadline(s):
+            heap_remove(&self.expiry_heap, s, self.deadline, NULL)
+        self._keys[s] = None
+        self._values[s] = None
+        self.prev[s] = DUMMY  # marks the slot free for _rebuild_table
+        self.next[s] = self.free_head
+        self.free_head = s
+        self._version += 1
+        return (key, value)
+
+    cdef inline bint _expired(self, int32_t s) except -1:
+        if not self._has_deadline(s):
+            return False
+        return not (self._now() < self.deadline[s])
+
+    cdef Py_ssize_t _live(self, object key) except -2:
+        """Slot of a resident, unexpired key, else -1 (an expired one is removed)."""
+        cdef Py_hash_t h = PyObject_Hash(key)
+        cdef Py_ssize_t s = self._find(key, h)
+        if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
+            pair = self._unlink_slot(<int32_t>s)
+            self.expirations += 1
+            return -1
+        return s
+
+    cpdef object get(self, object key, object default=None):
+        """Return the value of ``key`` (recording a hit) or ``default``."""
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            self.misses += 1
+            return default
+        self.hits += 1
+        self._policy_access(<int32_t>s)
+        return self._values[s]
+
+    def peek(self, key, default=None):
+        """Return the value of ``key`` without touching the policy or counters."""
+        cdef Py_ssize_t s = self._live(key)
+        return default if s < 0 else self._values[s]
+
+    def contains(self, key):
+        """True if ``key`` is resident and not expired."""
+        return self._live(key) >= 0
+
+    def __contains__(self, key):
+        return self._live(key) >= 0
+
+    def __len__(self):
+        return self.n
+
+    def expiry(self, key):
+        """Return the deadline of a resident key (None: never); KeyError if absent."""
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            raise KeyError(key)
+        return self.deadline[s] if self._has_deadline(<int32_t>s) else None
+
+    def weight(self, key):
+        """Return the stored weight of a resident key; KeyError if absent."""
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            raise KeyError(key)
+        return self._weight(<int32_t>s)
+
+    @property
+    def currsize(self):
+        """Total weight of resident entries (the entry count when weights are 1)."""
+        return self.total_weight
+
+    @property
+    def maxsize(self):
+        """The weight capacity if set, else the entry capacity (None: unbounded)."""
+        if self.max_weight_ >= 0:
+            return self.max_weight_
+        return None if self.max_entries_ < 0 else self.max_entries_
+
+    @property
+    def max_entries(self):
+        """Capacity in entries (None: unbounded)."""
+        return None if self.max_entries_ < 0 else self.max_entries_
+
+    @property
+    def max_weight(self):
+        """Capacity in weight units (None: unbounded)."""
+        return None if self.max_weight_ < 0 else self.max_weight_
+
+    def reset_stats(self):
+        """Zero the hit, miss, eviction and expiration counters."""
+        self.hits = self.misses = self.evictions = self.expirations = 0
+
+    cdef inline bint _overflow(self, int64_t extra_weight, int extra_entries):
+        if self.max_entries_ >= 0 and self.n + extra_entries > self.max_entries_:
+            return True
+        return self.max_weight_ >= 0 and self.total_weight + extra_weight > self.max_weight_
+
+    cdef list _make_room(self, int64_t extra_weight, int extra_entries, int32_t keep, bint* lost):
+        """Evict until an item fits; return the removed pairs (None when there were none).
+
+        Expired entries go first (and are not evictions); ``self._swept`` says how
+        many of the returned pairs they are.  The pairs are released by the
+        caller once the index is consistent again.
+        """
+        cdef list removed = None
+        cdef int32_t v
+        cdef int64_t w
+        self._swept = 0
+        if not self._overflow(extra_weight, extra_entries):
+            return None
+        if self.deadline != NULL and self.expiry_heap.count:
+            removed = self._expire_into(self._now(), None)
+            if removed is not None:
+                self._swept = len(removed)
+        while self.n and self._overflow(extra_weight, extra_entries):
+            v = self._policy_victim()
+            w = self._weight(v)
+            if removed is None:
+                removed = []
+            removed.append(self._unlink_slot(v))
+            self.evictions += 1
+            if v == keep and extra_entries == 0:
+                lost[0] = True  # the key being replaced was the victim: insert it anew
+                extra_weight += w
+                extra_entries = 1
+        return removed
+
+    cpdef set(self, object key, object value, object weight=1, object expires_at=None):
+        """Insert or replace ``key``; evict victims until it fits.
+
+        Raises ValueError (and changes nothing) if the item can never fit.
+        """
+        cdef int64_t w = weight if type(weight) is int else int(weight)
+        cdef Py_hash_t h
+        cdef list expired = None
+        cdef Py_ssize_t s
+        cdef bint lost = False
+        cdef list victims = None
+        if w < 0:
+            raise ValueError("weight must be non-negative")
+        if self.max_entries_ == 0 or (self.max_weight_ >= 0 and w > self.max_weight_):
+            raise ValueError("value too large")
+        h = PyObject_Hash(key)
+        s = self._find(key, h)
+        if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
+            expired = [self._unlink_slot(<int32_t>s)]
+            self.expirations += 1
+            s = -1
+        if w != 1 and self.weights == NULL:
+            self._enable_weights()
+        if s >= 0:
+            if self.max_weight_ >= 0 and self.total_weight - self._weight(<int32_t>s) + w > self.max_weight_:
+                victims = self._make_room(w - self._weight(<int32_t>s), 0, <int32_t>s, &lost)
+                if lost:
+                    s = -1
+        else:
+            victims = self._make_room(w, 1, NIL, &lost)
+        if s < 0:
+            s = self._alloc_slot()
+            self.hashes[s] = h
+            self._keys[s] = key
+            self._values[s] = value
+            if self.weights != NULL:
+                self.weights[s] = w
+            if self.deadline != NULL:
+                self.expiry_heap.pos[s] = NIL
+            self._table_insert(<int32_t>s)
+            self._policy_insert(<int32_t>s)
+            self.n += 1
+            self.total_weight += w
+            self._version += 1
+        else:
+            old = self._values[s]
+            self._values[s] = value
+            self.total_weight += w - self._weight(<int32_t>s)
+            if self.weights != NULL:
+                self.weights[s] = w
+            self._policy_access(<int32_t>s)
+        self._set_deadline(<int32_t>s, expires_at)
+        if victims is not None and self.on_evict is not None and len(victims) > self._swept:
+            self._notify(victims[self._swept:])
+
+    cdef int _notify(self, list victims) except -1:
+        callback = self.on_evict
+        for key, value in victims:
+            callback(key, value)
+        return 0
+
+    cdef int _set_deadline(self, int32_t s, object expires_at) except -1:
+        cdef double d
+        if expires_at is None:
+            if self._has_deadline(s):
+                heap_remove(&self.expiry_heap, s, self.deadline, NULL)
+            return 0
+        d = expires_at
+        if isnan(d):
+            raise ValueError("expires_at must not be NaN")
+        self._enable_expiry()
+        if self.expiry_heap.pos[s] != NIL:
+            self.deadline[s] = d
+            heap_fix(&self.expiry_heap, s, self.deadline, NULL)
+        else:
+            self.deadline[s] = d
+            heap_push(&self.expiry_heap, s, self.deadline, NULL)
+        return 0
+
+    def set_expiry(self, key, expires_at):
+        """Set (or clear with None) the deadline of a resident key; False if absent."""
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            return False
+        self._set_deadline(<int32_t>s, expires_at)
+        return True
+
+    def delete(self, key):
+        """Remove ``key``; return whether it was resident (and not expired)."""
+        cdef Py_hash_t h = PyObject_Hash(key)
+        cdef Py_ssize_t s = self._find(key, h)
+        cdef bint live
+        if s < 0:
+            return False
+        live = not self._expired(<int32_t>s)
+        pair = self._unlink_slot(<int32_t>s)
+        if not live:
+            self.expirations += 1
+        return live
+
+    def pop(self, key, default=_MISSING):
+        """Remove ``key`` and return its value, or ``default``; KeyError without one."""
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        return self._unlink_slot(<int32_t>s)[1]
+
+    def clear(self):
+        """Remove every entry (counters are kept)."""
+        keys, values = self._keys, self._values  # released after the reset
+        self._reset_storage(8)
+
+    def popitem(self):
+        """Remove and return the next victim ``(key, value)``; KeyError when empty."""
+        if self.n == 0:
+            raise KeyError("popitem(): index is empty")
+        return self._unlink_slot(self._policy_victim())
+
+    def evict(self, Py_ssize_t count=1):
+        """Remove up to ``count`` victims and return them, counted as evictions."""
+        cdef list out = []
+        while self.n and len(out) < count:
+            out.append(self._unlink_slot(self._policy_victim()))
+            self.evictions += 1
+        return out
+
+    def victims_for(self, weight=1):
+        """Keys that inserting a new key of ``weight`` would evict (expiry ignored)."""
+        cdef int64_t entries = self.n, total = self.total_weight, w = weight
+        cdef list out = []
+        cdef int32_t s
+        if self.pol == P_RANDOM:
+            order = self._random_prediction()
+        else:
+            order = self._policy_order()
+        for s in order:
+            if not ((self.max_entries_ >= 0 and entries + 1 > self.max_entries_)
+                    or (self.max_weight_ >= 0 and total + w > self.max_weight_)):
+                break
+            out.append(self._keys[s])
+            entries -= 1
+            total -= self._weight(s)
+        return out
+
+    cdef list _random_prediction(self):
+        cdef uint64_t state = self.rng
+        cdef list dense = [self.dense[i] for i in range(self.n)]
+        cdef list out = []
+        cdef int32_t pos
+        while dense:
+            pos = _below(&state, <int32_t>len(dense))
+            out.append(dense[pos])
+            last = dense.pop()
+            if pos < len(dense):
+                dense[pos] = last
+        return out
+
+    cdef list _expire_into(self, double now, list out):
+        cdef int32_t s
+        while self.expiry_heap.count and not (now < self.deadline[self.expiry_heap.items[0]]):
+            s = self.expiry_heap.items[0]
+            if out is None:
+                out = []
+            out.append(self._unlink_slot(s))
+            self.expirations += 1
+        return out
+
+    def expire(self, now=None):
+        """Remove every entry whose deadline is <= ``now``; return them."""
+        if self.deadline == NULL:
+            return []
+        out = self._expire_into(self._now() if now is None else float(now), None)
+        return [] if out is None else out
+
+    def set_probability(self, key, probability):
+        """Assign the access probability of a resident key (PROBABILITY policy)."""
+        if self.pol != P_PROB:
+            raise TypeError("set_probability() needs the 'probability' policy")
+        cdef double p = probability
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            return False
+        self.stamp += 1
+        self.prob[s] = p
+        self.pstamp[s] = self.stamp
+        heap_fix(&self.prob_heap, <int32_t>s, self.prob, self.pstamp)
+        return True
+
+    def set_probabilities(self, mapping):
+        """Assign many probabilities; return how many keys were resident."""
+        items = mapping.items() if hasattr(mapping, "items") else mapping
+        cdef Py_ssize_t count = 0
+        for k, p in items:
+            if self.set_probability(k, p):
+                count += 1
+        return count
+
+    # ------------------------------------------------------------------ iteration
+    cdef list _live_slots(self):
+        cdef list order = self._policy_order()
+        cdef double now
+        cdef int32_t s
+        if self.deadline == NULL or self.expiry_heap.count == 0:
+            return order
+        now = self._now()
+        return [s for s in order if not (self.expiry_heap.pos[s] != NIL and not (now < self.deadline[s]))]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self):
+        """Non-expired keys, next victim first."""
+        cdef int32_t s
+        return [self._keys[s] for s in self._live_slots()]
+
+    def items(self):
+        """Non-expired ``(key, value)`` pairs, next victim first."""
+        cdef int32_t s
+        return [(self._keys[s], self._values[s]) for s in self._live_slots()]
+
+    # ------------------------------------------------------------------ mapping
+    def __getitem__(self, key):
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            self.misses += 1
+            return self.__missing__(key)
+        self.hits += 1
+        self._policy_access(<int32_t>s)
+        return self._values[s]
+
+    def __missing__(self, key):
+        raise KeyError(key)
+
+    def __setitem__(self, key, value):
+        if self._sizeof is None:
+            self.set(key, value)
+        else:
+            self.set(key, value, self._sizeof(value))
+
+    def __delitem__(self, key):
+        if not self.delete(key):
+            raise KeyError(key)
+
+    # ------------------------------------------------------------------ checks
+    def _check(self):
+        """Verify internal consistency; raise AssertionError on corruption."""
+        cdef int32_t s, count = 0, free_count = 0
+        cdef int64_t weight = 0
+        cdef Py_ssize_t i, live = 0, dummies = 0
+        resident = set()
+        for s in range(self.hiwater):
+            if self.prev[s] == DUMMY:
+                free_count += 1
+                assert self._keys[s] is None and self._values[s] is None, "free slot holds a reference"
+            else:
+                resident.add(s)
+                weight += self._weight(s)
+        s = self.free_head
+        i = 0
+        while s != NIL:
+            assert self.prev[s] == DUMMY, "free list reaches a live slot"
+            s = self.next[s]
+            i += 1
+            assert i <= self.hiwater, "free list cycle"
+        assert i == free_count, "free list length"
+        assert len(resident) == self.n, "entry count drift"
+        assert weight == self.total_weight, "weight drift"
+        for i in range(self.mask + 1):
+            if self.table[i] >= 0:
+                live += 1
+                assert self.table[i] in resident, "table points to a free slot"
+                assert (<Py_ssize_t>self._find(self._keys[self.table[i]], self.hashes[self.table[i]])
+                        == self.table[i]), "key not reachable by probing"
+            elif self.table[i] == DUMMY:
+                dummies += 1
+        assert live == self.n, "table entry count"
+        assert live + dummies == self.fill, "table fill count"
+        order = self._policy_order()
+        assert len(order) == self.n and set(order) == resident, "policy order does not match residents"
+        if self.pol == P_LRU or self.pol == P_FIFO:
+            s = self.head
+            prev = NIL
+            while s != NIL:
+                assert self.prev[s] == prev, "broken back link"
+                prev = s
+                s = self.next[s]
+            assert self.tail == prev, "tail"
+        elif self.pol == P_LFU:
+            buckets_check(&self.lfu, self.prev, self.next, self.aux, self.n)
+        elif self.pol == P_RANDOM:
+            for i in range(self.n):
+                assert self.aux[self.dense[i]] == i, "random position"
+        elif self.pol == P_PROB:
+            heap_check(&self.prob_heap, self.prob, self.pstamp)
+            assert self.prob_heap.count == self.n
+        if self.deadline != NULL:
+            heap_check(&self.expiry_heap, self.deadline, NULL)
+            for s in resident:
+                if self.expiry_heap.pos[s] != NIL:
+                    assert self.expiry_heap.items[self.expiry_heap.pos[s]] == s
+        if self.max_entries_ >= 0:
+            assert self.n <= self.max_entries_, "over entry capacity"
+        if self.max_weight_ >= 0:
+            assert self.total_weight <= self.max_weight_, "over weight capacity"

@@ -1,0 +1,388 @@
+"""The pure-Python twin of the native index: the reference implementation.
+
+``Index`` maps keys to entries ``(value, weight, deadline)`` and asks a policy
+object (``_policies_py``) which key to evict.  The compiled twin
+(``_index_c.pyx``) has the same names and must behave identically: a
+hypothesis state machine drives both with the same operations.
+
+Not thread-safe: the caller owns locking.  See docs/core-api.md for the
+complexity of every operation.
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Tuple
+
+from ._policies_py import RandomPolicy, make_policy
+
+POLICIES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
+
+_MISSING: Any = object()
+
+
+class _Entry:
+    __slots__ = ("value", "weight", "deadline", "stamp")
+
+    def __init__(self, value: Any, weight: int, deadline: Optional[float], stamp: int) -> None:
+        self.value = value
+        self.weight = weight
+        self.deadline = deadline
+        self.stamp = stamp
+
+
+class Index:
+    """A bounded key -> value index with a pluggable eviction policy and expiry.
+
+    >>> idx = Index("lru", max_entries=2)
+    >>> idx.set("a", 1); idx.set("b", 2); _ = idx.get("a"); idx.set("c", 3)
+    >>> sorted(idx.keys())
+    ['a', 'c']
+    """
+
+    def __init__(
+        self,
+        policy: str = "lru",
+        max_entries: Optional[int] = None,
+        max_weight: Optional[int] = None,
+        timer: Callable[[], float] = time.monotonic,
+        seed: Optional[int] = None,
+        default_probability: float = 0.5,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown eviction policy {policy!r}; expected one of {POLICIES}")
+        if max_entries is not None and max_entries < 0:
+            raise ValueError("max_entries must be non-negative")
+        if max_weight is not None and max_weight < 0:
+            raise ValueError("max_weight must be non-negative")
+        self.policy = policy
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        self.timer = timer
+        self.on_evict: Optional[Callable[[Any, Any], Any]] = None
+        capacity = max_entries if max_entries is not None else (max_weight or 0)
+        self._policy = make_policy(policy, seed, default_probability, capacity)
+        self._data: Dict[Hashable, _Entry] = {}
+        self._weight = 0
+        self._expiring = 0  # entries with a deadline
+        self._heap: List[Tuple[float, int, Any]] = []  # (deadline, stamp, key-box); lazy
+        self._stamp = 0
+        self.hits = self.misses = self.evictions = self.expirations = 0
+
+    # -- sizes ------------------------------------------------------------------
+    @property
+    def currsize(self) -> int:
+        """Total weight of resident entries (the entry count when weights are 1)."""
+        return self._weight
+
+    @property
+    def maxsize(self) -> Optional[int]:
+        """The weight capacity if set, else the entry capacity (None: unbounded)."""
+        return self.max_weight if self.max_weight is not None else self.max_entries
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def reset_stats(self) -> None:
+        """Zero the hit, miss, eviction and expiration counters."""
+        self.hits = self.misses = self.evictions = self.expirations = 0
+
+    # -- lookups ----------------------------------------------------------------
+    def _live(self, key: Hashable) -> Optional[_Entry]:
+        """Return the entry of ``key`` unless absent or expired (expired: removed)."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry.deadline is not None and not (self.timer() < entry.deadline):
+            self._drop(key, entry)
+            self.expirations += 1
+            return None
+        return entry
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """Return the value of ``key`` (recording a hit) or ``default``."""
+        entry = self._live(key)
+        if entry is None:
+            self.misses += 1
+            self._policy.miss(key)
+            return default
+        self.hits += 1
+        self._policy.access(key)
+        return entry.value
+
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """Return the value of ``key`` without touching the policy or counters."""
+        entry = self._live(key)
+        return default if entry is None else entry.value
+
+    def contains(self, key: Hashable) -> bool:
+        """True if ``key`` is resident and not expired."""
+        return self._live(key) is not None
+
+    __contains__ = contains
+
+    def expiry(self, key: Hashable) -> Optional[float]:
+        """Return the deadline of a resident key (None: never); KeyError if absent."""
+        entry = self._live(key)
+        if entry is None:
+            raise KeyError(key)
+        return entry.deadline
+
+    def weight(self, key: Hashable) -> int:
+        """Return the stored weight of a resident key; KeyError if absent."""
+        entry = self._live(key)
+        if entry is None:
+            raise KeyError(key)
+        return entry.weight
+
+    # -- mutation ---------------------------------------------------------------
+    def set(self, key: Hashable, value: Any, weight: int = 1, expires_at: Optional[float] = None) -> None:
+        """Insert or replace ``key``; evict victims until it fits.
+
+        Raises ValueError (and changes nothing) if the item can never fit.
+        """
+        weight = int(weight)
+        if weight < 0:
+            raise ValueError("weight must be non-negative")
+        if (self.max_entries is not None and self.max_entries < 1) or (
+            self.max_weight is not None and weight > self.max_weight
+        ):
+            raise ValueError("value too large")
+        hash(key)  # an unhashable or raising key fails here, before any change
+        entry = self._data.get(key)
+        if entry is not None and entry.deadline is not None and not (self.timer() < entry.deadline):
+            self._drop(key, entry)
+            self.expirations += 1
+            entry = None
+        if entry is not None:
+            if self.max_weight is not None and self._weight - entry.weight + weight > self.max_weight:
+                self._make_room(weight - entry.weight, 0, key)
+                entry = self._data.get(key)
+        else:
+            self._make_room(weight, 1, key)
+        if entry is None:
+            self._stamp += 1
+            entry = _Entry(value, weight, None, self._stamp)
+            self._data[key] = entry
+            self._weight += weight
+            self._policy.insert(key)
+        else:
+            entry.value = value
+            self._weight += weight - entry.weight
+            entry.weight = weight
+            self._policy.access(key)
+        self._set_deadline(key, entry, expires_at)
+
+    def _overflow(self, extra_weight: int, extra_entries: int) -> bool:
+        if self.max_entries is not None and len(self._data) + extra_entries > self.max_entries:
+            return True
+        return self.max_weight is not None and self._weight + extra_weight > self.max_weight
+
+    def _make_room(self, extra_weight: int, extra_entries: int, key: Hashable) -> None:
+        if not self._overflow(extra_weight, extra_entries):
+            return
+        if self._expiring:
+            self.expire()
+            if not self._overflow(extra_weight, extra_entries):
+                return
+        while self._data and self._overflow(extra_weight, extra_entries):
+            victim = self._policy.victim()
+            entry = self._data[victim]
+            self._drop(victim, entry)
+            self.evictions += 1
+            if victim == key and extra_entries == 0:
+                # the key being replaced was itself the victim: insert it anew
+                extra_weight, extra_entries = extra_weight + entry.weight, 1
+            if self.on_evict is not None:
+                self.on_evict(victim, entry.value)
+
+    def _set_deadline(self, key: Hashable, entry: _Entry, deadline: Optional[float]) -> None:
+        if (entry.deadline is None) != (deadline is None):
+            self._expiring += 1 if deadline is not None else -1
+        entry.deadline = None if deadline is None else float(deadline)
+        self._stamp += 1
+        entry.stamp = self._stamp
+        if deadline is not None:
+            heapq.heappush(self._heap, (entry.deadline, entry.stamp, _KeyBox(key)))
+            if len(self._heap) > 2 * self._expiring + 64:
+                self._compact_heap()
+
+    def _compact_heap(self) -> None:
+        self._heap = [
+            (e.deadline, e.stamp, _KeyBox(k)) for k, e in self._data.items() if e.deadline is not None
+        ]
+        heapq.heapify(self._heap)
+
+    def set_expiry(self, key: Hashable, expires_at: Optional[float]) -> bool:
+        """Set (or clear with None) the deadline of a resident key; False if absent."""
+        entry = self._live(key)
+        if entry is None:
+            return False
+        self._set_deadline(key, entry, expires_at)
+        return True
+
+    def _drop(self, key: Hashable, entry: _Entry) -> None:
+        del self._data[key]
+        self._weight -= entry.weight
+        if entry.deadline is not None:
+            self._expiring -= 1
+        self._policy.remove(key)
+
+    def delete(self, key: Hashable) -> bool:
+        """Remove ``key``; return whether it was resident (and not expired)."""
+        entry = self._data.get(key)
+        if entry is None:
+            return False
+        live = entry.deadline is None or self.timer() < entry.deadline
+        self._drop(key, entry)
+        if not live:
+            self.expirations += 1
+        return live
+
+    def pop(self, key: Hashable, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its value, or ``default``; KeyError without one."""
+        entry = self._live(key)
+        if entry is None:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        self._drop(key, entry)
+        return entry.value
+
+    def clear(self) -> None:
+        """Remove every entry (counters are kept)."""
+        self._data.clear()
+        self._policy.clear()
+        self._heap.clear()
+        self._weight = 0
+        self._expiring = 0
+
+    def popitem(self) -> Tuple[Hashable, Any]:
+        """Remove and return the next victim ``(key, value)``; KeyError when empty."""
+        if not self._data:
+            raise KeyError("popitem(): index is empty")
+        key = self._policy.victim()
+        entry = self._data[key]
+        self._drop(key, entry)
+        return key, entry.value
+
+    def evict(self, count: int = 1) -> List[Tuple[Hashable, Any]]:
+        """Remove up to ``count`` victims and return them, counted as evictions."""
+        out = []
+        while self._data and len(out) < count:
+            key, value = self.popitem()
+            self.evictions += 1
+            out.append((key, value))
+        return out
+
+    def victims_for(self, weight: int = 1) -> List[Hashable]:
+        """Keys that inserting a new key of ``weight`` would evict (expiry ignored)."""
+        entries, total = len(self._data), self._weight
+        if isinstance(self._policy, RandomPolicy):
+            candidates: List[Hashable] = self._policy.predict(entries)
+        else:
+            candidates = self._policy.order()
+        out = []
+        for key in candidates:
+            if not (
+                (self.max_entries is not None and entries + 1 > self.max_entries)
+                or (self.max_weight is not None and total + weight > self.max_weight)
+            ):
+                break
+            out.append(key)
+            entries -= 1
+            total -= self._data[key].weight
+        return out
+
+    def expire(self, now: Optional[float] = None) -> List[Tuple[Hashable, Any]]:
+        """Remove every entry whose deadline is <= ``now``; return them."""
+        if now is None:
+            now = self.timer()
+        out = []
+        heap = self._heap
+        while heap and not (now < heap[0][0]):
+            deadline, stamp, box = heapq.heappop(heap)
+            entry = self._data.get(box.key)
+            if entry is None or entry.stamp != stamp or entry.deadline != deadline:
+                continue  # stale heap item
+            self._drop(box.key, entry)
+            self.expirations += 1
+            out.append((box.key, entry.value))
+        return out
+
+    def set_probability(self, key: Hashable, probability: float) -> bool:
+        """Assign the access probability of a resident key (PROBABILITY policy)."""
+        if self.policy != "probability":
+            raise TypeError("set_probability() needs the 'probability' policy")
+        p = float(probability)
+        if key not in self._data:
+            return False
+        self._policy.set_probability(key, p)
+        return True
+
+    def set_probabilities(self, mapping: Any) -> int:
+        """Assign many probabilities; return how many keys were resident."""
+        items = mapping.items() if hasattr(mapping, "items") else mapping
+        return sum(1 for k, p in items if self.set_probability(k, p))
+
+    # -- iteration --------------------------------------------------------------
+    def _order(self) -> List[Hashable]:
+        return self._policy.order()
+
+    def __iter__(self) -> Iterator[Hashable]:
+        now = self.timer() if self._expiring else 0.0
+        for key in self._order():
+            entry = self._data.get(key)
+            if entry is not None and (entry.deadline is None or now < entry.deadline):
+                yield key
+
+    def keys(self) -> List[Hashable]:
+        """Non-expired keys, next victim first."""
+        return list(iter(self))
+
+    def items(self) -> List[Tuple[Hashable, Any]]:
+        """Non-expired ``(key, value)`` pairs, next victim first."""
+        return [(k, self._data[k].value) for k in self.keys()]
+
+    # -- mapping protocol (used by the cachetools-compatible classes) -----------
+    def __getitem__(self, key: Hashable) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            return self.__missing__(key)
+        return value
+
+    def __missing__(self, key: Hashable) -> Any:
+        raise KeyError(key)
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        self.set(key, value)
+
+    def __delitem__(self, key: Hashable) -> None:
+        if not self.delete(key):
+            raise KeyError(key)
+
+    # -- invariants ----------------------------------------------------------------
+    def _check(self) -> None:
+        """Verify internal consistency; raise AssertionError on corruption."""
+        keys = set(self._data)
+        self._policy.check(keys)
+        assert self._weight == sum(e.weight for e in self._data.values()), "weight drift"
+        assert self._expiring == sum(1 for e in self._data.values() if e.deadline is not None)
+        if self.max_entries is not None:
+            assert len(self._data) <= self.max_entries, "over entry capacity"
+        if self.max_weight is not None:
+            assert self._weight <= self.max_weight, "over weight capacity"
+        live = {(e.deadline, e.stamp) for e in self._data.values() if e.deadline is not None}
+        assert live <= {(d, s) for d, s, _ in self._heap}, "expiry heap lost an entry"
+
+
+class _KeyBox:
+    """Heap payload: keys are never compared (deadline and stamp decide)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: "_KeyBox") -> bool:
+        return False
