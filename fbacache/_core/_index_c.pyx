@@ -22,8 +22,8 @@ consistent again (their ``__del__`` may run arbitrary code).
 The pure-Python twin in ``_index_py.py`` is the reference: same names, same
 victims, same behaviour.
 """
-from cpython.object cimport PyObject_Hash, PyObject_RichCompareBool, Py_EQ
-from cpython.list cimport PyList_GET_SIZE
+from cpython.object cimport PyObject, PyObject_Hash, PyObject_RichCompareBool, Py_EQ
+from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
@@ -53,6 +53,11 @@ cdef enum:
     EMPTY = -1
     DUMMY = -2
     NIL = -1
+
+cdef extern from "Python.h":
+    # raw forms: move a reference out of a list slot without touching its count
+    PyObject* _list_get "PyList_GET_ITEM"(PyObject* lst, Py_ssize_t i)
+    void _list_put "PyList_SET_ITEM"(PyObject* lst, Py_ssize_t i, PyObject* item)
 
 cdef object _MISSING = object()
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
@@ -112,6 +117,9 @@ cdef class Index:
     cdef int pol
     cdef int64_t max_entries_
     cdef Py_ssize_t _swept
+    cdef PyObject** grave
+    cdef Py_ssize_t grave_n
+    cdef Py_ssize_t grave_cap
     cdef int64_t max_weight_
     cdef int64_t total_weight
     cdef uint64_t _version
@@ -143,6 +151,8 @@ cdef class Index:
         self.prob = NULL
         self.pstamp = NULL
         self.dense = NULL
+        self.grave = NULL
+        self.grave_n = self.grave_cap = 0
         buckets_init(&self.lfu)
         heap_init(&self.expiry_heap)
         heap_init(&self.prob_heap)
@@ -172,7 +182,33 @@ cdef class Index:
         self._reset_storage(8)
 
     def __dealloc__(self):
+        self._release(0)
+        free(self.grave)
         self._free_arrays()
+
+    # ------------------------------------------------------------------ graveyard
+    # Keys and values leaving the index are parked here and released only once
+    # the structure is consistent: their __del__ may run arbitrary code, even
+    # code that uses this index.  Nested operations use it as a stack.
+    cdef inline int _bury(self, PyObject* obj) except -1:
+        if self.grave_n == self.grave_cap:
+            self.grave_cap = 16 if self.grave_cap == 0 else self.grave_cap * 2
+            self.grave = <PyObject**>_grow(self.grave, self.grave_cap, sizeof(PyObject*))
+        self.grave[self.grave_n] = obj
+        self.grave_n += 1
+        return 0
+
+    cdef inline void _release(self, Py_ssize_t base):
+        cdef PyObject* obj
+        while self.grave_n > base:
+            self.grave_n -= 1
+            obj = self.grave[self.grave_n]
+            Py_DECREF(<object>obj)
+
+    cdef list _buried_pairs(self, Py_ssize_t base, Py_ssize_t end):
+        """The (key, value) pairs parked between ``base`` and ``end`` (new references)."""
+        cdef Py_ssize_t i
+        return [(<object>self.grave[i], <object>self.grave[i + 1]) for i in range(base, end - 1, 2)]
 
     cdef void _free_arrays(self):
         free(self.hashes); free(self.prev); free(self.next); free(self.aux)
@@ -460,23 +496,25 @@ cdef class Index:
         return out
 
     # ------------------------------------------------------------------ core ops
-    cdef object _unlink_slot(self, int32_t s):
-        """Detach slot ``s`` from every structure; return (key, value) to release later."""
-        key = self._keys[s]
-        value = self._values[s]
+    cdef int _unlink_slot(self, int32_t s) except -1:
+        """Detach slot ``s`` from every structure; its key and value go to the graveyard."""
+        self._bury(_list_get(<PyObject*>self._keys, s))
+        Py_INCREF(None)
+        _list_put(<PyObject*>self._keys, s, <PyObject*>None)
+        self._bury(_list_get(<PyObject*>self._values, s))
+        Py_INCREF(None)
+        _list_put(<PyObject*>self._values, s, <PyObject*>None)
         self._table_remove(s)
         self.n -= 1
         self._policy_remove(s)
         self.total_weight -= self._weight(s)
         if self._has_deadline(s):
             heap_remove(&self.expiry_heap, s, self.deadline, NULL)
-        self._keys[s] = None
-        self._values[s] = None
         self.prev[s] = DUMMY  # marks the slot free for _rebuild_table
         self.next[s] = self.free_head
         self.free_head = s
         self._version += 1
-        return (key, value)
+        return 0
 
     cdef inline bint _expired(self, int32_t s) except -1:
         if not self._has_deadline(s):
@@ -487,9 +525,12 @@ cdef class Index:
         """Slot of a resident, unexpired key, else -1 (an expired one is removed)."""
         cdef Py_hash_t h = PyObject_Hash(key)
         cdef Py_ssize_t s = self._find(key, h)
+        cdef Py_ssize_t base
         if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
-            pair = self._unlink_slot(<int32_t>s)
+            base = self.grave_n
+            self._unlink_slot(<int32_t>s)
             self.expirations += 1
+            self._release(base)
             return -1
         return s
 
@@ -563,71 +604,73 @@ cdef class Index:
             return True
         return self.max_weight_ >= 0 and self.total_weight + extra_weight > self.max_weight_
 
-    cdef list _make_room(self, int64_t extra_weight, int extra_entries, int32_t keep, bint* lost):
-        """Evict until an item fits; return the removed pairs (None when there were none).
-
-        Expired entries go first (and are not evictions); ``self._swept`` says how
-        many of the returned pairs they are.  The pairs are released by the
-        caller once the index is consistent again.
-        """
-        cdef list removed = None
+    cdef Py_ssize_t _make_room(self, int64_t extra_weight, int extra_entries, int32_t keep,
+                               bint* lost) except -1:
+        """Evict until an item fits, burying what leaves; return the graveyard mark
+        from which the *evicted* pairs start (expired entries, swept first, are
+        not evictions and come before it)."""
         cdef int32_t v
         cdef int64_t w
-        self._swept = 0
-        if not self._overflow(extra_weight, extra_entries):
-            return None
         if self.deadline != NULL and self.expiry_heap.count:
-            removed = self._expire_into(self._now(), None)
-            if removed is not None:
-                self._swept = len(removed)
+            self._expire_into(self._now(), False)
+        cdef Py_ssize_t mark = self.grave_n
         while self.n and self._overflow(extra_weight, extra_entries):
             v = self._policy_victim()
             w = self._weight(v)
-            if removed is None:
-                removed = []
-            removed.append(self._unlink_slot(v))
+            self._unlink_slot(v)
             self.evictions += 1
             if v == keep and extra_entries == 0:
                 lost[0] = True  # the key being replaced was the victim: insert it anew
                 extra_weight += w
                 extra_entries = 1
-        return removed
+        return mark
 
-    cpdef set(self, object key, object value, object weight=1, object expires_at=None):
+    def set(self, key, value, weight=1, expires_at=None):
         """Insert or replace ``key``; evict victims until it fits.
 
         Raises ValueError (and changes nothing) if the item can never fit.
         """
-        cdef int64_t w = weight if type(weight) is int else int(weight)
+        self._set(key, value, weight if type(weight) is int else int(weight), expires_at)
+
+    cdef int _set(self, object key, object value, int64_t w, object expires_at) except -1:
         cdef Py_hash_t h
-        cdef list expired = None
         cdef Py_ssize_t s
         cdef bint lost = False
-        cdef list victims = None
+        cdef Py_ssize_t base = self.grave_n, mark = -1, mark_end = -1
+        cdef double deadline = 0.0
         if w < 0:
             raise ValueError("weight must be non-negative")
         if self.max_entries_ == 0 or (self.max_weight_ >= 0 and w > self.max_weight_):
             raise ValueError("value too large")
+        if expires_at is not None:
+            deadline = expires_at
+            if isnan(deadline):
+                raise ValueError("expires_at must not be NaN")
         h = PyObject_Hash(key)
         s = self._find(key, h)
         if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
-            expired = [self._unlink_slot(<int32_t>s)]
+            self._unlink_slot(<int32_t>s)
             self.expirations += 1
             s = -1
         if w != 1 and self.weights == NULL:
             self._enable_weights()
         if s >= 0:
             if self.max_weight_ >= 0 and self.total_weight - self._weight(<int32_t>s) + w > self.max_weight_:
-                victims = self._make_room(w - self._weight(<int32_t>s), 0, <int32_t>s, &lost)
+                mark = self._make_room(w - self._weight(<int32_t>s), 0, <int32_t>s, &lost)
                 if lost:
                     s = -1
-        else:
-            victims = self._make_room(w, 1, NIL, &lost)
+        elif self._overflow(w, 1):
+            mark = self._make_room(w, 1, NIL, &lost)
+        mark_end = self.grave_n
         if s < 0:
             s = self._alloc_slot()
             self.hashes[s] = h
-            self._keys[s] = key
-            self._values[s] = value
+            Py_INCREF(key)
+            _list_put(<PyObject*>self._keys, s, <PyObject*>key)  # replaces a counted None
+            Py_INCREF(value)
+            _list_put(<PyObject*>self._values, s, <PyObject*>value)
+            Py_DECREF(None)
+            Py_DECREF(None)
             if self.weights != NULL:
                 self.weights[s] = w
             if self.deadline != NULL:
@@ -638,15 +681,23 @@ cdef class Index:
             self.total_weight += w
             self._version += 1
         else:
-            old = self._values[s]
-            self._values[s] = value
+            self._bury(_list_get(<PyObject*>self._values, s))
+            Py_INCREF(value)
+            _list_put(<PyObject*>self._values, s, <PyObject*>value)
             self.total_weight += w - self._weight(<int32_t>s)
             if self.weights != NULL:
                 self.weights[s] = w
             self._policy_access(<int32_t>s)
-        self._set_deadline(<int32_t>s, expires_at)
-        if victims is not None and self.on_evict is not None and len(victims) > self._swept:
-            self._notify(victims[self._swept:])
+        if expires_at is not None or self.deadline != NULL:
+            self._set_deadline(<int32_t>s, expires_at, deadline)
+        if self.grave_n > base:
+            if mark >= 0 and mark_end > mark and self.on_evict is not None:
+                victims = self._buried_pairs(mark, mark_end)
+                self._release(base)
+                self._notify(victims)
+            else:
+                self._release(base)
+        return 0
 
     cdef int _notify(self, list victims) except -1:
         callback = self.on_evict
@@ -654,53 +705,65 @@ cdef class Index:
             callback(key, value)
         return 0
 
-    cdef int _set_deadline(self, int32_t s, object expires_at) except -1:
-        cdef double d
+    cdef int _set_deadline(self, int32_t s, object expires_at, double d) except -1:
         if expires_at is None:
             if self._has_deadline(s):
                 heap_remove(&self.expiry_heap, s, self.deadline, NULL)
             return 0
-        d = expires_at
-        if isnan(d):
-            raise ValueError("expires_at must not be NaN")
         self._enable_expiry()
+        self.deadline[s] = d
         if self.expiry_heap.pos[s] != NIL:
-            self.deadline[s] = d
             heap_fix(&self.expiry_heap, s, self.deadline, NULL)
         else:
-            self.deadline[s] = d
             heap_push(&self.expiry_heap, s, self.deadline, NULL)
         return 0
 
     def set_expiry(self, key, expires_at):
         """Set (or clear with None) the deadline of a resident key; False if absent."""
+        cdef double d = 0.0
+        if expires_at is not None:
+            d = expires_at
+            if isnan(d):
+                raise ValueError("expires_at must not be NaN")
         cdef Py_ssize_t s = self._live(key)
         if s < 0:
             return False
-        self._set_deadline(<int32_t>s, expires_at)
+        self._set_deadline(<int32_t>s, expires_at, d)
         return True
 
     def delete(self, key):
         """Remove ``key``; return whether it was resident (and not expired)."""
         cdef Py_hash_t h = PyObject_Hash(key)
         cdef Py_ssize_t s = self._find(key, h)
+        cdef Py_ssize_t base = self.grave_n
         cdef bint live
         if s < 0:
             return False
         live = not self._expired(<int32_t>s)
-        pair = self._unlink_slot(<int32_t>s)
+        self._unlink_slot(<int32_t>s)
         if not live:
             self.expirations += 1
+        self._release(base)
         return live
 
     def pop(self, key, default=_MISSING):
         """Remove ``key`` and return its value, or ``default``; KeyError without one."""
         cdef Py_ssize_t s = self._live(key)
+        cdef Py_ssize_t base = self.grave_n
         if s < 0:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        return self._unlink_slot(<int32_t>s)[1]
+        self._unlink_slot(<int32_t>s)
+        value = <object>self.grave[base + 1]
+        self._release(base)
+        return value
+
+    cdef list _take(self, Py_ssize_t base):
+        """Release everything buried since ``base``; return it as (key, value) pairs."""
+        cdef list pairs = self._buried_pairs(base, self.grave_n)
+        self._release(base)
+        return pairs
 
     def clear(self):
         """Remove every entry (counters are kept)."""
@@ -711,15 +774,18 @@ cdef class Index:
         """Remove and return the next victim ``(key, value)``; KeyError when empty."""
         if self.n == 0:
             raise KeyError("popitem(): index is empty")
-        return self._unlink_slot(self._policy_victim())
+        cdef Py_ssize_t base = self.grave_n
+        self._unlink_slot(self._policy_victim())
+        return self._take(base)[0]
 
     def evict(self, Py_ssize_t count=1):
         """Remove up to ``count`` victims and return them, counted as evictions."""
-        cdef list out = []
-        while self.n and len(out) < count:
-            out.append(self._unlink_slot(self._policy_victim()))
+        cdef Py_ssize_t base = self.grave_n, done = 0
+        while self.n and done < count:
+            self._unlink_slot(self._policy_victim())
             self.evictions += 1
-        return out
+            done += 1
+        return self._take(base)
 
     def victims_for(self, weight=1):
         """Keys that inserting a new key of ``weight`` would evict (expiry ignored)."""
@@ -752,22 +818,23 @@ cdef class Index:
                 dense[pos] = last
         return out
 
-    cdef list _expire_into(self, double now, list out):
+    cdef int _expire_into(self, double now, bint unused) except -1:
+        """Bury every entry whose deadline is <= ``now``."""
         cdef int32_t s
         while self.expiry_heap.count and not (now < self.deadline[self.expiry_heap.items[0]]):
             s = self.expiry_heap.items[0]
-            if out is None:
-                out = []
-            out.append(self._unlink_slot(s))
+            self._unlink_slot(s)
             self.expirations += 1
-        return out
+        return 0
 
     def expire(self, now=None):
         """Remove every entry whose deadline is <= ``now``; return them."""
         if self.deadline == NULL:
             return []
-        out = self._expire_into(self._now() if now is None else float(now), None)
-        return [] if out is None else out
+        cdef double t = self._now() if now is None else float(now)
+        cdef Py_ssize_t base = self.grave_n
+        self._expire_into(t, False)
+        return self._take(base)
 
     def set_probability(self, key, probability):
         """Assign the access probability of a resident key (PROBABILITY policy)."""
@@ -830,7 +897,7 @@ cdef class Index:
 
     def __setitem__(self, key, value):
         if self._sizeof is None:
-            self.set(key, value)
+            self._set(key, value, 1, None)
         else:
             self.set(key, value, self._sizeof(value))
 
