@@ -1,0 +1,287 @@
+"""In-process backend on the native core (:class:`fbacache._core.Index`).
+
+One :class:`threading.Lock` guards the index; it is held only for the index
+operation itself (never while encoding, decoding or running a factory, which
+the manager does outside any backend call). Items are whatever the manager
+passes: bytes blobs, or the objects themselves with serialization ``none``.
+
+Sizes are the core's weights: the stored bytes, or the shallow
+``sys.getsizeof`` of an object computed by the manager.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any, Hashable, Iterable, Mapping, Optional
+
+from fbacache._core import Index
+from fbacache.backends.base import Backend, BackendSettings
+from fbacache.errors import ConfigError, EntryTooLarge
+from fbacache.keys import compile_pattern
+
+__all__ = ["MemoryBackend"]
+
+_MISSING: Any = object()
+_SWEEP_EVERY = 256  # sets between two sweeps of expired entries (amortized O(1))
+
+
+class MemoryBackend(Backend):
+    """Thread-safe store in this process, bounded by entries and/or bytes.
+
+    >>> from fbacache.backends.base import BackendSettings
+    >>> b = MemoryBackend(BackendSettings(max_entries=2))
+    >>> b.set("a", 1, None, 1); b.set("b", 2, None, 1); b.set("c", 3, None, 1)
+    >>> sorted(b.keys()), b.stats()["evictions"]
+    (['b', 'c'], 1)
+    """
+
+    name = "memory"
+    shared = False
+    stores_objects = True
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        try:
+            self._index = Index(settings.eviction_policy, max_entries=settings.max_entries,
+                                max_weight=settings.max_bytes, timer=settings.timer,
+                                seed=settings.seed)
+        except ValueError as exc:
+            raise ConfigError("eviction_policy", str(exc)) from exc
+        self._timer = settings.timer
+        self._lock = threading.Lock()
+        # user metadata of the (few) entries that have some; pruned on every removal path
+        self._meta: dict[Hashable, dict[str, Any]] = {}
+        self._manual_evictions = 0
+        self._sets = 0
+        self._index.on_evict = self._on_evict
+        # Hot path: the bound C methods, so get() is one Python frame + three C calls.
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
+        self._iget = self._index.get
+
+    def _contains_locked(self, key: Hashable) -> bool:
+        if self._index.contains(key):
+            return True
+        if self._meta:
+            self._meta.pop(key, None)  # it may have just expired
+        return False
+
+    def _on_evict(self, key: Hashable, value: Any) -> None:
+        # Called by the core inside set()/evict(), i.e. with our lock held.
+        if self._meta:
+            self._meta.pop(key, None)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """Stored item or ``default`` (counts a hit or a miss in the core)."""
+        self._acquire()
+        try:
+            item = self._iget(key, _MISSING)
+            if item is _MISSING:
+                if self._meta:
+                    self._meta.pop(key, None)  # the key may just have expired
+                return default
+            return item
+        finally:
+            self._release()
+
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """Stored item or ``default`` without policy update or counting."""
+        with self._lock:
+            item = self._index.peek(key, _MISSING)
+            if item is _MISSING:
+                if self._meta:
+                    self._meta.pop(key, None)
+                return default
+            return item
+
+    def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
+        """Items of the present keys, under one lock acquisition."""
+        out = {}
+        with self._lock:
+            iget = self._iget
+            for k in keys:
+                item = iget(k, _MISSING)
+                if item is not _MISSING:
+                    out[k] = item
+                elif self._meta:
+                    self._meta.pop(k, None)
+        return out
+
+    def contains(self, key: Hashable) -> bool:
+        """Resident and not expired."""
+        with self._lock:
+            return self._contains_locked(key)
+
+    def keys(self, pattern: Optional[str] = None) -> list[Hashable]:
+        """Snapshot of the live keys (eviction order), optionally glob-filtered."""
+        with self._lock:
+            snapshot = list(self._index.keys())
+        if pattern is None:
+            return snapshot
+        match = compile_pattern(pattern)
+        return [k for k in snapshot if isinstance(k, str) and match(k)]
+
+    def ttl(self, key: Hashable) -> Optional[float]:
+        """Remaining seconds, ``math.inf`` without expiry, None if missing."""
+        with self._lock:
+            if not self._contains_locked(key):
+                return None
+            deadline = self._index.expiry(key)
+        if deadline is None:
+            return math.inf
+        return max(0.0, deadline - self._timer())
+
+    def get_metadata(self, key: Hashable) -> Optional[dict[str, Any]]:
+        """Copy of the metadata of ``key`` ({} if none), None if missing."""
+        with self._lock:
+            if not self._contains_locked(key):
+                return None
+            return dict(self._meta.get(key, ()))
+
+    # ------------------------------------------------------------------ writes
+    def set(self, key: Hashable, item: Any, ttl: Optional[float], size: int,
+            metadata: Optional[Mapping[str, Any]] = None) -> None:
+        """Insert or replace; evicts by policy until the entry fits."""
+        deadline = None if ttl is None else self._timer() + ttl
+        meta = dict(metadata) if metadata else None
+        with self._lock:
+            try:
+                self._index.set(key, item, size, deadline)
+            except ValueError as exc:  # weight above max_weight
+                raise EntryTooLarge(f"entry of {size} bytes exceeds max_bytes") from exc
+            if meta is not None:
+                self._meta[key] = meta
+            elif self._meta:
+                self._meta.pop(key, None)
+            self._sets += 1
+            if self._sets >= _SWEEP_EVERY:
+                self._sets = 0
+                self._sweep_locked()
+
+    def set_many(self, items: Mapping[Hashable, tuple[Any, int]], ttl: Optional[float]) -> None:
+        """Store all items under one lock acquisition."""
+        deadline = None if ttl is None else self._timer() + ttl
+        with self._lock:
+            iset = self._index.set
+            meta = self._meta
+            for key, (item, size) in items.items():
+                try:
+                    iset(key, item, size, deadline)
+                except ValueError as exc:
+                    raise EntryTooLarge(f"entry of {size} bytes exceeds max_bytes") from exc
+                if meta:
+                    meta.pop(key, None)
+
+    def delete(self, key: Hashable) -> bool:
+        """Remove ``key``; True if it was present."""
+        with self._lock:
+            if self._meta:
+                self._meta.pop(key, None)
+            return bool(self._index.delete(key))
+
+    def delete_many(self, keys: Iterable[Hashable]) -> int:
+        """Remove ``keys`` under one lock acquisition."""
+        n = 0
+        with self._lock:
+            delete, meta = self._index.delete, self._meta
+            for k in keys:
+                if meta:
+                    meta.pop(k, None)
+                if delete(k):
+                    n += 1
+        return n
+
+    def discard_if(self, key: Hashable, item: Any) -> bool:
+        """Remove ``key`` if it still holds exactly ``item`` (identity)."""
+        with self._lock:
+            if self._index.peek(key, _MISSING) is not item:
+                return False
+            if self._meta:
+                self._meta.pop(key, None)
+            return bool(self._index.delete(key))
+
+    def touch(self, key: Hashable, ttl: Optional[float]) -> bool:
+        """New deadline ``ttl`` seconds from now (None = never); False if missing."""
+        deadline = None if ttl is None else self._timer() + ttl
+        with self._lock:
+            if not self._contains_locked(key):
+                return False
+            return bool(self._index.set_expiry(key, deadline))
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        with self._lock:
+            self._index.clear()
+            self._meta.clear()
+
+    # ------------------------------------------------------------------ eviction control
+    def evict(self, count: int) -> list[Hashable]:
+        """Evict up to ``count`` entries in policy order (counted as evictions)."""
+        with self._lock:
+            before = self._index.evictions
+            pairs = self._index.evict(count)
+            # count them once whether or not the core counts manual evictions
+            self._manual_evictions += len(pairs) - (self._index.evictions - before)
+            if self._meta:
+                for k, _ in pairs:
+                    self._meta.pop(k, None)
+        return [k for k, _ in pairs]
+
+    def evict_keys(self, keys: Iterable[Hashable]) -> int:
+        """Remove ``keys`` and count them as evictions."""
+        n = self.delete_many(keys)
+        with self._lock:
+            self._manual_evictions += n
+        return n
+
+    def set_probabilities(self, predictions: Mapping[Hashable, float]) -> int:
+        """Assign probability-policy ranks to resident keys."""
+        with self._lock:
+            return int(self._index.set_probabilities(predictions))
+
+    # ------------------------------------------------------------------ housekeeping
+    def _sweep_locked(self) -> int:
+        expired = self._index.expire()
+        if self._meta:
+            for k, _ in expired:
+                self._meta.pop(k, None)
+        return len(expired)
+
+    def expire(self) -> int:
+        """Drop every expired entry now; the number dropped."""
+        with self._lock:
+            return self._sweep_locked()
+
+    def stats(self) -> dict[str, Any]:
+        """Core counters and sizes (expired entries are swept first)."""
+        with self._lock:
+            self._sweep_locked()
+            idx = self._index
+            return {
+                "hits": idx.hits, "misses": idx.misses,
+                "evictions": idx.evictions + self._manual_evictions,
+                "expirations": idx.expirations,
+                "current_entries": len(idx), "current_size_bytes": idx.currsize,
+            }
+
+    def check(self) -> None:
+        """Run the core's invariant checker and the metadata bookkeeping checks."""
+        with self._lock:
+            self._index._check()
+            idx = self._index
+            if idx.max_entries is not None:
+                assert len(idx) <= idx.max_entries, "over max_entries"
+            if idx.max_weight is not None:
+                assert idx.currsize <= idx.max_weight, "over max_bytes"
+            self._sweep_locked()
+            stray = [k for k in self._meta if idx.peek(k, _MISSING) is _MISSING]
+            assert not stray, f"metadata of absent keys: {stray!r}"
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._index)
+
+    def close(self) -> None:
+        """Drop all entries."""
+        self.clear()

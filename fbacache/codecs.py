@@ -1,0 +1,423 @@
+"""Value codecs: a serializer, an optional compressor and an optional signer.
+
+Stored form of a value (the *blob*), from the inside out::
+
+    payload = serializer.dumps(value)                 # pickle | msgpack | json
+    frame   = MARKER + payload                        # marker 0x00: raw payload
+            | MARKER + compressor.compress(payload)   # marker 0x01 zlib, 0x02 zstd
+    blob    = frame                                   # no signing key
+            | signer.sign(frame)                      # signed: the outermost layer
+
+The marker byte table (the only place it is defined):
+
+======  ==========  ==================================================
+marker  codec       payload
+======  ==========  ==================================================
+0x00    raw         the serializer's bytes, uncompressed
+0x01    zlib        a zlib stream (``zlib.compress``) of those bytes
+0x02    zstd        one zstd frame (content size in the header)
+======  ==========  ==================================================
+
+Any other first byte is an *unknown frame*. Rules:
+
+- Compression is attempted only when the payload is at least
+  ``compression_threshold`` bytes, and kept only when the compressed frame is
+  strictly smaller than the raw one.
+- Decoding never raises: a blob that fails the signature, has an unknown
+  marker, a truncated/corrupt stream, expands beyond ``max_decoded_size``
+  (a decompression bomb) or does not deserialize yields :data:`MISSING`, and
+  the failure is counted in :class:`CodecStats`.
+- Decompression is bounded: zlib inflates with ``max_length`` and zstd refuses
+  a frame whose declared (or, if undeclared, actual) size exceeds the cap.
+
+The serializer ``none`` has no codec at all: the memory backend then stores
+the objects themselves (see :mod:`fbacache.manager`).
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+import time
+import zlib
+from itertools import count
+from typing import Any, Callable, Optional, Protocol
+
+import msgpack
+import zstandard
+
+from fbacache.errors import ConfigError, EntryTooLarge, SerializationError
+from fbacache.metrics import read_count
+
+__all__ = [
+    "MARKER_RAW", "MARKER_ZLIB", "MARKER_ZSTD", "MISSING", "SERIALIZERS", "COMPRESSORS",
+    "Serializer", "Compressor", "Signer", "Codec", "CodecStats", "make_codec",
+]
+
+MARKER_RAW = 0x00
+MARKER_ZLIB = 0x01
+MARKER_ZSTD = 0x02
+
+
+class _Missing:
+    """Sentinel type: "no value" (distinct from a cached ``None``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class _CorruptFrame(Exception):
+    """Internal: the frame is unreadable (never escapes :meth:`Codec.decode`)."""
+
+
+# --------------------------------------------------------------------------- serializers
+class Serializer:
+    """Turns values into bytes and back. ``trusted_input_only`` marks formats
+    (pickle) that execute code while loading and so must never read bytes that
+    another party could have written."""
+
+    name = "abstract"
+    trusted_input_only = False
+
+    def dumps(self, value: Any) -> bytes:  # pragma: no cover - interface
+        """Encode ``value``; raise any exception when it cannot be encoded."""
+        raise NotImplementedError
+
+    def loads(self, data: bytes) -> Any:  # pragma: no cover - interface
+        """Decode bytes produced by :meth:`dumps`."""
+        raise NotImplementedError
+
+
+class PickleSerializer(Serializer):
+    """Any picklable object; highest protocol. Only for bytes this process trusts."""
+
+    name = "pickle"
+    trusted_input_only = True
+
+    def dumps(self, value: Any) -> bytes:
+        """Pickle ``value`` with the highest protocol."""
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def loads(self, data: bytes) -> Any:
+        """Unpickle ``data`` (trusted bytes only)."""
+        return pickle.loads(data)
+
+
+class MsgpackSerializer(Serializer):
+    """msgpack: safe to load from shared stores; tuples come back as lists."""
+
+    name = "msgpack"
+
+    def dumps(self, value: Any) -> bytes:
+        """Pack ``value`` (str and bytes stay distinct)."""
+        return msgpack.packb(value, use_bin_type=True)
+
+    def loads(self, data: bytes) -> Any:
+        """Unpack ``data``; trailing bytes are an error."""
+        # msgpack >= 1.0 bounds every container/string by len(data) by default,
+        # so a tiny header cannot ask for a huge allocation.
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+class JsonSerializer(Serializer):
+    """JSON (UTF-8, compact): tuples become lists and dict keys become strings."""
+
+    name = "json"
+
+    def dumps(self, value: Any) -> bytes:
+        """Dump ``value`` as compact UTF-8 JSON; NaN/Infinity are refused."""
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8")
+
+    def loads(self, data: bytes) -> Any:
+        """Parse UTF-8 JSON."""
+        return json.loads(data.decode("utf-8"))
+
+
+SERIALIZERS: dict[str, Callable[[], Serializer]] = {
+    "pickle": PickleSerializer,
+    "msgpack": MsgpackSerializer,
+    "json": JsonSerializer,
+}
+
+
+# --------------------------------------------------------------------------- compressors
+class Compressor:
+    """A compression scheme identified by its frame ``marker``."""
+
+    name = "abstract"
+    marker = MARKER_RAW
+
+    def compress(self, data: bytes) -> bytes:  # pragma: no cover - interface
+        """Compress ``data``."""
+        raise NotImplementedError
+
+    def decompress(self, data: bytes, max_size: int) -> bytes:  # pragma: no cover
+        """Decompress ``data``; raise :class:`_CorruptFrame` if corrupt or > ``max_size``."""
+        raise NotImplementedError
+
+
+class ZlibCompressor(Compressor):
+    """zlib (deflate); ``level`` 0-9, default 6."""
+
+    name = "zlib"
+    marker = MARKER_ZLIB
+
+    def __init__(self, level: Optional[int] = None) -> None:
+        self.level = 6 if level is None else level
+
+    def compress(self, data: bytes) -> bytes:
+        """Deflate ``data`` at the configured level."""
+        return zlib.compress(data, self.level)
+
+    def decompress(self, data: bytes, max_size: int) -> bytes:
+        """Inflate at most ``max_size`` bytes; a longer or truncated stream is corrupt."""
+        d = zlib.decompressobj()
+        try:
+            out = d.decompress(data, max_size + 1)
+        except zlib.error as exc:
+            raise _CorruptFrame(str(exc)) from None
+        if len(out) > max_size:
+            raise _CorruptFrame("zlib frame expands beyond max_decoded_size")
+        if not d.eof or d.unused_data:
+            raise _CorruptFrame("truncated zlib frame or trailing bytes")
+        return out
+
+
+class ZstdCompressor(Compressor):
+    """Zstandard; ``level`` 1-22, default 3. Contexts are per thread (not thread-safe)."""
+
+    name = "zstd"
+    marker = MARKER_ZSTD
+
+    def __init__(self, level: Optional[int] = None) -> None:
+        self.level = 3 if level is None else level
+        self._local = threading.local()
+
+    def _contexts(self) -> tuple[Any, Any]:
+        local = self._local
+        try:
+            return local.c, local.d
+        except AttributeError:
+            local.c = zstandard.ZstdCompressor(level=self.level, write_content_size=True)
+            local.d = zstandard.ZstdDecompressor()
+            return local.c, local.d
+
+    def compress(self, data: bytes) -> bytes:
+        """Compress ``data`` into one frame that declares its content size."""
+        return self._contexts()[0].compress(data)
+
+    def decompress(self, data: bytes, max_size: int) -> bytes:
+        """Decompress one frame of at most ``max_size`` bytes."""
+        dctx = self._contexts()[1]
+        try:
+            declared = zstandard.get_frame_parameters(data).content_size
+            # zstandard allocates the declared size up front: check it first.
+            if declared != zstandard.CONTENTSIZE_UNKNOWN and declared > max_size:
+                raise _CorruptFrame("zstd frame declares more than max_decoded_size")
+            return dctx.decompress(data, max_output_size=max_size)
+        except zstandard.ZstdError as exc:
+            raise _CorruptFrame(str(exc)) from None
+
+
+COMPRESSORS: dict[str, Callable[[Optional[int]], Compressor]] = {
+    "zlib": ZlibCompressor,
+    "zstd": ZstdCompressor,
+}
+
+
+class Signer(Protocol):
+    """What :class:`Codec` needs from a signer (``fbacache.signing.Signer``)."""
+
+    def sign(self, payload: bytes) -> bytes:
+        """Return ``payload`` wrapped with an authentication tag."""
+
+    def verify(self, blob: bytes) -> Optional[bytes]:
+        """Return the payload if the tag is valid, else None."""
+
+
+# --------------------------------------------------------------------------- stats
+class CodecStats:
+    """Codec counters. Event counts use ``itertools.count`` (one C call, exact
+    under the GIL without a lock); time and byte totals are plain additions
+    that may lose an increment when two threads race (documented best effort)."""
+
+    def __init__(self) -> None:
+        self._compressions = count()
+        self._serialization_errors = count()
+        self._compression_errors = count()
+        self._corrupt = count()
+        self._signature_failures = count()
+        self.serialization_s = 0.0
+        self.deserialization_s = 0.0
+        self.compression_s = 0.0
+        self.decompression_s = 0.0
+        self.bytes_in = 0      # payload bytes offered to the compressor and kept compressed
+        self.bytes_out = 0     # their compressed size
+
+    @staticmethod
+    def _read(counter: "count[int]") -> int:
+        return read_count(counter)
+
+    def snapshot(self) -> dict[str, float]:
+        """Return the codec part of the metrics dict (times in milliseconds)."""
+        ratio = self.bytes_in / self.bytes_out if self.bytes_out else 1.0
+        return {
+            "serialization_time_ms": self.serialization_s * 1e3,
+            "deserialization_time_ms": self.deserialization_s * 1e3,
+            "compression_time_ms": self.compression_s * 1e3,
+            "decompression_time_ms": self.decompression_s * 1e3,
+            "compression_ratio": ratio,
+            "compression_count": self._read(self._compressions),
+            "serialization_errors": self._read(self._serialization_errors),
+            "compression_errors": self._read(self._compression_errors),
+            "corrupt_entries": self._read(self._corrupt),
+            "signature_failures": self._read(self._signature_failures),
+        }
+
+
+# --------------------------------------------------------------------------- codec
+class Codec:
+    """Encode values to blobs and decode blobs to values (or :data:`MISSING`).
+
+    >>> c = make_codec("json", "zlib", threshold=16)
+    >>> blob = c.encode({"a": "x" * 100})
+    >>> blob[0] == MARKER_ZLIB, c.decode(blob) == {"a": "x" * 100}
+    (True, True)
+    >>> c.decode(b"\\x07garbage") is MISSING
+    True
+    """
+
+    def __init__(self, serializer: Serializer, compressor: Optional[Compressor] = None, *,
+                 threshold: int = 1024, max_encoded_size: Optional[int] = None,
+                 max_decoded_size: int = 64 << 20, signer: Optional[Signer] = None,
+                 stats: Optional[CodecStats] = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.serializer = serializer
+        self.compressor = compressor
+        self.threshold = threshold
+        self.max_encoded_size = max_encoded_size
+        self.max_decoded_size = max_decoded_size
+        self.signer = signer
+        self.stats = stats if stats is not None else CodecStats()
+        self._clock = clock
+        self._raw = bytes((MARKER_RAW,))
+        self._decompressors: dict[int, Compressor] = {}
+        if compressor is not None:
+            self._decompressors[compressor.marker] = compressor
+
+    def encode(self, value: Any) -> bytes:
+        """Return the blob for ``value``.
+
+        Raises :class:`SerializationError` if the serializer rejects the value and
+        :class:`EntryTooLarge` if the payload exceeds ``max_decoded_size`` or the
+        blob exceeds ``max_encoded_size``.
+        """
+        stats, clock = self.stats, self._clock
+        t0 = clock()
+        try:
+            payload = self.serializer.dumps(value)
+        except Exception as exc:
+            next(stats._serialization_errors)
+            raise SerializationError(
+                f"{self.serializer.name} cannot encode {type(value).__name__}: {exc}") from exc
+        t1 = clock()
+        stats.serialization_s += t1 - t0
+        n = len(payload)
+        if n > self.max_decoded_size:
+            raise EntryTooLarge(f"serialized value is {n} bytes, over max_decoded_size "
+                                f"{self.max_decoded_size}")
+        frame = None
+        comp = self.compressor
+        if comp is not None and n >= self.threshold:
+            try:
+                packed = comp.compress(payload)
+            except Exception:  # a compressor failure must not lose the write
+                next(stats._compression_errors)
+                packed = None
+            stats.compression_s += clock() - t1
+            if packed is not None and len(packed) < n:
+                next(stats._compressions)
+                stats.bytes_in += n
+                stats.bytes_out += len(packed)
+                frame = bytes((comp.marker,)) + packed
+        if frame is None:
+            frame = self._raw + payload
+        blob = frame if self.signer is None else self.signer.sign(frame)
+        if self.max_encoded_size is not None and len(blob) > self.max_encoded_size:
+            raise EntryTooLarge(f"stored form is {len(blob)} bytes, over max_entry_size "
+                                f"{self.max_encoded_size}")
+        return blob
+
+    def decode(self, blob: Any) -> Any:
+        """Return the value of ``blob`` or :data:`MISSING` (counted) if it is unreadable."""
+        stats = self.stats
+        try:
+            if self.signer is not None:
+                verified = self.signer.verify(bytes(blob))
+                if verified is None:
+                    next(stats._signature_failures)
+                    return MISSING
+                blob = verified
+            if not blob:
+                raise _CorruptFrame("empty frame")
+            marker = blob[0]
+            clock = self._clock
+            t0 = clock()
+            if marker == MARKER_RAW:
+                payload = memoryview(blob)[1:]
+                if len(payload) > self.max_decoded_size:
+                    raise _CorruptFrame("raw frame over max_decoded_size")
+            else:
+                comp = self._decompressors.get(marker)
+                if comp is None:
+                    comp = self._decompressor_for(marker)
+                payload = comp.decompress(memoryview(blob)[1:], self.max_decoded_size)
+                stats.decompression_s += clock() - t0
+            t1 = clock()
+            value = self.serializer.loads(bytes(payload) if isinstance(payload, memoryview)
+                                          else payload)
+            stats.deserialization_s += clock() - t1
+            return value
+        except Exception:
+            # Corrupt or foreign bytes are a miss, never an exception on get().
+            next(stats._corrupt)
+            return MISSING
+
+    def _decompressor_for(self, marker: int) -> Compressor:
+        # Frames written with another compressor stay readable after a config change.
+        for factory in COMPRESSORS.values():
+            comp = factory(None)
+            if comp.marker == marker:
+                self._decompressors[marker] = comp
+                return comp
+        raise _CorruptFrame(f"unknown frame marker 0x{marker:02x}")
+
+
+def make_codec(serialization: str, compression: Optional[str] = None, *, threshold: int = 1024,
+               level: Optional[int] = None, max_encoded_size: Optional[int] = None,
+               max_decoded_size: int = 64 << 20, signer: Optional[Signer] = None,
+               stats: Optional[CodecStats] = None) -> Codec:
+    """Build a :class:`Codec` from names; raises :class:`ConfigError` for unknown names.
+
+    >>> make_codec("msgpack", "zstd").decode(make_codec("msgpack").encode([1, 2]))
+    [1, 2]
+    """
+    if serialization not in SERIALIZERS:
+        raise ConfigError("serialization_format",
+                          f"unknown serializer {serialization!r}; choose from {sorted(SERIALIZERS)}")
+    if compression is not None and compression not in COMPRESSORS:
+        raise ConfigError("compression",
+                          f"unknown compressor {compression!r}; choose from {sorted(COMPRESSORS)}")
+    comp = COMPRESSORS[compression](level) if compression is not None else None
+    return Codec(SERIALIZERS[serialization](), comp, threshold=threshold,
+                 max_encoded_size=max_encoded_size, max_decoded_size=max_decoded_size,
+                 signer=signer, stats=stats)

@@ -1,0 +1,250 @@
+"""CacheManagerConfig: every setting of a :class:`fbacache.CacheManager`, validated.
+
+Invalid values raise :class:`fbacache.errors.ConfigError` whose ``field`` names
+the offending field (or the environment variable it came from).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+from fbacache.errors import ConfigError
+
+__all__ = ["CacheManagerConfig", "POLICY_NAMES", "SERIALIZATION_FORMATS", "COMPRESSION_NAMES"]
+
+POLICY_NAMES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
+SERIALIZATION_FORMATS = ("pickle", "msgpack", "json", "none")
+COMPRESSION_NAMES = ("zlib", "zstd")
+MiB = 1024 * 1024
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": MiB, "g": 1024 * MiB, "t": 1024 * 1024 * MiB}
+
+
+def parse_size(text: str) -> int:
+    """Parse ``"1048576"``, ``"512KB"``, ``"64MiB"`` or ``"1.5G"`` into bytes (powers of 1024).
+
+    >>> parse_size("64MB"), parse_size("1.5k"), parse_size("10")
+    (67108864, 1536, 10)
+    """
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise ValueError(f"not a size: {text!r}")
+    unit = (m.group(2) or "").lower()[:1]
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass
+class CacheManagerConfig:
+    """Settings of a :class:`fbacache.CacheManager`.
+
+    Fields:
+        backend_type: registered backend name: ``memory`` (default), ``redis``,
+            ``tiered`` or any name added with ``fbacache.backends.register_backend``.
+        backend_config: backend-specific options (e.g. ``{"url": "redis://..."}``).
+        default_ttl: seconds until an entry expires; None = never.
+        max_entries: capacity in entries (None = unbounded).
+        max_bytes: capacity in stored bytes (None = unbounded). With serialization
+            ``none`` sizes are the shallow ``sys.getsizeof`` of the objects.
+        eviction_policy: lru | lfu | fifo | random | probability | adaptive.
+        max_entry_size: largest stored form of one value in bytes (EntryTooLarge above).
+        serialization_format: pickle | msgpack | json | none (objects stored as they
+            are; memory backend only, no compression).
+        compression: zlib | zstd | None. compression_threshold: compress payloads of
+            at least this many bytes. compression_level: None = the codec's default.
+        max_decompressed_size: cap on a decoded payload (decompression bomb guard).
+        key_prefix: namespace for shared backends (the memory backend ignores it).
+        signing_key / signing_keys: HMAC key for payloads, and older keys still
+            accepted while rotating. Required for pickle on a shared backend.
+        lock_timeout: seconds a ``get_or_set`` waiter waits for another thread's factory.
+        prefetch_queue_size: bound of the prefetch queue.
+        prefetch_loader: ``loader(endpoint, params) -> value``; when set, a background
+            worker fills the cache from the prefetch queue.
+        seed: seed of the random eviction policy. timer: monotonic clock in seconds
+            (inject a fake one in tests).
+
+    >>> CacheManagerConfig(max_entries=0)
+    Traceback (most recent call last):
+    ...
+    fbacache.errors.ConfigError: max_entries: must be a positive integer or None, got 0
+    """
+
+    backend_type: str = "memory"
+    backend_config: dict[str, Any] = field(default_factory=dict)
+    default_ttl: Optional[float] = None
+    max_entries: Optional[int] = 10_000
+    max_bytes: Optional[int] = None
+    eviction_policy: str = "lru"
+    max_entry_size: int = MiB
+    serialization_format: str = "pickle"
+    compression: Optional[str] = None
+    compression_threshold: int = 1024
+    compression_level: Optional[int] = None
+    max_decompressed_size: int = 64 * MiB
+    key_prefix: str = ""
+    signing_key: Optional[Union[bytes, str]] = None
+    signing_keys: Sequence[Union[bytes, str]] = ()
+    lock_timeout: float = 30.0
+    prefetch_queue_size: int = 1000
+    prefetch_loader: Optional[Callable[[str, Optional[Mapping[str, Any]]], Any]] = None
+    seed: Optional[int] = None
+    timer: Optional[Callable[[], float]] = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Check every field; raise :class:`ConfigError` naming the first bad one."""
+        def bad(name: str, msg: str) -> ConfigError:
+            return ConfigError(name, f"{msg}, got {getattr(self, name)!r}")
+
+        if not isinstance(self.backend_type, str) or not self.backend_type:
+            raise bad("backend_type", "must be a backend name")
+        if not isinstance(self.backend_config, dict):
+            raise bad("backend_config", "must be a dict")
+        ttl = self.default_ttl
+        if ttl is not None and (not _is_number(ttl) or not ttl > 0 or math.isnan(ttl)):
+            raise bad("default_ttl", "must be a positive number of seconds or None")
+        for name in ("max_entries", "max_bytes"):
+            v = getattr(self, name)
+            if v is not None and (not _is_int(v) or v <= 0):
+                raise bad(name, "must be a positive integer or None")
+        if self.eviction_policy not in POLICY_NAMES:
+            raise bad("eviction_policy", f"must be one of {POLICY_NAMES}")
+        for name in ("max_entry_size", "max_decompressed_size", "prefetch_queue_size"):
+            v = getattr(self, name)
+            if not _is_int(v) or v <= 0:
+                raise bad(name, "must be a positive integer")
+        if self.max_decompressed_size < self.max_entry_size:
+            raise bad("max_decompressed_size", "must be at least max_entry_size")
+        if self.serialization_format not in SERIALIZATION_FORMATS:
+            raise bad("serialization_format", f"must be one of {SERIALIZATION_FORMATS}")
+        if self.compression is not None and self.compression not in COMPRESSION_NAMES:
+            raise bad("compression", f"must be one of {COMPRESSION_NAMES} or None")
+        if self.compression is not None and self.serialization_format == "none":
+            raise bad("compression", "needs a serializer (serialization_format 'none' "
+                      "stores objects, there are no bytes to compress)")
+        if not _is_int(self.compression_threshold) or self.compression_threshold < 0:
+            raise bad("compression_threshold", "must be a non-negative integer")
+        lvl = self.compression_level
+        if lvl is not None:
+            lo, hi = (0, 9) if self.compression == "zlib" else (-7, 22)
+            if not _is_int(lvl) or not lo <= lvl <= hi:
+                raise bad("compression_level", f"must be an integer in [{lo}, {hi}] or None")
+        if not isinstance(self.key_prefix, str):
+            raise bad("key_prefix", "must be a str")
+        if self.signing_key is not None and (
+                not isinstance(self.signing_key, (bytes, str)) or len(self.signing_key) < 16):
+            raise ConfigError("signing_key", "must be bytes or str of at least 16 characters")
+        if isinstance(self.signing_keys, (bytes, str)) or not all(
+                isinstance(k, (bytes, str)) and len(k) >= 16 for k in self.signing_keys):
+            raise ConfigError("signing_keys", "must be a sequence of keys of at least 16 bytes")
+        if self.signing_keys and self.signing_key is None:
+            raise ConfigError("signing_keys", "older keys need a current signing_key")
+        if not _is_number(self.lock_timeout) or not self.lock_timeout > 0:
+            raise bad("lock_timeout", "must be a positive number of seconds")
+        if self.prefetch_loader is not None and not callable(self.prefetch_loader):
+            raise bad("prefetch_loader", "must be callable or None")
+        if self.seed is not None and not _is_int(self.seed):
+            raise bad("seed", "must be an integer or None")
+        if self.timer is not None and not callable(self.timer):
+            raise bad("timer", "must be a zero-argument callable returning seconds")
+
+    def signing_key_bytes(self) -> tuple[Optional[bytes], tuple[bytes, ...]]:
+        """(current key, older keys) as bytes (str keys are UTF-8 encoded)."""
+        def enc(k: Union[bytes, str]) -> bytes:
+            return k.encode("utf-8") if isinstance(k, str) else bytes(k)
+        cur = None if self.signing_key is None else enc(self.signing_key)
+        return cur, tuple(enc(k) for k in self.signing_keys)
+
+    def replace(self, **changes: Any) -> "CacheManagerConfig":
+        """A validated copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ environment
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, prefix: str = "FBACACHE_",
+                 **overrides: Any) -> "CacheManagerConfig":
+        """Build a config from environment variables (``os.environ`` by default).
+
+        ``FBACACHE_<FIELD>`` sets any scalar field (e.g. ``FBACACHE_MAX_ENTRIES``,
+        ``FBACACHE_COMPRESSION=zstd``, ``FBACACHE_BACKEND_CONFIG`` as JSON,
+        ``FBACACHE_SIGNING_KEYS`` comma-separated). The legacy names
+        ``CACHE_TTL`` (default_ttl), ``MAX_MEMORY_SIZE`` (max_bytes, ``"64MB"``
+        accepted), ``COMPRESSION_THRESHOLD`` and ``REDIS_URL``
+        (``backend_config["url"]``; it does not switch the backend type) are read
+        when the ``FBACACHE_`` form is absent. Keyword ``overrides`` win over both.
+        A value that does not parse raises :class:`ConfigError` naming the variable.
+
+        >>> CacheManagerConfig.from_env({"CACHE_TTL": "60", "FBACACHE_COMPRESSION": "zlib"}).default_ttl
+        60.0
+        """
+        env = os.environ if environ is None else environ
+        legacy = {"default_ttl": "CACHE_TTL", "max_bytes": "MAX_MEMORY_SIZE",
+                  "compression_threshold": "COMPRESSION_THRESHOLD"}
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in ("timer", "prefetch_loader"):
+                continue
+            var = prefix + f.name.upper()
+            raw = env.get(var)
+            if raw is None and f.name in legacy:
+                var = legacy[f.name]
+                raw = env.get(var)
+            if raw is None:
+                continue
+            try:
+                kwargs[f.name] = _parse_env(f.name, raw)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(var, f"cannot parse {raw!r}: {exc}") from None
+        url = env.get(prefix + "REDIS_URL") or env.get("REDIS_URL")
+        if url:
+            kwargs["backend_config"] = {"url": url, **kwargs.get("backend_config", {})}
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+_INTS = {"max_entries", "max_bytes", "max_entry_size", "compression_threshold",
+         "compression_level", "max_decompressed_size", "prefetch_queue_size", "seed"}
+_FLOATS = {"default_ttl", "lock_timeout"}
+_NONE_WORDS = {"", "none", "null"}
+
+
+def _parse_env(name: str, raw: str) -> Any:
+    text = raw.strip()
+    if name in _INTS or name in _FLOATS:
+        if text.lower() in _NONE_WORDS and name not in ("max_entry_size", "compression_threshold"):
+            return None
+        if name in _FLOATS:
+            return float(text)
+        if name in ("max_bytes", "max_entry_size", "max_decompressed_size"):
+            return parse_size(text)
+        return int(text)
+    if name == "backend_config":
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object")
+        return value
+    if name == "compression":
+        return None if text.lower() in _NONE_WORDS else text.lower()
+    if name == "signing_key":
+        return text or None
+    if name == "signing_keys":
+        return tuple(k for k in (p.strip() for p in text.split(",")) if k)
+    if name in ("backend_type", "eviction_policy", "serialization_format"):
+        return text.lower()
+    return raw  # key_prefix: kept verbatim

@@ -1,0 +1,480 @@
+"""CacheManager: the thread-safe application cache.
+
+The manager is the *mechanism* around a storage backend: it resolves TTLs,
+encodes values (serializer -> compressor -> optional signer, see
+:mod:`fbacache.codecs`), enforces ``max_entry_size``, runs single-flight
+regeneration (:mod:`fbacache.locks`), prefetch (:mod:`fbacache.prefetch`) and
+metrics (:mod:`fbacache.metrics`). Backends (:mod:`fbacache.backends`) only
+store and fetch, so a new backend needs no change here.
+
+Locking: the memory backend's single lock guards the native index and is held
+only for the index operation; encoding, decoding and factories run outside it.
+
+>>> from fbacache import CacheManager
+>>> with CacheManager(max_entries=100, serialization_format="msgpack") as cache:
+...     cache.set("user:1", {"name": "Ada"})
+...     cache.get_or_set("user:2", lambda: {"name": "Bob"})
+...     sorted(cache.keys("user:*")), cache.get("user:1")
+True
+{'name': 'Bob'}
+(['user:1', 'user:2'], {'name': 'Ada'})
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
+
+from fbacache.backends import get_backend_class
+from fbacache.backends.base import Backend, BackendSettings
+from fbacache.codecs import MISSING, Codec, make_codec
+from fbacache.config import CacheManagerConfig
+from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
+from fbacache.locks import SingleFlight
+from fbacache.metrics import Counter, build_snapshot
+from fbacache.prefetch import PrefetchItem, PrefetchQueue, PrefetchWorker
+
+__all__ = ["CacheManager"]
+
+Loader = Callable[[str, Optional[Mapping[str, Any]]], Any]
+
+
+def _make_signer(config: CacheManagerConfig) -> Any:
+    key, old = config.signing_key_bytes()
+    if key is None:
+        return None
+    try:
+        from fbacache.signing import Signer
+    except ImportError as exc:  # pragma: no cover - signing ships with the package
+        raise ConfigError("signing_key", f"payload signing is unavailable: {exc}") from exc
+    return Signer(key, old)
+
+
+class CacheManager:
+    """Thread-safe cache front end; see the module docstring and docs/manager.md.
+
+    ``CacheManager(config)`` or ``CacheManager(**config_fields)``; ``timer`` (a
+    monotonic clock in seconds) may also be passed as a keyword. The manager
+    starts running immediately; ``stop()`` makes every operation raise
+    :class:`ManagerNotRunning` until ``start()``. Raises :class:`ConfigError` for
+    invalid settings and :class:`UnsafeConfiguration` for pickle on a shared
+    backend without a signing key.
+    """
+
+    def __init__(self, config: Optional[CacheManagerConfig] = None, **kwargs: Any) -> None:
+        if config is None:
+            config = CacheManagerConfig(**kwargs)
+        elif kwargs:
+            config = config.replace(**kwargs)
+        self.config = config
+        self._timer: Callable[[], float] = config.timer or time.monotonic
+        backend_cls = get_backend_class(config.backend_type)
+        fmt = config.serialization_format
+        if fmt == "none" and not backend_cls.stores_objects:
+            raise ConfigError("serialization_format",
+                              f"'none' stores live objects; backend {config.backend_type!r} "
+                              "stores bytes (use msgpack or json)")
+        signer = _make_signer(config)
+        if backend_cls.shared and fmt == "pickle" and signer is None:
+            raise UnsafeConfiguration(
+                f"pickle on the shared backend {config.backend_type!r} would unpickle bytes "
+                "other processes can write: set signing_key, or use msgpack/json")
+        self._codec: Optional[Codec] = None
+        if fmt != "none":
+            self._codec = make_codec(
+                fmt, config.compression, threshold=config.compression_threshold,
+                level=config.compression_level, max_encoded_size=config.max_entry_size,
+                max_decoded_size=config.max_decompressed_size, signer=signer)
+        self._backend: Backend = backend_cls(BackendSettings(
+            max_entries=config.max_entries, max_bytes=config.max_bytes,
+            eviction_policy=config.eviction_policy, key_prefix=config.key_prefix,
+            timer=self._timer, seed=config.seed, options=dict(config.backend_config)))
+        self._max_entry_size = config.max_entry_size
+        self._flight = SingleFlight()
+        self._sets = Counter()
+        self._deletes = Counter()
+        self._prefetch_requests = Counter()
+        self._prefetch_loads = Counter()
+        self._prefetch_hits = Counter()
+        self._queue = PrefetchQueue(config.prefetch_queue_size)
+        # prefetched keys not read yet -> counts prefetch_hits; bounded, pruned on read/overwrite
+        self._prefetched: dict[Hashable, None] = {}
+        self._prefetched_cap = max(1024, 4 * config.prefetch_queue_size)
+        self._prefetch_used = False
+        self._worker: Optional[PrefetchWorker] = None
+        self._state_lock = threading.Lock()
+        self._running = False
+        self.start()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def is_running(self) -> bool:
+        """True between ``start()`` and ``stop()``."""
+        return self._running
+
+    @property
+    def backend(self) -> Backend:
+        """The storage backend (for introspection and tests)."""
+        return self._backend
+
+    def start(self) -> "CacheManager":
+        """Start (or restart) the manager and the prefetch worker if a loader is configured."""
+        with self._state_lock:
+            self._running = True
+            self._install_fast_path()
+            if self.config.prefetch_loader is not None and self._worker is None:
+                self._start_worker_locked(self.config.prefetch_loader)
+        return self
+
+    def stop(self) -> None:
+        """Stop the prefetch worker; later operations raise ManagerNotRunning. Data is kept."""
+        with self._state_lock:
+            self._running = False
+            self.__dict__.pop("get", None)  # back to the checking get()
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+
+    def close(self) -> None:
+        """Stop and release the backend (connections, memory). Not restartable."""
+        self.stop()
+        self._backend.close()
+
+    def __enter__(self) -> "CacheManager":
+        if not self._running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _install_fast_path(self) -> None:
+        # With objects stored as they are and no prefetch accounting, get() *is*
+        # the backend's get: an instance attribute shadowing the method below.
+        if self._running and self._codec is None and not self._prefetch_used:
+            self.get = self._backend.get  # type: ignore[method-assign]
+        else:
+            self.__dict__.pop("get", None)
+
+    def _check(self) -> None:
+        if not self._running:
+            raise ManagerNotRunning("the CacheManager is stopped; call start() first")
+
+    # ------------------------------------------------------------------ encoding
+    def _resolve_ttl(self, ttl: Optional[float]) -> Optional[float]:
+        if ttl is None:
+            return self.config.default_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+            raise ConfigError("ttl", f"must be a positive number of seconds, got {ttl!r}")
+        return None if ttl == math.inf else float(ttl)
+
+    def _encode(self, value: Any) -> tuple[Any, int]:
+        codec = self._codec
+        if codec is None:
+            size = sys.getsizeof(value)  # shallow: the documented estimate for 'none'
+            if size > self._max_entry_size:
+                raise EntryTooLarge(f"object of {size} bytes exceeds max_entry_size "
+                                    f"{self._max_entry_size}")
+            return value, size
+        blob = codec.encode(value)  # raises SerializationError / EntryTooLarge
+        return blob, len(blob)
+
+    def _decode(self, key: Hashable, item: Any) -> Any:
+        """Value of a stored item, or MISSING for a corrupt one (dropped from the store)."""
+        codec = self._codec
+        if codec is None:
+            return item
+        value = codec.decode(item)
+        if value is MISSING:
+            self._backend.discard_if(key, item)
+        return value
+
+    def _served(self, key: Hashable) -> None:
+        if self._prefetched.pop(key, MISSING) is not MISSING:
+            self._prefetch_hits.inc()
+
+    # ------------------------------------------------------------------ reads
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """Cached value of ``key`` or ``default``. A corrupt entry is a counted miss.
+
+        >>> c = CacheManager(); c.set("k", [1]); c.get("k"), c.get("nope", 0)
+        True
+        ([1], 0)
+        """
+        self._check()
+        item = self._backend.get(key, MISSING)
+        if item is MISSING:
+            return default
+        value = self._decode(key, item)
+        if value is MISSING:
+            return default
+        if self._prefetched:
+            self._served(key)
+        return value
+
+    def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
+        """``{key: value}`` for the keys present (missing and corrupt ones omitted)."""
+        self._check()
+        out = {}
+        for key, item in self._backend.get_many(list(keys)).items():
+            value = self._decode(key, item)
+            if value is not MISSING:
+                out[key] = value
+                if self._prefetched:
+                    self._served(key)
+        return out
+
+    def exists(self, key: Hashable) -> bool:
+        """True if ``key`` is cached and not expired (no hit/miss counted)."""
+        self._check()
+        return self._backend.contains(key)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return self.exists(key)
+
+    def __len__(self) -> int:
+        self._check()
+        return int(self._backend.stats()["current_entries"])
+
+    def ttl(self, key: Hashable) -> Optional[float]:
+        """Remaining seconds of ``key``; ``math.inf`` if it never expires; None if missing."""
+        self._check()
+        return self._backend.ttl(key)
+
+    def keys(self, pattern: Optional[str] = None) -> list[Hashable]:
+        """Cached keys, optionally filtered by a glob ``pattern`` (``*``, ``?``, ``[ab]``)."""
+        self._check()
+        return self._backend.keys(pattern)
+
+    def get_metadata(self, key: Hashable) -> Optional[dict[str, Any]]:
+        """Copy of the metadata stored with ``key`` ({} if none), None if missing."""
+        self._check()
+        return self._backend.get_metadata(key)
+
+    # ------------------------------------------------------------------ writes
+    def set(self, key: Hashable, value: Any, ttl: Optional[float] = None,
+            metadata: Optional[Mapping[str, Any]] = None) -> bool:
+        """Cache ``value`` for ``ttl`` seconds (None = ``default_ttl``; ``math.inf`` = never).
+
+        Raises EntryTooLarge above ``max_entry_size`` (stored bytes) or ``max_bytes``,
+        SerializationError if the serializer rejects the value. Returns True.
+        """
+        self._check()
+        seconds = self._resolve_ttl(ttl)
+        item, size = self._encode(value)
+        self._backend.set(key, item, seconds, size, metadata)
+        self._sets.inc()
+        if self._prefetched:
+            self._prefetched.pop(key, None)
+        return True
+
+    def set_many(self, mapping: Mapping[Hashable, Any], ttl: Optional[float] = None) -> bool:
+        """Cache every item of ``mapping`` with one ``ttl``; all are encoded before any is stored."""
+        self._check()
+        seconds = self._resolve_ttl(ttl)
+        items = {key: self._encode(value) for key, value in mapping.items()}
+        self._backend.set_many(items, seconds)
+        for _ in range(len(items)):
+            self._sets.inc()
+        if self._prefetched:
+            for key in items:
+                self._prefetched.pop(key, None)
+        return True
+
+    def delete(self, key: Hashable) -> bool:
+        """Remove ``key``; True if it was cached."""
+        self._check()
+        removed = self._backend.delete(key)
+        if removed:
+            self._deletes.inc()
+        return removed
+
+    def delete_many(self, keys: Iterable[Hashable]) -> int:
+        """Remove ``keys``; the number that were cached."""
+        self._check()
+        n = self._backend.delete_many(list(keys))
+        for _ in range(n):
+            self._deletes.inc()
+        return n
+
+    def invalidate(self, pattern: str) -> int:
+        """Remove every key matching the glob ``pattern``; the number removed."""
+        return self.delete_many(self.keys(pattern))
+
+    def clear(self) -> None:
+        """Remove every entry (for shared backends: this manager's prefix only)."""
+        self._check()
+        self._backend.clear()
+        self._prefetched.clear()
+
+    def touch(self, key: Hashable, ttl: Optional[float] = None) -> bool:
+        """Restart the expiry of ``key`` with ``ttl`` (None = ``default_ttl``); False if missing."""
+        self._check()
+        return self._backend.touch(key, self._resolve_ttl(ttl))
+
+    # ------------------------------------------------------------------ single flight
+    def get_or_set(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float] = None,
+                   timeout: Optional[float] = None,
+                   metadata: Optional[Mapping[str, Any]] = None) -> Any:
+        """Cached value of ``key``, else ``factory()`` stored with ``ttl``.
+
+        However many threads miss ``key`` at once, ``factory`` runs once (in one of
+        them, with no manager lock held); the others wait up to ``timeout``
+        (default ``lock_timeout``) and get its value, or raise
+        :class:`SingleFlightTimeout`. A factory exception reaches every waiter and
+        nothing is cached.
+        """
+        value = self.get(key, MISSING)
+        if value is not MISSING:
+            return value
+
+        def compute() -> Any:
+            # Re-check without counting: a leader may have stored it just before we led.
+            item = self._backend.peek(key, MISSING)
+            if item is not MISSING:
+                found = self._decode(key, item)
+                if found is not MISSING:
+                    return found
+            fresh = factory()
+            self.set(key, fresh, ttl, metadata)
+            return fresh
+
+        wait = self.config.lock_timeout if timeout is None else timeout
+        return self._flight.do(key, compute, wait)
+
+    # ------------------------------------------------------------------ eviction control
+    def evict_lru(self, count: int = 1) -> int:
+        """Evict ``count`` entries in the policy's victim order (LRU order for 'lru')."""
+        self._check()
+        return len(self._backend.evict(count))
+
+    def evict_low_probability(self, predictions: Mapping[Hashable, float], count: int = 1) -> int:
+        """Evict the ``count`` cached keys with the lowest predicted probability of reuse."""
+        self._check()
+        ranked = sorted(predictions.items(), key=lambda kv: kv[1])
+        victims = []
+        for key, _ in ranked:
+            if len(victims) >= count:
+                break
+            if self._backend.contains(key):
+                victims.append(key)
+        return self._backend.evict_keys(victims)
+
+    def set_probabilities(self, predictions: Mapping[Hashable, float]) -> int:
+        """Rank resident keys for the 'probability' policy; the number of keys updated."""
+        self._check()
+        return self._backend.set_probabilities(predictions)
+
+    # ------------------------------------------------------------------ prefetch
+    def prefetch(self, endpoint: str, params: Optional[Mapping[str, Any]] = None,
+                 priority: float = 0.5) -> bool:
+        """Queue ``endpoint``/``params`` for loading; False if the bounded queue rejected it."""
+        self._check()
+        if isinstance(priority, bool) or not isinstance(priority, (int, float)) \
+                or not 0.0 <= priority <= 1.0:
+            raise ConfigError("priority", f"must be a number in [0, 1], got {priority!r}")
+        if not self._prefetch_used:
+            with self._state_lock:
+                self._prefetch_used = True
+                self._install_fast_path()
+        accepted = self._queue.push(endpoint, params, float(priority))
+        if accepted:
+            self._prefetch_requests.inc()
+        return accepted
+
+    def prefetch_many(self, items: Iterable[Any]) -> int:
+        """Queue many requests: dicts with endpoint/params/priority or tuples; number accepted."""
+        n = 0
+        for it in items:
+            if isinstance(it, Mapping):
+                ok = self.prefetch(it["endpoint"], it.get("params"), it.get("priority", 0.5))
+            else:
+                ok = self.prefetch(*it)
+            n += ok
+        return n
+
+    def get_prefetch_queue(self) -> list[dict[str, Any]]:
+        """Queued requests (endpoint, params, priority), highest priority first."""
+        return self._queue.snapshot()
+
+    def _load(self, item: PrefetchItem, loader: Loader) -> None:
+        loaded = []
+
+        def fetch() -> Any:
+            loaded.append(True)
+            return loader(item.endpoint, item.params)
+
+        self.get_or_set(item.key, fetch)
+        if loaded:  # this call ran the loader: the entry is a prefetched one
+            self._prefetch_loads.inc()
+            self._prefetched[item.key] = None
+            while len(self._prefetched) > self._prefetched_cap:
+                try:
+                    self._prefetched.pop(next(iter(self._prefetched)), None)
+                except (StopIteration, RuntimeError):  # emptied/changed concurrently
+                    break
+
+    def process_prefetch_queue(self, loader: Loader, max_items: Optional[int] = None) -> int:
+        """Load queued requests in this thread with ``loader(endpoint, params)``; number loaded."""
+        self._check()
+        done = 0
+        while max_items is None or done < max_items:
+            item = self._queue.pop()
+            if item is None:
+                break
+            self._load(item, loader)
+            done += 1
+        return done
+
+    def start_prefetch_worker(self, loader: Loader) -> None:
+        """Start a background thread that loads queued requests with ``loader``."""
+        self._check()
+        with self._state_lock:
+            if self._worker is not None:
+                raise RuntimeError("a prefetch worker is already running")
+            self._start_worker_locked(loader)
+
+    def _start_worker_locked(self, loader: Loader) -> None:
+        self._prefetch_used = True
+        self._install_fast_path()
+        self._worker = PrefetchWorker(self._queue, lambda item: self._load(item, loader))
+        self._worker.start()
+
+    def stop_prefetch_worker(self) -> None:
+        """Stop the background prefetch worker, if any."""
+        with self._state_lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+
+    # ------------------------------------------------------------------ metrics
+    def get_metrics(self) -> dict[str, Any]:
+        """Counters, rates, sizes and codec timings (see docs/manager.md for each key)."""
+        codec = self._codec.stats.snapshot() if self._codec is not None else {}
+        own = {
+            "sets": self._sets.value, "deletes": self._deletes.value,
+            "prefetch_requests": self._prefetch_requests.value,
+            "prefetch_loads": self._prefetch_loads.value,
+            "prefetch_hits": self._prefetch_hits.value,
+            "prefetch_queue_size": len(self._queue),
+            "prefetch_rejected": self._queue.rejected,
+            "single_flight_leaders": self._flight.leaders.value,
+            "single_flight_waits": self._flight.waits.value,
+            "single_flight_timeouts": self._flight.timeouts.value,
+        }
+        snap = build_snapshot(self._backend.stats(), codec, own)
+        snap["backend"] = self._backend.name
+        snap["running"] = self._running
+        return snap
+
+    def check(self) -> None:
+        """Verify the backend's internal invariants (AssertionError if broken)."""
+        self._backend.check()
+
+    # seed-compatible aliases
+    get_multi = get_many
+    batch_set = set_many
+    batch_delete = delete_many
+    get_stats = get_metrics
