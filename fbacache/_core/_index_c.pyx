@@ -116,7 +116,7 @@ cdef class Index:
     cdef int32_t tail
     cdef int pol
     cdef int64_t max_entries_
-    cdef Py_ssize_t _swept
+    cdef Py_ssize_t ins_pos
     cdef PyObject** grave
     cdef Py_ssize_t grave_n
     cdef Py_ssize_t grave_cap
@@ -322,10 +322,15 @@ cdef class Index:
             perturb = <size_t>h
             i = <Py_ssize_t>(perturb & <size_t>self.mask)
             version = self._version
+            self.ins_pos = -1
             while True:
                 s = self.table[i]
                 if s == EMPTY:
+                    if self.ins_pos < 0:
+                        self.ins_pos = i  # where an insert of this key will go
                     return -1
+                if s == DUMMY and self.ins_pos < 0:
+                    self.ins_pos = i
                 if s >= 0 and self.hashes[s] == h:
                     stored = self._keys[s]
                     if stored is key:
@@ -346,11 +351,17 @@ cdef class Index:
             i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
         self.table[i] = DUMMY
 
-    cdef int _table_insert(self, int32_t s) except -1:
+    cdef int _table_insert(self, int32_t s, Py_ssize_t hint) except -1:
+        """Link slot ``s``; ``hint`` is a free table position found by _find (or -1)."""
         cdef size_t perturb
         cdef Py_ssize_t i
         if (self.fill + 1) * 3 >= (self.mask + 1) * 2:
             self._rebuild_table((<Py_ssize_t>self.n + 1) * 3)
+        elif hint >= 0 and self.table[hint] < 0:
+            if self.table[hint] == EMPTY:
+                self.fill += 1
+            self.table[hint] = s
+            return 0
         perturb = <size_t>self.hashes[s]
         i = <Py_ssize_t>(perturb & <size_t>self.mask)
         while self.table[i] >= 0:
@@ -648,6 +659,7 @@ cdef class Index:
                 raise ValueError("expires_at must not be NaN")
         h = PyObject_Hash(key)
         s = self._find(key, h)
+        cdef Py_ssize_t hint = self.ins_pos if s < 0 else -1
         if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
             self._unlink_slot(<int32_t>s)
             self.expirations += 1
@@ -675,7 +687,7 @@ cdef class Index:
                 self.weights[s] = w
             if self.deadline != NULL:
                 self.expiry_heap.pos[s] = NIL
-            self._table_insert(<int32_t>s)
+            self._table_insert(<int32_t>s, hint)
             self._policy_insert(<int32_t>s)
             self.n += 1
             self.total_weight += w
