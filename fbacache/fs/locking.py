@@ -1,0 +1,69 @@
+"""Cross-process locks (``filelock``) for read-modify-write of shared cache files.
+
+The FBA linking map is one JSON list that several processes append to; an
+unlocked read-modify-write loses the other writer's records. :func:`file_lock`
+serialises such updates across processes with an ``flock`` on a sibling
+``.<name>.lock`` file; the data file itself is still replaced atomically, so
+readers never need the lock.
+
+Example:
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "linking_map.json")
+    >>> with file_lock(p):
+    ...     pass
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import filelock
+
+from fbacache.errors import LockTimeout
+
+__all__ = ["LOCK_SUFFIX", "file_lock", "lock_path_for", "directory_lock"]
+
+LOCK_SUFFIX = ".lock"
+
+
+def lock_path_for(path: str) -> str:
+    """The lock file guarding ``path``: ``<dir>/.<name>.lock`` (hidden, never scanned)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}{LOCK_SUFFIX}")
+
+
+@contextmanager
+def _acquire(lock_file: str, timeout: float) -> Iterator[None]:
+    lock = filelock.FileLock(lock_file, timeout=timeout, thread_local=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LockTimeout(f"could not lock {lock_file} within {timeout}s") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def file_lock(path: str, timeout: float = 30.0) -> Iterator[None]:
+    """Hold the cross-process lock of ``path`` for the duration of the block.
+
+    Raises:
+        LockTimeout: another process held the lock for longer than ``timeout`` seconds.
+    """
+    with _acquire(lock_path_for(path), timeout):
+        yield
+
+
+@contextmanager
+def directory_lock(directory: str, name: str = "maintain", timeout: float = 30.0) -> Iterator[None]:
+    """Hold a named lock in ``directory`` (created if needed), e.g. one maintenance run at a time.
+
+    Raises:
+        LockTimeout: the lock stayed busy for ``timeout`` seconds.
+    """
+    os.makedirs(directory, exist_ok=True)
+    with _acquire(os.path.join(directory, f".{name}{LOCK_SUFFIX}"), timeout):
+        yield

@@ -1,0 +1,223 @@
+"""The public face of maintenance: one :class:`Maintenance` object, one method per verb.
+
+Destructive verbs (``clear``, ``restore``, ``repair``, ``optimize``, ``backup``)
+hold a cross-process maintenance lock, so two runs never interleave; ``clear``,
+``restore`` and ``repair`` back up every ``backup_enabled`` type they are about
+to change before changing it, and change nothing of a type whose backup failed.
+
+Example:
+    >>> import tempfile, os
+    >>> from fbacache.fs.config import parse_config
+    >>> root = tempfile.mkdtemp()
+    >>> cfg = parse_config({"directories": {"amazon_cache": "a"},
+    ...                     "cache_types": {"amazon_cache": {"ttl_hours": 1}}}, root)
+    >>> m = Maintenance(cfg)
+    >>> m.clear("selective", dry_run=True).actions
+    []
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Optional, Sequence
+
+from fbacache.errors import BackupError, ConfigError, CorruptFile, UnsafePath
+from fbacache.fs.atomic import Writer
+from fbacache.fs.backup import create_backup, list_backups, prune_backups
+from fbacache.fs.config import STRATEGIES, FsConfig
+from fbacache.fs.context import Context, Progress, default_load_probe
+from fbacache.fs.execute import apply_all, safety_backups
+from fbacache.fs.health import check_health
+from fbacache.fs.housekeeping import plan_optimize, plan_repair
+from fbacache.fs.inspect import collect_metrics, validate_files
+from fbacache.fs.locking import directory_lock
+from fbacache.fs.restore import choose_backup, restore_type
+from fbacache.fs.results import (
+    Action, BackupInfo, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
+    RepairReport, RestoreReport, ValidationReport,
+)
+from fbacache.fs.strategies import plan
+
+__all__ = ["Maintenance"]
+
+Types = Optional[Sequence[str]]
+
+
+class Maintenance:
+    """Housekeeping of the FBA cache directories described by an :class:`FsConfig`.
+
+    Args:
+        config: the validated ``cache`` section (see :func:`~fbacache.fs.config.load_config`).
+        writer: optional ``writer(fd, chunk)`` every file write goes through (fault injection).
+        clock: time source for ages and backup timestamps.
+        load_probe: returns load per CPU, for ``performance_aware``.
+        sleep: pause function for ``performance_aware``.
+        progress: optional ``progress(label, done, total)`` sink.
+        lock_timeout: seconds to wait for another maintenance run to finish.
+    """
+
+    def __init__(self, config: FsConfig, *, writer: Optional[Writer] = None,
+                 clock: Callable[[], float] = time.time,
+                 load_probe: Callable[[], float] = default_load_probe,
+                 sleep: Callable[[float], None] = time.sleep,
+                 progress: Optional[Progress] = None, lock_timeout: float = 60.0) -> None:
+        self.config = config
+        self._seams = dict(writer=writer, clock=clock, load_probe=load_probe, sleep=sleep,
+                           progress=progress)
+        self.lock_timeout = lock_timeout
+
+    def _ctx(self) -> Context:
+        return Context(self.config, **self._seams)  # type: ignore[arg-type]
+
+    def _lock(self):  # type: ignore[no-untyped-def]
+        return directory_lock(self.config.state_dir, "maintain", timeout=self.lock_timeout)
+
+    # -- read-only -------------------------------------------------------------------------
+    def health(self, types: Types = None) -> HealthReport:
+        """Per-type status, issues, recommendations, system resources, overall status."""
+        return check_health(self._ctx(), types)
+
+    def metrics(self, types: Types = None) -> MetricsReport:
+        """File count, bytes, ages, expired and corrupt counts per type and in total."""
+        return collect_metrics(self._ctx(), types)
+
+    def validate(self, types: Types = None) -> ValidationReport:
+        """Parse and schema-check every file; see :class:`~fbacache.fs.results.FileCheck`."""
+        return validate_files(self._ctx(), types)
+
+    def backups(self, cache_type: str) -> list[BackupInfo]:
+        """Complete backups of ``cache_type``, oldest first."""
+        return list_backups(self._ctx(), cache_type)
+
+    # -- destructive -----------------------------------------------------------------------
+    def clear(self, strategy: Optional[str] = None, types: Types = None, *,
+              dry_run: bool = False, batch_size: int = 50, max_load: float = 0.8,
+              max_wait: float = 60.0) -> ClearReport:
+        """Run a clearing strategy (each type's ``cleanup_strategy`` when ``None``).
+
+        ``dry_run`` returns the exact actions without changing anything.
+        ``performance_aware`` applies them ``batch_size`` at a time and pauses
+        (up to ``max_wait`` s per batch) while load per CPU exceeds ``max_load``.
+
+        Raises:
+            ConfigError: unknown strategy or cache type.
+        """
+        if strategy is not None and strategy not in STRATEGIES:
+            raise ConfigError("--strategy", f"unknown strategy {strategy!r}; "
+                                            f"expected one of {', '.join(STRATEGIES)}")
+        ctx = self._ctx()
+        selected = ctx.select(types)
+        report = ClearReport(strategy=strategy or "per-type default", dry_run=dry_run)
+        if dry_run:
+            self._plan_all(ctx, strategy, selected, report)
+            return report
+        with self._lock():
+            self._plan_all(ctx, strategy, selected, report)
+            touched = [t for t in selected if any(a.cache_type == t.name for a in report.actions)]
+            allowed, report.backups = safety_backups(ctx, touched, f"pre-clear {report.strategy}",
+                                                     report.errors)
+            batched = strategy == "performance_aware" or (
+                strategy is None and any(t.cleanup_strategy == "performance_aware"
+                                         for t in selected))
+            apply_all(ctx, report.actions, report.errors, allowed=allowed,
+                      batch_size=batch_size if batched else 0, max_load=max_load,
+                      max_wait=max_wait)
+            for t in touched:
+                if t.backup_enabled:
+                    prune_backups(ctx, t.name, protect=report.backups)
+        return report
+
+    def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
+                  report: ClearReport) -> None:
+        for t in selected:
+            try:
+                report.actions += plan(ctx, strategy or t.cleanup_strategy, t, report.notes)
+            except CorruptFile as exc:
+                report.errors.append(f"{t.name}: {exc}")
+            except OSError as exc:
+                report.errors.append(f"{t.name}: cannot scan: {exc}")
+
+    def backup(self, types: Types = None, *, reason: str = "manual",
+               prune: bool = True) -> BackupReport:
+        """Back up each selected type (all ``backup_enabled`` ones when ``types`` is None)."""
+        ctx = self._ctx()
+        selected = ctx.select(types) if types else [
+            t for t in ctx.select(None) if t.backup_enabled]
+        report = BackupReport()
+        with self._lock():
+            for t in selected:
+                try:
+                    report.created.append(create_backup(ctx, t, reason=reason))
+                except BackupError as exc:
+                    report.errors.append(str(exc))
+                    continue
+                if prune:
+                    report.pruned += prune_backups(ctx, t.name,
+                                                   protect=[b.id for b in report.created])
+        return report
+
+    def restore(self, types: Types = None, *, backup_id: Optional[str] = None,
+                dry_run: bool = False) -> RestoreReport:
+        """Restore each selected type from its latest (or the named) verified backup.
+
+        Without ``types`` every type that has backups is restored. A
+        ``backup_enabled`` type is backed up first, so a restore can be undone.
+        """
+        ctx = self._ctx()
+        report = RestoreReport(dry_run=dry_run)
+        selected = ctx.select(types) if types else [
+            t for t in ctx.select(None) if list_backups(ctx, t.name)]
+        if backup_id is not None and not types:
+            selected = [t for t in selected if backup_id.startswith(t.name + "_")]
+        if not selected:
+            report.warnings.append("no backups to restore")
+            return report
+        with self._lock():
+            for t in selected:
+                try:
+                    info = choose_backup(ctx, t, backup_id)
+                    if not dry_run and t.backup_enabled:
+                        ok, ids = safety_backups(ctx, [t], f"pre-restore {info.id}", report.errors)
+                        report.safety_backups += ids
+                        if t.name not in ok:
+                            continue
+                    report.files += restore_type(ctx, t, info, dry_run=dry_run)
+                    report.restored[t.name] = info.id
+                except (BackupError, UnsafePath, OSError) as exc:
+                    report.errors.append(f"{t.name}: restore failed, nothing changed: {exc}"
+                                         if not report.files else f"{t.name}: {exc}")
+        return report
+
+    def repair(self, types: Types = None, *, dry_run: bool = False) -> RepairReport:
+        """Move corrupt files into the quarantine folder (never deletes them)."""
+        ctx = self._ctx()
+        selected = ctx.select(types)
+        report = RepairReport(dry_run=dry_run)
+        for t in selected:
+            report.actions += plan_repair(ctx, t)
+        if dry_run or not report.actions:
+            return report
+        with self._lock():
+            touched = [t for t in selected if any(a.cache_type == t.name for a in report.actions)]
+            allowed, _ = safety_backups(ctx, touched, "pre-repair", report.errors)
+            apply_all(ctx, report.actions, report.errors, allowed=allowed)
+        return report
+
+    def optimize(self, types: Types = None, *, dry_run: bool = False) -> OptimizeReport:
+        """Compress cold archived files, remove empty dirs and stray temp files / staging."""
+        ctx = self._ctx()
+        report = OptimizeReport(dry_run=dry_run)
+        selected = ctx.select(types)
+        if dry_run:
+            for t in selected:
+                report.actions += plan_optimize(ctx, t)
+            return report
+        with self._lock():
+            for t in selected:
+                report.actions += plan_optimize(ctx, t)
+            apply_all(ctx, report.actions, report.errors, allowed={t.name for t in selected})
+            for t in selected:
+                if t.backup_enabled:
+                    report.actions += [Action("delete", t.name, name, 0, "backup retention / orphan",
+                                              done=True)
+                                       for name in prune_backups(ctx, t.name)]
+        return report
