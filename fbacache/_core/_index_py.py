@@ -60,6 +60,7 @@ class Index:
         self.max_weight = max_weight
         self.timer = timer
         self.on_evict: Optional[Callable[[Any, Any], Any]] = None
+        self._sizeof: Optional[Callable[[Any], int]] = None
         capacity = max_entries if max_entries is not None else (max_weight or 0)
         self._policy = make_policy(policy, seed, default_probability, capacity)
         self._data: Dict[Hashable, _Entry] = {}
@@ -355,7 +356,10 @@ class Index:
         raise KeyError(key)
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        self.set(key, value)
+        if self._sizeof is None:
+            self.set(key, value)
+        else:
+            self.set(key, value, self._sizeof(value))
 
     def __delitem__(self, key: Hashable) -> None:
         if not self.delete(key):

@@ -1,0 +1,359 @@
+"""cachetools-compatible mapping classes on the native core.
+
+Switching from cachetools is one import::
+
+    from fbacache import LRUCache, TTLCache   # was: from cachetools import ...
+
+Constructor signatures, attributes (``maxsize``, ``currsize``, ``getsizeof``,
+``ttl``, ``timer``), ``expire()``, ``popitem()`` and ``__missing__`` behave as
+in cachetools 6+.  Deliberate differences (docs/caches.md lists them all):
+
+* Eviction happens inside the core: overriding ``popitem()`` in a subclass
+  does not change which key is evicted; use the ``on_evict`` hook to observe
+  evictions.
+* A read of an expired key removes it at once (cachetools waits for the next
+  write or ``expire()``).
+* ``RRCache`` uses the core's seedable generator unless a custom ``choice``
+  is given (then eviction costs O(n), as in cachetools).
+* ``keys()``, ``values()`` and ``items()`` are views over a snapshot taken in
+  eviction order; iterating them never touches recency.
+* ``timer`` is the clock callable itself, not a nesting context manager.
+* Instances are not thread-safe (as in cachetools); use ``CacheManager`` or a lock.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import ItemsView, KeysView, MutableMapping, ValuesView
+from typing import Any, Callable, Hashable, Iterator, Mapping, Optional, Tuple
+
+from fbacache._core import Index
+
+__all__ = [
+    "LRUCache", "LFUCache", "FIFOCache", "RRCache", "TTLCache", "TLRUCache",
+    "ProbabilityCache", "AdaptiveCache",
+]
+
+_MARKER: Any = object()
+
+
+class _SnapshotKeys(KeysView):
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(Index.keys(self._mapping))
+
+
+class _SnapshotItems(ItemsView):
+    def __iter__(self) -> Iterator[Tuple[Hashable, Any]]:
+        return iter(Index.items(self._mapping))
+
+
+class _SnapshotValues(ValuesView):
+    def __iter__(self) -> Iterator[Any]:
+        return iter([v for _, v in Index.items(self._mapping)])
+
+
+class _Cache(Index, MutableMapping):
+    """Shared base: cachetools' ``Cache`` contract on top of the native index."""
+
+    _policy_name = "lru"
+
+    def __init__(
+        self,
+        maxsize: float,
+        getsizeof: Optional[Callable[[Any], float]] = None,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+        seed: Optional[int] = None,
+        **core: Any,
+    ) -> None:
+        if maxsize < 0:
+            raise ValueError("maxsize must be non-negative")
+        if getsizeof is not None:
+            self.getsizeof = getsizeof  # type: ignore[method-assign]
+        weighted = getsizeof is not None or type(self).getsizeof is not _Cache.getsizeof
+        capacity = int(maxsize) if maxsize != float("inf") else None
+        Index.__init__(
+            self,
+            self._policy_name,
+            max_entries=None if weighted else capacity,
+            max_weight=capacity if weighted else None,
+            timer=timer,
+            seed=seed,
+            **core,
+        )
+        self._maxsize = maxsize
+        if weighted:
+            self._sizeof = self._checked_size
+
+    def _checked_size(self, value: Any) -> int:
+        size = self.getsizeof(value)
+        if size < 0:
+            raise ValueError("value size must be non-negative")
+        return size
+
+    @staticmethod
+    def getsizeof(value: Any) -> float:
+        """Return the size of a cache element's value (1 unless overridden)."""
+        return 1
+
+    @property
+    def maxsize(self) -> float:
+        """The maximum size of the cache."""
+        return self._maxsize
+
+    def __repr__(self) -> str:
+        return "%s(%r, maxsize=%r, currsize=%r)" % (
+            type(self).__name__, dict(Index.items(self)), self.maxsize, self.currsize,
+        )
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """Return the value of ``key`` if cached, else ``default`` (never calls __missing__)."""
+        return Index.get(self, key, default)
+
+    def pop(self, key: Hashable, default: Any = _MARKER) -> Any:
+        """Remove ``key`` and return its value, else ``default`` (KeyError without one)."""
+        if default is _MARKER:
+            return Index.pop(self, key)
+        return Index.pop(self, key, default)
+
+    def setdefault(self, key: Hashable, default: Any = None) -> Any:
+        """Return the value of ``key``; insert ``default`` first if absent."""
+        value = Index.get(self, key, _MARKER)
+        if value is _MARKER:
+            self[key] = value = default
+        return value
+
+    def keys(self) -> KeysView:  # type: ignore[override]
+        """A view of the keys (iteration: eviction order, next victim first)."""
+        return _SnapshotKeys(self)
+
+    def items(self) -> ItemsView:  # type: ignore[override]
+        """A view of the ``(key, value)`` pairs, without touching recency."""
+        return _SnapshotItems(self)
+
+    def values(self) -> ValuesView:  # type: ignore[override]
+        """A view of the values, without touching recency."""
+        return _SnapshotValues(self)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Insert every pair of ``other`` and ``kwargs``."""
+        pairs = other.items() if isinstance(other, Mapping) else other
+        for key, value in pairs:
+            self[key] = value
+        for key, value in kwargs.items():
+            self[key] = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(Index.items(self)) == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class LRUCache(_Cache):
+    """Least Recently Used cache: evicts the entry unused for the longest time.
+
+    >>> c = LRUCache(maxsize=2)
+    >>> c["a"] = 1; c["b"] = 2; _ = c["a"]; c["c"] = 3
+    >>> sorted(c)
+    ['a', 'c']
+    """
+
+    _policy_name = "lru"
+
+
+class LFUCache(_Cache):
+    """Least Frequently Used cache: evicts the least used entry (ties: least recent).
+
+    >>> c = LFUCache(maxsize=2)
+    >>> c["a"] = 1; c["b"] = 2; _ = c["a"]; _ = c["a"]; c["c"] = 3
+    >>> sorted(c)
+    ['a', 'c']
+    """
+
+    _policy_name = "lfu"
+
+
+class FIFOCache(_Cache):
+    """First In First Out cache: evicts the oldest insertion, whatever its use.
+
+    >>> c = FIFOCache(maxsize=2)
+    >>> c["a"] = 1; c["b"] = 2; _ = c["a"]; c["c"] = 3
+    >>> sorted(c)
+    ['b', 'c']
+    """
+
+    _policy_name = "fifo"
+
+
+class RRCache(_Cache):
+    """Random Replacement cache: evicts a uniformly random entry.
+
+    ``seed`` (an fbacache extension) makes the victims reproducible.  A custom
+    ``choice(sequence)`` function is honoured as in cachetools (O(n) eviction).
+
+    >>> c = RRCache(maxsize=2, seed=1)
+    >>> c.update({"a": 1, "b": 2, "c": 3})
+    >>> len(c)
+    2
+    """
+
+    _policy_name = "random"
+
+    def __init__(
+        self,
+        maxsize: float,
+        choice: Callable[[Any], Any] = random.choice,
+        getsizeof: Optional[Callable[[Any], float]] = None,
+        *,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__(maxsize, getsizeof, seed=seed)
+        self._choice = choice
+
+    @property
+    def choice(self) -> Callable[[Any], Any]:
+        """The ``choice`` function used by the cache."""
+        return self._choice
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        if self._choice is not random.choice and key not in self:
+            size = self._sizeof(value) if self._sizeof is not None else 1
+            while len(self) and self.victims_for(size):
+                victim = self._choice(Index.keys(self))
+                Index.delete(self, victim)
+        Index.__setitem__(self, key, value)
+
+
+class ProbabilityCache(_Cache):
+    """Evicts the entry with the lowest externally assigned access probability.
+
+    Keys never assigned a probability rank at ``default_probability``; ties go
+    to the key whose probability was set first.
+
+    >>> c = ProbabilityCache(maxsize=2)
+    >>> c["a"] = 1; c["b"] = 2
+    >>> c.set_probabilities({"a": 0.9, "b": 0.1})
+    2
+    >>> c["c"] = 3
+    >>> sorted(c)
+    ['a', 'c']
+    """
+
+    _policy_name = "probability"
+
+    def __init__(
+        self,
+        maxsize: float,
+        getsizeof: Optional[Callable[[Any], float]] = None,
+        default_probability: float = 0.5,
+    ) -> None:
+        super().__init__(maxsize, getsizeof, default_probability=default_probability)
+
+
+class AdaptiveCache(_Cache):
+    """Adaptive cache: balances recency and frequency on its own (see docs/adaptive.md)."""
+
+    _policy_name = "adaptive"
+
+    def __init__(
+        self,
+        maxsize: float,
+        getsizeof: Optional[Callable[[Any], float]] = None,
+        *,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__(maxsize, getsizeof, seed=seed)
+
+
+class _TimedCache(_Cache):
+    """Shared parts of the caches whose entries expire."""
+
+    def __len__(self) -> int:
+        Index.expire(self)
+        return Index.__len__(self)
+
+    @property
+    def currsize(self) -> float:
+        """The current size of the cache, after removing expired entries."""
+        Index.expire(self)
+        return Index.currsize.__get__(self)  # type: ignore[attr-defined]
+
+    def expire(self, time: Optional[float] = None) -> list:
+        """Remove expired items and return them as ``(key, value)`` pairs."""
+        return Index.expire(self, time)
+
+    def __repr__(self) -> str:
+        Index.expire(self)
+        return super().__repr__()
+
+
+class TTLCache(_TimedCache):
+    """LRU cache whose items expire ``ttl`` seconds after they were set.
+
+    >>> now = [0.0]
+    >>> c = TTLCache(maxsize=10, ttl=5, timer=lambda: now[0])
+    >>> c["a"] = 1; now[0] = 6
+    >>> "a" in c
+    False
+    """
+
+    _policy_name = "lru"
+
+    def __init__(
+        self,
+        maxsize: float,
+        ttl: float,
+        timer: Callable[[], float] = time.monotonic,
+        getsizeof: Optional[Callable[[Any], float]] = None,
+    ) -> None:
+        super().__init__(maxsize, getsizeof, timer=timer)
+        self._ttl = ttl
+
+    @property
+    def ttl(self) -> float:
+        """The time-to-live value of the cache's items."""
+        return self._ttl
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        size = 1 if self._sizeof is None else self._sizeof(value)
+        Index.set(self, key, value, size, self.timer() + self._ttl)
+
+
+class TLRUCache(_TimedCache):
+    """LRU cache with a per-item expiry computed by ``ttu(key, value, now)``.
+
+    >>> now = [0.0]
+    >>> c = TLRUCache(maxsize=10, ttu=lambda k, v, t: t + v, timer=lambda: now[0])
+    >>> c["short"] = 1; c["long"] = 10; now[0] = 5
+    >>> list(c)
+    ['long']
+    """
+
+    _policy_name = "lru"
+
+    def __init__(
+        self,
+        maxsize: float,
+        ttu: Callable[[Any, Any, float], float],
+        timer: Callable[[], float] = time.monotonic,
+        getsizeof: Optional[Callable[[Any], float]] = None,
+    ) -> None:
+        super().__init__(maxsize, getsizeof, timer=timer)
+        self._ttu = ttu
+
+    @property
+    def ttu(self) -> Callable[[Any, Any, float], float]:
+        """The function computing an item's expiry time."""
+        return self._ttu
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        now = self.timer()
+        expires = self._ttu(key, value, now)
+        if not (now < expires):
+            # an already expired item replaces nothing: it removes the old one
+            Index.delete(self, key)
+            return
+        size = 1 if self._sizeof is None else self._sizeof(value)
+        Index.set(self, key, value, size, expires)
