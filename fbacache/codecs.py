@@ -237,11 +237,11 @@ COMPRESSORS: dict[str, Callable[[Optional[int]], Compressor]] = {
 class Signer(Protocol):
     """What :class:`Codec` needs from a signer (``fbacache.signing.Signer``)."""
 
-    def sign(self, payload: bytes) -> bytes:
-        """Return ``payload`` wrapped with an authentication tag."""
+    def sign(self, payload: bytes, context: bytes = b"") -> bytes:
+        """Return ``payload`` wrapped with a tag that also authenticates ``context``."""
 
-    def verify(self, blob: bytes) -> Optional[bytes]:
-        """Return the payload if the tag is valid, else None."""
+    def verify(self, blob: bytes, context: bytes = b"") -> Optional[bytes]:
+        """Return the payload if the tag is valid for ``context``, else None."""
 
 
 # --------------------------------------------------------------------------- stats
@@ -314,8 +314,9 @@ class Codec:
         if compressor is not None:
             self._decompressors[compressor.marker] = compressor
 
-    def encode(self, value: Any) -> bytes:
-        """Return the blob for ``value``.
+    def encode(self, value: Any, context: bytes = b"") -> bytes:
+        """Return the blob for ``value``; ``context`` (the cache key) is bound into
+        the signature, so a signed blob copied under another key fails to verify.
 
         Raises :class:`SerializationError` if the serializer rejects the value and
         :class:`EntryTooLarge` if the payload exceeds ``max_decoded_size`` or the
@@ -351,18 +352,18 @@ class Codec:
                 frame = bytes((comp.marker,)) + packed
         if frame is None:
             frame = self._raw + payload
-        blob = frame if self.signer is None else self.signer.sign(frame)
+        blob = frame if self.signer is None else self.signer.sign(frame, context)
         if self.max_encoded_size is not None and len(blob) > self.max_encoded_size:
             raise EntryTooLarge(f"stored form is {len(blob)} bytes, over max_entry_size "
                                 f"{self.max_encoded_size}")
         return blob
 
-    def decode(self, blob: Any) -> Any:
+    def decode(self, blob: Any, context: bytes = b"") -> Any:
         """Return the value of ``blob`` or :data:`MISSING` (counted) if it is unreadable."""
         stats = self.stats
         try:
             if self.signer is not None:
-                verified = self.signer.verify(bytes(blob))
+                verified = self.signer.verify(blob, context)
                 if verified is None:
                     next(stats._signature_failures)
                     return MISSING

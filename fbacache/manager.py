@@ -31,6 +31,7 @@ from fbacache.backends import get_backend_class
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.codecs import MISSING, Codec, make_codec
 from fbacache.config import CacheManagerConfig
+from fbacache.keys import canonical_bytes
 from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
 from fbacache.locks import SingleFlight
 from fbacache.metrics import Counter, build_snapshot
@@ -170,7 +171,15 @@ class CacheManager:
             raise ConfigError("ttl", f"must be a positive number of seconds, got {ttl!r}")
         return None if ttl == math.inf else float(ttl)
 
-    def _encode(self, value: Any) -> tuple[Any, int]:
+    def _context(self, key: Hashable) -> bytes:
+        # The signature covers the key (no swapping signed values between keys).
+        if self._codec is None or self._codec.signer is None:
+            return b""
+        if isinstance(key, bytes):
+            return key
+        return key.encode("utf-8") if isinstance(key, str) else canonical_bytes(key)
+
+    def _encode(self, value: Any, key: Hashable) -> tuple[Any, int]:
         codec = self._codec
         if codec is None:
             size = sys.getsizeof(value)  # shallow: the documented estimate for 'none'
@@ -178,7 +187,7 @@ class CacheManager:
                 raise EntryTooLarge(f"object of {size} bytes exceeds max_entry_size "
                                     f"{self._max_entry_size}")
             return value, size
-        blob = codec.encode(value)  # raises SerializationError / EntryTooLarge
+        blob = codec.encode(value, self._context(key))  # raises SerializationError / EntryTooLarge
         return blob, len(blob)
 
     def _decode(self, key: Hashable, item: Any) -> Any:
@@ -186,7 +195,7 @@ class CacheManager:
         codec = self._codec
         if codec is None:
             return item
-        value = codec.decode(item)
+        value = codec.decode(item, self._context(key))
         if value is MISSING:
             self._backend.discard_if(key, item)
         return value
@@ -263,7 +272,7 @@ class CacheManager:
         """
         self._check()
         seconds = self._resolve_ttl(ttl)
-        item, size = self._encode(value)
+        item, size = self._encode(value, key)
         self._backend.set(key, item, seconds, size, metadata)
         self._sets.inc()
         if self._prefetched:
@@ -274,7 +283,7 @@ class CacheManager:
         """Cache every item of ``mapping`` with one ``ttl``; all are encoded before any is stored."""
         self._check()
         seconds = self._resolve_ttl(ttl)
-        items = {key: self._encode(value) for key, value in mapping.items()}
+        items = {key: self._encode(value, key) for key, value in mapping.items()}
         self._backend.set_many(items, seconds)
         for _ in range(len(items)):
             self._sets.inc()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Hashable, Iterable, Mapping, Optional
+from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
 from fbacache._core import Index
 from fbacache.backends.base import Backend, BackendSettings
@@ -49,15 +49,16 @@ class MemoryBackend(Backend):
             raise ConfigError("eviction_policy", str(exc)) from exc
         self._timer = settings.timer
         self._lock = threading.Lock()
-        # user metadata of the (few) entries that have some; pruned on every removal path
+        # User metadata of the entries that have some. Every write of a key replaces
+        # or drops its metadata and readers check residency, so a key that expired
+        # or was evicted never shows stale metadata; leftovers are pruned in bulk
+        # (amortized O(1)) by _prune_meta_locked.
         self._meta: dict[Hashable, dict[str, Any]] = {}
         self._manual_evictions = 0
         self._sets = 0
         self._index.on_evict = self._on_evict
-        # Hot path: the bound C methods, so get() is one Python frame + three C calls.
-        self._acquire = self._lock.acquire
-        self._release = self._lock.release
-        self._iget = self._index.get
+        # Hot path: one Python frame around three C calls (lock, lookup, unlock).
+        self.get = self._make_get()  # type: ignore[method-assign]
 
     def _contains_locked(self, key: Hashable) -> bool:
         if self._index.contains(key):
@@ -73,17 +74,25 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ reads
     def get(self, key: Hashable, default: Any = None) -> Any:
-        """Stored item or ``default`` (counts a hit or a miss in the core)."""
-        self._acquire()
-        try:
-            item = self._iget(key, _MISSING)
-            if item is _MISSING:
-                if self._meta:
-                    self._meta.pop(key, None)  # the key may just have expired
-                return default
-            return item
-        finally:
-            self._release()
+        """Stored item or ``default`` (counts a hit or a miss in the core).
+
+        Instances replace this method by the closure built in :meth:`_make_get`
+        (same behaviour, no attribute lookups on the hot path).
+        """
+        with self._lock:
+            return self._index.get(key, default)
+
+    def _make_get(self) -> Callable[..., Any]:
+        acquire, release, iget = self._lock.acquire, self._lock.release, self._index.get
+
+        def get(key: Hashable, default: Any = None) -> Any:
+            """Stored item or ``default`` (counts a hit or a miss in the core)."""
+            acquire()
+            try:
+                return iget(key, default)
+            finally:
+                release()
+        return get
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """Stored item or ``default`` without policy update or counting."""
@@ -99,7 +108,7 @@ class MemoryBackend(Backend):
         """Items of the present keys, under one lock acquisition."""
         out = {}
         with self._lock:
-            iget = self._iget
+            iget = self._index.get
             for k in keys:
                 item = iget(k, _MISSING)
                 if item is not _MISSING:
@@ -152,6 +161,8 @@ class MemoryBackend(Backend):
                 raise EntryTooLarge(f"entry of {size} bytes exceeds max_bytes") from exc
             if meta is not None:
                 self._meta[key] = meta
+                if len(self._meta) > 2 * len(self._index) + 64:
+                    self._prune_meta_locked()
             elif self._meta:
                 self._meta.pop(key, None)
             self._sets += 1
@@ -241,6 +252,10 @@ class MemoryBackend(Backend):
             return int(self._index.set_probabilities(predictions))
 
     # ------------------------------------------------------------------ housekeeping
+    def _prune_meta_locked(self) -> None:
+        index = self._index
+        self._meta = {k: v for k, v in self._meta.items() if k in index}
+
     def _sweep_locked(self) -> int:
         expired = self._index.expire()
         if self._meta:
@@ -274,9 +289,7 @@ class MemoryBackend(Backend):
                 assert len(idx) <= idx.max_entries, "over max_entries"
             if idx.max_weight is not None:
                 assert idx.currsize <= idx.max_weight, "over max_bytes"
-            self._sweep_locked()
-            stray = [k for k in self._meta if idx.peek(k, _MISSING) is _MISSING]
-            assert not stray, f"metadata of absent keys: {stray!r}"
+            assert len(self._meta) <= 2 * len(idx) + 64, "metadata not pruned"
 
     def __len__(self) -> int:
         with self._lock:
