@@ -77,6 +77,13 @@ class Context:
             self.progress(label, done, total)
 
     def expired(self, t: CacheTypeConfig, fi: FileInfo) -> bool:
-        """True when ``fi`` is older than ``t``'s TTL (never for ``ttl_hours == -1``)."""
+        """True when ``fi`` is older than ``t``'s TTL (never for ``ttl_hours == -1`` or for
+        protected files that ``selective_clear_config`` preserves)."""
         ttl = t.ttl_seconds
+        if fi.protected:
+            # the system's memory never expires while selective_clear_config preserves it
+            sel = self.config.selective
+            if not ((t.name == "ai_category_cache" and not sel["preserve_ai_categories"])
+                    or (t.name == "linking_map" and not sel["preserve_linking_map"])):
+                return False
         return ttl is not None and fi.age(self.clock()) > ttl

@@ -52,9 +52,12 @@ def choose_backup(ctx: Context, t: CacheTypeConfig, backup_id: Optional[str]) ->
             if b.id == backup_id:
                 return b
         raise BackupError(f"{t.name}: no backup with id {backup_id!r}")
-    if not backups:
+    # a "pre-restore" backup is the undo of a restore, not a restore point: re-running an
+    # interrupted restore must pick the same backup again, not the safety copy it made
+    candidates = [b for b in backups if not b.reason.startswith("pre-restore")]
+    if not candidates:
         raise BackupError(f"{t.name}: no backup to restore")
-    return backups[-1]
+    return candidates[-1]
 
 
 def _safe_member(name: str) -> str:
