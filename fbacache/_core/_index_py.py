@@ -316,7 +316,7 @@ class Index:
         if self.policy != "probability":
             raise TypeError("set_probability() needs the 'probability' policy")
         p = float(probability)
-        if key not in self._data:
+        if self._live(key) is None:
             return False
         self._policy.set_probability(key, p)
         return True

@@ -1,0 +1,36 @@
+"""Fixtures running core tests against the compiled index and its twin."""
+from __future__ import annotations
+
+import pytest
+
+from fbacache import _core
+from fbacache._core import _index_py
+
+IMPLS = {"py": _index_py.Index}
+if _core.NATIVE:
+    from fbacache._core import _index_c
+
+    IMPLS["c"] = _index_c.Index
+
+
+@pytest.fixture(params=["c", "py"])
+def Index(request: pytest.FixtureRequest):
+    """Each core implementation in turn (the compiled one skips when not built)."""
+    if request.param not in IMPLS:
+        pytest.skip("compiled core not built (FBACACHE_NO_EXTENSIONS or no compiler)")
+    return IMPLS[request.param]
+
+
+class Clock:
+    """An injectable clock tests move by hand (it may also go backwards)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
