@@ -127,8 +127,8 @@ def plan_smart_selective(ctx: Context, t: CacheTypeConfig, files: list[FileInfo]
         try:
             linked = load_linked_ids(ctx)
         except CorruptFile as exc:
-            raise CorruptFile(exc.path, f"{exc.reason}; refusing to decide what is processed "
-                                        f"(run repair/restore first)") from None
+            raise CorruptFile(exc.path, f"linking map is corrupt ({exc.reason}); refusing to "
+                                        f"decide what is processed (restore it first)") from None
         if linked is None:
             notes.append("supplier_cache: no linking map, so no product counts as processed")
             return []
