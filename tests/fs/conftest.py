@@ -81,6 +81,8 @@ def snapshot(root: str) -> dict[str, str]:
     for cur, _dirs, files in os.walk(root):
         for n in files:
             p = os.path.join(cur, n)
+            if n.startswith(".") and n.endswith(".lock"):
+                continue  # lock files are bookkeeping, not data
             if not os.path.islink(p):
                 out[os.path.relpath(p, root)] = digest(p)
     return out

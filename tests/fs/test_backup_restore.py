@@ -1,0 +1,152 @@
+"""backup (manifest, SHA-256, retention), restore (verify first, atomic), repair, optimize."""
+from __future__ import annotations
+
+import errno
+import gzip
+import json
+import os
+import tarfile
+
+import pytest
+
+from fbacache.fs.atomic import read_json
+from fbacache.fs.backup import sha256_file
+
+from .conftest import DAY, FailingWriter, snapshot, write_json
+
+
+def _cache_snapshot(tree):
+    return {k: v for k, v in snapshot(tree.root).items() if not k.startswith(".fbacache")}
+
+
+def test_backup_manifest_and_checksums(tree):
+    r = tree.maintenance().backup()
+    assert {b.cache_type for b in r.created} == {"supplier_cache", "amazon_cache", "linking_map"}
+    b = [b for b in r.created if b.cache_type == "amazon_cache"][0]
+    man = read_json(b.manifest)
+    assert man["archive_sha256"] == sha256_file(b.archive) and b.archive.endswith(".tar.gz")
+    paths = {f["path"] for f in man["files"]}
+    assert "amazon_B1911648705_x" not in paths and "amazon_1911648705_MY FAVOURITE.json" in paths
+    assert "notes.txt" in paths  # other files are kept safe too
+    assert not any(p.startswith("fba_summary") or "SYMLINK" in p for p in paths)
+    with tarfile.open(b.archive) as tar:
+        assert sorted(tar.getnames()) == sorted(paths)
+
+
+def test_retention_tiers(tree):
+    now = [tree.now]
+    m = tree.maintenance(clock=lambda: now[0])
+    for day in range(60, -1, -1):  # one backup a day for 61 days, two on the last day
+        now[0] = tree.now - day * DAY
+        m.backup(["linking_map"])
+    m.backup(["linking_map"])
+    ids = [b.created for b in m.backups("linking_map")]
+    # 7 newest days + newest of 4 weeks + newest of 3 months, overlapping; never unbounded
+    assert 7 <= len(ids) <= 7 + 4 + 3
+    assert max(ids) == now[0]
+    assert tree.now - min(ids) > 40 * DAY  # monthly tier reaches back
+
+
+def test_restore_latest_and_by_id(tree):
+    m = tree.maintenance()
+    first = m.backup(["linking_map", "amazon_cache"]).created
+    original = _cache_snapshot(tree)
+    write_json(tree.linking_map, [])
+    os.unlink(os.path.join(tree.amazon_dir, "amazon_B07XX85HCW.json"))
+    r = m.restore(["linking_map", "amazon_cache"])
+    assert r.status == "ok" and len(r.safety_backups) == 2
+    assert _cache_snapshot(tree) == original
+    # mtimes come back too (freshness is by mtime)
+    assert os.path.getmtime(tree.linking_map) == pytest.approx(tree.now - 100 * DAY)
+    lm_id = [b.id for b in first if b.cache_type == "linking_map"][0]
+    write_json(tree.linking_map, [{"x": 1}])
+    assert m.restore(["linking_map"], backup_id=lm_id).restored == {"linking_map": lm_id}
+    assert _cache_snapshot(tree) == original
+
+
+def test_restore_refuses_tampered_archive(tree):
+    m = tree.maintenance()
+    b = m.backup(["linking_map"]).created[0]
+    write_json(tree.linking_map, [{"supplier_product_identifier": "EAN_NEW"}])
+    current = _cache_snapshot(tree)
+    with open(b.archive, "r+b") as fh:
+        fh.seek(40)
+        fh.write(b"\x00\x01\x02")
+    r = m.restore(["linking_map"])
+    assert r.status == "error" and "checksum" in r.errors[0]
+    assert _cache_snapshot(tree) == current
+
+
+def test_restore_dry_run_lists_files(tree):
+    m = tree.maintenance()
+    m.backup(["supplier_cache"])
+    before = snapshot(tree.root)
+    r = m.restore(["supplier_cache"], dry_run=True)
+    assert sorted(os.path.basename(p) for p in r.files) == [
+        "clearance-king_co_uk_products_cache.backup_1717000000",
+        "clearance-king_co_uk_products_cache.json", "other-shop_com_products_cache.json"]
+    assert snapshot(tree.root) == before
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
+def test_backup_fails_cleanly(tree, code):
+    m = tree.maintenance(writer=FailingWriter(2000, code))
+    r = m.backup(["amazon_cache"])
+    assert r.status == "error" and r.created == []
+    bdir = os.path.join(tree.root, ".fbacache", "backups", "amazon_cache")
+    assert os.listdir(bdir) == []
+    assert tree.maintenance().backups("amazon_cache") == []
+
+
+def test_restore_enospc_changes_nothing(tree):
+    m = tree.maintenance()
+    m.backup(["linking_map"])
+    write_json(tree.linking_map, [{"supplier_product_identifier": "EAN_NEW"}])
+    cfg = json.load(open(tree.config_path))
+    cfg["cache"]["cache_types"]["linking_map"]["backup_enabled"] = False
+    json.dump(cfg, open(tree.config_path, "w"))
+    current = _cache_snapshot(tree)
+    r = tree.maintenance(writer=FailingWriter(100)).restore(["linking_map"])
+    assert r.status == "error"
+    assert _cache_snapshot(tree) == current
+    assert not [n for n in os.listdir(os.path.dirname(tree.linking_map)) if n.startswith(".fbacache")]
+
+
+def test_repair_quarantines_never_deletes(tree):
+    cut = os.path.join(tree.amazon_dir, "amazon_B000000CUT.json")
+    with open(cut, "w") as fh:
+        fh.write("{")
+    with open(tree.linking_map, "w") as fh:
+        fh.write("[{")
+    m = tree.maintenance()
+    dry = m.repair(dry_run=True)
+    assert os.path.exists(cut) and len(dry.actions) == 2
+    r = m.repair()
+    assert r.status == "ok" and all(a.done for a in r.actions)
+    dests = {os.path.basename(a.path): a.dest for a in r.actions}
+    assert open(dests["amazon_B000000CUT.json"]).read() == "{"
+    assert open(dests["linking_map.json"]).read() == "[{"
+    assert ".fbacache" in dests["linking_map.json"] and "quarantine" in dests["linking_map.json"]
+    assert m.metrics().total["corrupt_count"] == 0
+
+
+def test_optimize(tree):
+    old = tree.now - 2 * 3600
+    stray = os.path.join(tree.amazon_dir, ".fbacache-tmp-amazon_x.json-dead")
+    fresh_tmp = os.path.join(tree.amazon_dir, ".fbacache-tmp-amazon_y.json-live")
+    for p, t in ((stray, old), (fresh_tmp, tree.now)):
+        open(p, "w").close()
+        os.utime(p, (t, t))
+    os.makedirs(os.path.join(tree.amazon_dir, "empty", "deeper"))
+    staging = os.path.join(tree.amazon_dir, ".fbacache-restore-dead")
+    os.makedirs(staging)
+    os.utime(staging, (old, old))
+    m = tree.maintenance()
+    m.clear("archive_old", ["amazon_cache"])
+    r = m.optimize(["amazon_cache"])
+    ops = sorted(a.op for a in r.actions if a.op != "delete" or "tmp" in a.path)
+    assert ops.count("rmdir") == 2 and "rmtree" in ops and ops.count("compress") == 4
+    assert not os.path.exists(stray) and os.path.exists(fresh_tmp)
+    assert not os.path.exists(staging) and not os.path.exists(os.path.join(tree.amazon_dir, "empty"))
+    gz = [a.dest for a in r.actions if a.op == "compress"]
+    assert all(json.loads(gzip.open(p).read())["asin"] for p in gz)
