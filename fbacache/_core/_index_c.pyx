@@ -99,6 +99,7 @@ cdef class Index:
 
     cdef list _keys
     cdef list _values
+    cdef object __weakref__
     cdef Py_hash_t* hashes
     cdef int32_t* prev
     cdef int32_t* next

@@ -22,13 +22,45 @@ _MISSING: Any = object()
 
 
 class _Entry:
-    __slots__ = ("value", "weight", "deadline", "stamp")
+    """A resident entry; also its own key in ``Index._data`` and its policy token.
 
-    def __init__(self, value: Any, weight: int, deadline: Optional[float], stamp: int) -> None:
+    Stored entries compare by identity with each other, so removing or
+    re-linking one never runs user code: a user key's ``__eq__`` runs only when
+    a ``_Probe`` looks a key up, at the start of an operation, before any change.
+    """
+
+    __slots__ = ("key", "hash", "value", "weight", "deadline", "stamp")
+    probe = False
+
+    def __init__(self, key: Any, hash_: int, value: Any, weight: int, stamp: int) -> None:
+        self.key = key
+        self.hash = hash_
         self.value = value
         self.weight = weight
-        self.deadline = deadline
+        self.deadline: Optional[float] = None
         self.stamp = stamp
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        if getattr(other, "probe", False):
+            return self.key is other.key or bool(self.key == other.key)  # type: ignore[attr-defined]
+        return self is other
+
+
+class _Probe:
+    """A lookup of a user key (the only place user ``__eq__`` code runs)."""
+
+    __slots__ = ("key", "hash")
+    probe = True
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+        self.hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self.hash
 
 
 class Index:
@@ -63,7 +95,7 @@ class Index:
         self._sizeof: Optional[Callable[[Any], int]] = None
         capacity = max_entries if max_entries is not None else (max_weight or 0)
         self._policy = make_policy(policy, seed, default_probability, capacity)
-        self._data: Dict[Hashable, _Entry] = {}
+        self._data: Dict[Any, _Entry] = {}  # entry -> itself, found with a _Probe
         self._weight = 0
         self._expiring = 0  # entries with a deadline
         self._heap: List[Tuple[float, int, Any]] = []  # (deadline, stamp, key-box); lazy
@@ -89,26 +121,34 @@ class Index:
         self.hits = self.misses = self.evictions = self.expirations = 0
 
     # -- lookups ----------------------------------------------------------------
+    def _find(self, key: Hashable) -> Optional[_Entry]:
+        return self._data.get(_Probe(key))
+
     def _live(self, key: Hashable) -> Optional[_Entry]:
         """Return the entry of ``key`` unless absent or expired (expired: removed)."""
-        entry = self._data.get(key)
+        entry = self._data.get(_Probe(key))
         if entry is None:
             return None
         if entry.deadline is not None and not (self.timer() < entry.deadline):
-            self._drop(key, entry)
+            self._drop(entry)
             self.expirations += 1
             return None
         return entry
 
     def get(self, key: Hashable, default: Any = None) -> Any:
         """Return the value of ``key`` (recording a hit) or ``default``."""
-        entry = self._live(key)
+        probe = _Probe(key)
+        entry = self._data.get(probe)
+        if entry is not None and entry.deadline is not None and not (self.timer() < entry.deadline):
+            self._drop(entry)
+            self.expirations += 1
+            entry = None
         if entry is None:
             self.misses += 1
-            self._policy.miss(key)
+            self._policy.miss(probe)
             return default
         self.hits += 1
-        self._policy.access(key)
+        self._policy.access(entry)
         return entry.value
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
@@ -149,93 +189,114 @@ class Index:
             self.max_weight is not None and weight > self.max_weight
         ):
             raise ValueError("value too large")
-        hash(key)  # an unhashable or raising key fails here, before any change
-        entry = self._data.get(key)
+        deadline = None if expires_at is None else float(expires_at)
+        if deadline is not None and deadline != deadline:
+            raise ValueError("expires_at must not be NaN")
+        probe = _Probe(key)  # an unhashable or raising key fails here, before any change
+        entry = self._data.get(probe)
         if entry is not None and entry.deadline is not None and not (self.timer() < entry.deadline):
-            self._drop(key, entry)
+            self._drop(entry)
             self.expirations += 1
             entry = None
+        # entries leaving are held until the index is consistent again: their
+        # finalisers (and on_evict) may run arbitrary code, even code using this index
+        victims: List[_Entry] = []
+        swept: List[_Entry] = []
         if entry is not None:
             if self.max_weight is not None and self._weight - entry.weight + weight > self.max_weight:
-                self._make_room(weight - entry.weight, 0, key)
-                entry = self._data.get(key)
+                if self._make_room(weight - entry.weight, 0, entry, victims, swept):
+                    entry = None
         else:
-            self._make_room(weight, 1, key)
+            self._make_room(weight, 1, None, victims, swept)
         if entry is None:
             self._stamp += 1
-            entry = _Entry(value, weight, None, self._stamp)
-            self._data[key] = entry
+            entry = _Entry(key, probe.hash, value, weight, self._stamp)
+            self._data[entry] = entry
             self._weight += weight
-            self._policy.insert(key)
+            self._policy.insert(entry)
         else:
             entry.value = value
             self._weight += weight - entry.weight
             entry.weight = weight
-            self._policy.access(key)
-        self._set_deadline(key, entry, expires_at)
+            self._policy.access(entry)
+        self._set_deadline(entry, deadline)
+        if victims and self.on_evict is not None:
+            for victim in victims:
+                self.on_evict(victim.key, victim.value)
 
     def _overflow(self, extra_weight: int, extra_entries: int) -> bool:
         if self.max_entries is not None and len(self._data) + extra_entries > self.max_entries:
             return True
         return self.max_weight is not None and self._weight + extra_weight > self.max_weight
 
-    def _make_room(self, extra_weight: int, extra_entries: int, key: Hashable) -> None:
+    def _make_room(
+        self,
+        extra_weight: int,
+        extra_entries: int,
+        keep: Optional[_Entry],
+        victims: List[_Entry],
+        swept: List[_Entry],
+    ) -> bool:
+        """Evict until an item fits into ``victims`` (expired ones into ``swept``).
+
+        Returns True if ``keep``, the entry being replaced, was itself evicted.
+        """
+        lost = False
         if not self._overflow(extra_weight, extra_entries):
-            return
+            return lost
         if self._expiring:
-            self.expire()
-            if not self._overflow(extra_weight, extra_entries):
-                return
+            swept.extend(self._expire_entries(self.timer()))
         while self._data and self._overflow(extra_weight, extra_entries):
-            victim = self._policy.victim()
-            entry = self._data[victim]
-            self._drop(victim, entry)
+            entry = self._policy.victim()
+            self._drop(entry)
             self.evictions += 1
-            if victim == key and extra_entries == 0:
+            victims.append(entry)
+            if entry is keep and extra_entries == 0:
                 # the key being replaced was itself the victim: insert it anew
                 extra_weight, extra_entries = extra_weight + entry.weight, 1
-            if self.on_evict is not None:
-                self.on_evict(victim, entry.value)
+                lost = True
+        return lost
 
-    def _set_deadline(self, key: Hashable, entry: _Entry, deadline: Optional[float]) -> None:
+    def _set_deadline(self, entry: _Entry, deadline: Optional[float]) -> None:
         if (entry.deadline is None) != (deadline is None):
             self._expiring += 1 if deadline is not None else -1
-        entry.deadline = None if deadline is None else float(deadline)
+        entry.deadline = deadline
         self._stamp += 1
         entry.stamp = self._stamp
         if deadline is not None:
-            heapq.heappush(self._heap, (entry.deadline, entry.stamp, _KeyBox(key)))
+            heapq.heappush(self._heap, (deadline, entry.stamp, _KeyBox(entry)))
             if len(self._heap) > 2 * self._expiring + 64:
                 self._compact_heap()
 
     def _compact_heap(self) -> None:
-        self._heap = [
-            (e.deadline, e.stamp, _KeyBox(k)) for k, e in self._data.items() if e.deadline is not None
-        ]
+        self._heap = [(e.deadline, e.stamp, _KeyBox(e)) for e in self._data if e.deadline is not None]
         heapq.heapify(self._heap)
 
     def set_expiry(self, key: Hashable, expires_at: Optional[float]) -> bool:
         """Set (or clear with None) the deadline of a resident key; False if absent."""
+        deadline = None if expires_at is None else float(expires_at)
+        if deadline is not None and deadline != deadline:
+            raise ValueError("expires_at must not be NaN")
         entry = self._live(key)
         if entry is None:
             return False
-        self._set_deadline(key, entry, expires_at)
+        self._set_deadline(entry, deadline)
         return True
 
-    def _drop(self, key: Hashable, entry: _Entry) -> None:
-        del self._data[key]
+    def _drop(self, entry: _Entry) -> None:
+        del self._data[entry]
         self._weight -= entry.weight
         if entry.deadline is not None:
             self._expiring -= 1
-        self._policy.remove(key)
+        self._policy.remove(entry)
 
     def delete(self, key: Hashable) -> bool:
         """Remove ``key``; return whether it was resident (and not expired)."""
-        entry = self._data.get(key)
+        entry = self._data.get(_Probe(key))
         if entry is None:
             return False
         live = entry.deadline is None or self.timer() < entry.deadline
-        self._drop(key, entry)
+        self._drop(entry)
         if not live:
             self.expirations += 1
         return live
@@ -247,7 +308,7 @@ class Index:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        self._drop(key, entry)
+        self._drop(entry)
         return entry.value
 
     def clear(self) -> None:
@@ -262,10 +323,9 @@ class Index:
         """Remove and return the next victim ``(key, value)``; KeyError when empty."""
         if not self._data:
             raise KeyError("popitem(): index is empty")
-        key = self._policy.victim()
-        entry = self._data[key]
-        self._drop(key, entry)
-        return key, entry.value
+        entry = self._policy.victim()
+        self._drop(entry)
+        return entry.key, entry.value
 
     def evict(self, count: int = 1) -> List[Tuple[Hashable, Any]]:
         """Remove up to ``count`` victims and return them, counted as evictions."""
@@ -284,31 +344,34 @@ class Index:
         else:
             candidates = self._policy.order()
         out = []
-        for key in candidates:
+        for entry in candidates:
             if not (
                 (self.max_entries is not None and entries + 1 > self.max_entries)
                 or (self.max_weight is not None and total + weight > self.max_weight)
             ):
                 break
-            out.append(key)
+            out.append(entry.key)
             entries -= 1
-            total -= self._data[key].weight
+            total -= entry.weight
         return out
 
     def expire(self, now: Optional[float] = None) -> List[Tuple[Hashable, Any]]:
         """Remove every entry whose deadline is <= ``now``; return them."""
         if now is None:
             now = self.timer()
+        return [(e.key, e.value) for e in self._expire_entries(now)]
+
+    def _expire_entries(self, now: float) -> List[_Entry]:
         out = []
         heap = self._heap
         while heap and not (now < heap[0][0]):
             deadline, stamp, box = heapq.heappop(heap)
-            entry = self._data.get(box.key)
-            if entry is None or entry.stamp != stamp or entry.deadline != deadline:
+            entry = box.key
+            if entry not in self._data or entry.stamp != stamp or entry.deadline != deadline:
                 continue  # stale heap item
-            self._drop(box.key, entry)
+            self._drop(entry)
             self.expirations += 1
-            out.append((box.key, entry.value))
+            out.append(entry)
         return out
 
     def set_probability(self, key: Hashable, probability: float) -> bool:
@@ -316,9 +379,10 @@ class Index:
         if self.policy != "probability":
             raise TypeError("set_probability() needs the 'probability' policy")
         p = float(probability)
-        if self._live(key) is None:
+        entry = self._live(key)
+        if entry is None:
             return False
-        self._policy.set_probability(key, p)
+        self._policy.set_probability(entry, p)
         return True
 
     def set_probabilities(self, mapping: Any) -> int:
@@ -327,23 +391,20 @@ class Index:
         return sum(1 for k, p in items if self.set_probability(k, p))
 
     # -- iteration --------------------------------------------------------------
-    def _order(self) -> List[Hashable]:
-        return self._policy.order()
+    def _live_entries(self) -> List[_Entry]:
+        now = self.timer() if self._expiring else 0.0
+        return [e for e in self._policy.order() if e.deadline is None or now < e.deadline]
 
     def __iter__(self) -> Iterator[Hashable]:
-        now = self.timer() if self._expiring else 0.0
-        for key in self._order():
-            entry = self._data.get(key)
-            if entry is not None and (entry.deadline is None or now < entry.deadline):
-                yield key
+        return iter(self.keys())
 
     def keys(self) -> List[Hashable]:
         """Non-expired keys, next victim first."""
-        return list(iter(self))
+        return [e.key for e in self._live_entries()]
 
     def items(self) -> List[Tuple[Hashable, Any]]:
         """Non-expired ``(key, value)`` pairs, next victim first."""
-        return [(k, self._data[k].value) for k in self.keys()]
+        return [(e.key, e.value) for e in self._live_entries()]
 
     # -- mapping protocol (used by the cachetools-compatible classes) -----------
     def __getitem__(self, key: Hashable) -> Any:
@@ -369,6 +430,7 @@ class Index:
     def _check(self) -> None:
         """Verify internal consistency; raise AssertionError on corruption."""
         keys = set(self._data)
+        assert all(k is e for k, e in self._data.items()), "entry stored under another entry"
         self._policy.check(keys)
         assert self._weight == sum(e.weight for e in self._data.values()), "weight drift"
         assert self._expiring == sum(1 for e in self._data.values() if e.deadline is not None)

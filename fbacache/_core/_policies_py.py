@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections import OrderedDict
-from typing import Any, Dict, Hashable, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Set, Tuple
 
 
 class LRUPolicy:
@@ -296,8 +296,3 @@ def make_policy(name: str, seed: Optional[int], default_probability: float, capa
 
         return AdaptivePolicy(capacity, seed)
     raise ValueError(f"unknown eviction policy {name!r}")
-
-
-def iter_pairs(keys: Iterable[Hashable], data: Dict[Hashable, Any]) -> List[Tuple[Hashable, Any]]:
-    """Pair each key with its stored value."""
-    return [(k, data[k].value) for k in keys]
