@@ -58,7 +58,7 @@ def test_doctests(module: object) -> None:
     assert doctest.testmod(module).failed == 0  # type: ignore[arg-type]
 
 
-# --- backoff ---------------------------------------------------------------------------------------
+# --- backoff -------------------------------------------------------------------------------------
 
 
 def test_exponential_without_jitter_doubles_up_to_the_cap() -> None:
@@ -112,10 +112,11 @@ def test_bad_constant_backoff() -> None:
         ConstantBackoff(-0.1)
 
 
-# --- retry -----------------------------------------------------------------------------------------
+# --- retry ---------------------------------------------------------------------------------------
 
 
-def _flaky(failures: int, exc: BaseException = ConnectionError("reset")):
+def _flaky(failures: int, exc: BaseException | None = None):
+    exc = exc if exc is not None else ConnectionError("reset")
     calls = []
 
     def do() -> str:
@@ -217,7 +218,7 @@ def test_retry_with_real_sleep_and_threads() -> None:
     assert sorted(results) == sorted(f"ok after {n % 4 + 1}" for n in range(16))
 
 
-# --- circuit breaker --------------------------------------------------------------------------------
+# --- circuit breaker -----------------------------------------------------------------------------
 
 
 def _breaker(clock: ManualClock, **kwargs) -> CircuitBreaker:
@@ -363,7 +364,8 @@ def test_exactly_one_thread_wins_the_half_open_probe() -> None:
         granted: list[bool] = []
         lock = threading.Lock()
 
-        def contender() -> None:
+        def contender(barrier: threading.Barrier = barrier, lock: threading.Lock = lock,
+                      granted: list[bool] = granted) -> None:
             barrier.wait()
             ok = b.allow()
             with lock:

@@ -33,8 +33,9 @@ def test_format_is_header_tag_payload() -> None:
     assert blob[:HEADER_SIZE] == b"FBS\x01"
     assert len(blob) == OVERHEAD + 5 and TAG_SIZE == 32
     assert blob[OVERHEAD:] == b"hello"
-    # The tag is an independent, standard HMAC-SHA256 over header + context length + context + payload.
-    expected = hmac.new(KEY, b"FBS\x01" + (0).to_bytes(4, "big") + b"hello", hashlib.sha256).digest()
+    # The tag is a standard HMAC-SHA256 over header + context length + context + payload.
+    msg = b"FBS\x01" + (0).to_bytes(4, "big") + b"hello"
+    expected = hmac.new(KEY, msg, hashlib.sha256).digest()
     assert blob[HEADER_SIZE:OVERHEAD] == expected
 
 
@@ -173,7 +174,8 @@ def test_fuzz_with_valid_header_prefix(blob: bytes) -> None:
 
 @settings(max_examples=300)
 @given(payload=payloads, context=contexts, data=st.data())
-def test_property_any_mutation_is_rejected(payload: bytes, context: bytes, data: st.DataObject) -> None:
+def test_property_any_mutation_is_rejected(payload: bytes, context: bytes,
+                                           data: st.DataObject) -> None:
     signer = Signer(KEY)
     blob = signer.sign(payload, context)
     index = data.draw(st.integers(0, len(blob) - 1))

@@ -31,7 +31,7 @@ JITTER_MODES = ("none", "full", "equal")
 
 
 class RandomSource(Protocol):
-    """Anything with ``random() -> float`` in ``[0, 1)`` (``random.Random``, ``secrets.SystemRandom``)."""
+    """Anything with ``random() -> float`` in ``[0, 1)``, e.g. ``random.Random``."""
 
     def random(self) -> float: ...
 
@@ -103,7 +103,7 @@ class ExponentialBackoff:
         self._rng: RandomSource = rng if rng is not None else random.Random()
 
     def ceiling(self, failures: int) -> float:
-        """The un-jittered wait after ``failures`` failures (the upper bound of the jittered one)."""
+        """The un-jittered wait after ``failures`` failures (upper bound of the jittered one)."""
         if failures <= 0 or self.base == 0:
             return 0.0
         # Clamp the exponent: 2**10000 would overflow float, and past 2**64 it is capped anyway.

@@ -176,7 +176,7 @@ class CircuitBreaker:
         self._notify(transition)
 
     def record_failure(self) -> None:
-        """The allowed call failed: count it; trip when the threshold is reached or a probe fails."""
+        """The allowed call failed: count it; trip at the threshold or when a probe fails."""
         with self._lock:
             if self._state == OPEN:  # admitted before the trip: do not extend the cool-down
                 return

@@ -36,7 +36,8 @@ DEFAULT_RETRY_ON: ExceptionTypes = (ConnectionError, TimeoutError)
 
 def call_with_retry(do: Callable[[], T], fail: Optional[Callable[[BaseException], object]] = None,
                     *, retry_on: ExceptionTypes = DEFAULT_RETRY_ON, attempts: int = 3,
-                    backoff: Optional[Backoff] = None, sleep: Callable[[float], object] = time.sleep,
+                    backoff: Optional[Backoff] = None,
+                    sleep: Callable[[float], object] = time.sleep,
                     deadline: Optional[float] = None,
                     clock: Callable[[], float] = time.monotonic) -> T:
     """Return ``do()``, retrying on ``retry_on`` exceptions.

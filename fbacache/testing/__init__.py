@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from fbacache.testing._resp import RespError
 from fbacache.testing.redis_server import (
-    RedisCluster, RedisServer, find_redis_cli, find_redis_server, free_port, redis_server_version,
+    RedisCluster,
+    RedisServer,
+    find_redis_cli,
+    find_redis_server,
+    free_port,
+    redis_server_version,
 )
 
 __all__ = [

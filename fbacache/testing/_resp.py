@@ -60,8 +60,8 @@ def _read_reply(stream: BinaryIO) -> Any:
 def command(host: str, port: int, *args: Arg, timeout: float = 2.0) -> Any:
     """Send one command on a fresh connection and return its decoded reply.
 
-    Simple strings come back as ``str``, bulk strings as ``bytes``, integers as ``int`` and arrays as
-    lists.
+    Simple strings come back as ``str``, bulk strings as ``bytes``, integers as ``int`` and
+    arrays as lists.
 
     Raises:
         RespError: the server replied with an error.

@@ -23,7 +23,10 @@ from typing import Any
 from fbacache.errors import ServerProcessError
 from fbacache.testing._resp import RespError
 from fbacache.testing.redis_server import (
-    CLUSTER_BUS_OFFSET, RedisServer, find_redis_cli, find_redis_server,
+    CLUSTER_BUS_OFFSET,
+    RedisServer,
+    find_redis_cli,
+    find_redis_server,
 )
 
 SLOTS = 16384

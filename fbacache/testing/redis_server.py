@@ -269,8 +269,9 @@ class RedisServer:
                 return
             if time.monotonic() > deadline:
                 self._terminate()
+                logs = self._read_logs()[-2000:]
                 raise ServerProcessError(f"redis-server on port {self.port} did not answer PING "
-                                         f"within {self.startup_timeout}s:\n{self._read_logs()[-2000:]}")
+                                         f"within {self.startup_timeout}s:\n{logs}")
             time.sleep(0.01)
 
     def _answers_as_ours(self) -> bool:
@@ -280,7 +281,7 @@ class RedisServer:
         except (OSError, RespError):  # not listening yet, or still LOADING
             return False
         match = re.search(rb"process_id:(\d+)", info or b"")
-        return bool(match) and self._proc is not None and int(match[1]) == self._proc.pid
+        return match is not None and self._proc is not None and int(match[1]) == self._proc.pid
 
     def _read_logs(self) -> str:
         chunks = []
@@ -324,7 +325,7 @@ class RedisServer:
         self._stop_watchdog()
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 5 s) and delete its directory. Idempotent."""
+        """Stop the server (SIGTERM; SIGKILL after 5 s) and delete its directory. Idempotent."""
         self._terminate()
         if not self._closed:
             self._closed = True
@@ -358,13 +359,14 @@ class RedisServer:
             try:
                 self._launch_and_wait(retry_port_race=True)
                 return
-            except _PortRace:
+            except _PortRace as exc:
                 if time.monotonic() > deadline:
-                    raise ServerProcessError(f"port {self.port} stayed in use for {timeout}s")
+                    raise ServerProcessError(
+                        f"port {self.port} stayed in use for {timeout}s") from exc
                 time.sleep(0.05)
 
     def suspend(self) -> None:
-        """SIGSTOP the server: connections still open (the kernel queues them) but nothing answers."""
+        """SIGSTOP the server: connections still open (the kernel queues them), nothing answers."""
         if self._proc is not None:
             self._proc.send_signal(signal.SIGSTOP)
 
@@ -384,7 +386,7 @@ class RedisServer:
         return command(self.host, self.port, *args, timeout=timeout)
 
     def pause(self, seconds: float, mode: str = "ALL") -> None:
-        """``CLIENT PAUSE`` every client for ``seconds`` (``mode`` "ALL" or "WRITE"); returns at once.
+        """``CLIENT PAUSE`` clients for ``seconds`` (``mode`` "ALL" or "WRITE"); returns at once.
 
         The pause is issued on a separate connection, so the caller's clients simply see a slow
         server: their commands are held by the server until the pause ends.
@@ -409,7 +411,7 @@ class RedisServer:
         self.command("FLUSHALL")
 
     def client(self, **kwargs: Any) -> Any:
-        """A ``redis.Redis`` connected to this server (needs redis-py); kwargs go to ``from_url``."""
+        """A ``redis.Redis`` for this server (needs redis-py); kwargs go to ``from_url``."""
         import redis
 
         return redis.Redis.from_url(self.url, **kwargs)

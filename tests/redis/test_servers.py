@@ -331,12 +331,14 @@ def test_cluster_built_by_hand_without_redis_cli() -> None:
     assert all(_wait_gone(pid) for pid in pids if pid is not None)
 
 
-# --- the fixtures plugin itself (run in an inner pytest, as a user's project would) ----------------
+# --- the fixtures plugin itself (run in an inner pytest, as a user's project would) ---------
 
 
-def _inner_pytest(tmp_path: Path, test_body: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _inner_pytest(tmp_path: Path, test_body: str,
+                  env: dict[str, str]) -> subprocess.CompletedProcess:
     (tmp_path / "conftest.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(TESTS_DIR)!r})\npytest_plugins = ['redis_fixtures']\n")
+        f"import sys\nsys.path.insert(0, {str(TESTS_DIR)!r})\n"
+        "pytest_plugins = ['redis_fixtures']\n")
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(test_body))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", str(tmp_path)],
