@@ -1,0 +1,21 @@
+"""The runnable examples in docstrings stay true."""
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "fbacache.caches",
+    "fbacache._core._index_py",
+    "fbacache.manager",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"
+    assert result.attempted > 0, f"{name} has no examples"
