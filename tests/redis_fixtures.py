@@ -83,6 +83,11 @@ def _require_redis() -> None:
     pytest.skip(reason)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``redis`` marker (projects using this plugin need not declare it)."""
+    config.addinivalue_line("markers", "redis: needs a real redis-server (fbacache.testing)")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses a Redis fixture with ``@pytest.mark.redis``."""
     for item in items:
@@ -106,7 +111,10 @@ def redis_url(redis_server: RedisServer) -> str:
     try:
         redis_server.resume()
         redis_server.flushall()
-    except (OSError, ServerProcessError):  # e.g. still under a CLIENT PAUSE ALL: start afresh
+    except (OSError, ServerProcessError):
+        # e.g. still under a CLIENT PAUSE ALL, which also delays a SIGTERM shutdown: SIGKILL is
+        # fine for a private, non-persistent server.
+        redis_server.kill()
         redis_server.restart()
     return redis_server.url
 

@@ -377,7 +377,7 @@ def test_fixtures_mark_tests_as_redis(tmp_path: Path) -> None:
         def test_plain():
             pass
     """
-    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    redis: real redis\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
     done = _inner_pytest(tmp_path, body, dict(os.environ))
     assert "2 passed" in done.stdout, done.stdout + done.stderr
     deselected = subprocess.run(
@@ -385,3 +385,25 @@ def test_fixtures_mark_tests_as_redis(tmp_path: Path) -> None:
          str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO)})
     assert "1 passed, 1 deselected" in deselected.stdout, deselected.stdout
+
+
+def test_redis_url_recovers_a_killed_or_paused_session_server(tmp_path: Path) -> None:
+    body = """
+        import time
+        import redis
+
+        def test_a_kills(redis_server, redis_url):
+            redis_server.kill()
+
+        def test_b_pauses_everything(redis_server, redis_url):
+            assert redis.Redis.from_url(redis_url).ping()  # restarted after test_a
+            redis_server.pause(60)                          # an ALL pause cannot be lifted
+
+        def test_c_gets_a_usable_server(redis_url):
+            started = time.monotonic()
+            client = redis.Redis.from_url(redis_url, socket_timeout=1)
+            assert client.set("k", "v") and client.get("k") == b"v"
+            assert time.monotonic() - started < 1
+    """
+    done = _inner_pytest(tmp_path, body, dict(os.environ))
+    assert "3 passed" in done.stdout, done.stdout + done.stderr
