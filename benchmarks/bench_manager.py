@@ -80,7 +80,7 @@ def bench_codecs(rounds: int) -> list[tuple[str, int, float, float, float]]:
                ("pickle", "zlib"), ("pickle", "zstd"), ("msgpack", "zstd")]
     out = []
     for fmt, comp in configs:
-        for label, value in (("1KB", small), ("16KB", large)):
+        for label, value in (("1KB", small), ("10KB", large)):
             value_kb = len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)) / 1024
             m = CacheManager(serialization_format=fmt, compression=comp,
                              compression_threshold=512, max_entries=10_000)
