@@ -343,7 +343,7 @@ def _inner_pytest(tmp_path: Path, test_body: str,
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", str(tmp_path)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(REPO)})
+        env={**env, "PYTHONPATH": str(REPO), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
 
 
 def _env_without_redis() -> dict[str, str]:
@@ -383,7 +383,7 @@ def test_fixtures_mark_tests_as_redis(tmp_path: Path) -> None:
     deselected = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not redis",
          str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert "1 passed, 1 deselected" in deselected.stdout, deselected.stdout
 
 
