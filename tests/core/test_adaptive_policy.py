@@ -1,0 +1,190 @@
+"""Tests of the adaptive policy's reference twin, driven directly through its protocol.
+
+The caller side mimics the core's index: a dict of residents, ``miss`` + ``insert`` on a
+missed lookup, ``access`` on a hit, ``victim``/``remove`` while over capacity.
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from fbacache._core._adaptive_py import AdaptivePolicy, FrequencySketch, M64, key_hash, mix64
+
+STRESS = float(os.environ.get("FBACACHE_STRESS", "1"))
+
+
+class Driver:
+    """Minimal index: residents + policy, "get, and on a miss insert"."""
+
+    def __init__(self, capacity: int, seed: int = 1) -> None:
+        self.capacity = capacity
+        self.p = AdaptivePolicy(capacity, seed)
+        self.resident: set = set()
+        self.hits = 0
+
+    def request(self, key: object) -> bool:
+        if key in self.resident:
+            self.p.access(key)
+            self.hits += 1
+            return True
+        self.p.miss(key)
+        self.insert(key)
+        return False
+
+    def insert(self, key: object) -> None:
+        self.p.insert(key)
+        self.resident.add(key)
+        self.evict()
+
+    def evict(self) -> None:
+        while len(self.resident) > self.capacity:
+            v = self.p.victim()
+            assert v in self.resident
+            self.p.remove(v)
+            self.resident.discard(v)
+
+    def delete(self, key: object) -> None:
+        self.p.remove(key)
+        self.resident.discard(key)
+
+
+def test_mix64_is_64_bit_splitmix_finalizer() -> None:
+    assert mix64(0) == 0
+    assert mix64(1) == 0x5692161D100B05E5  # splitmix64 finalizer of 1
+    for x in (1, 2**63, M64, 12345678901234567):
+        assert 0 <= mix64(x) <= M64
+    # dense small keys land far apart
+    assert len({key_hash(i) >> 54 for i in range(256)}) > 150
+    assert key_hash(-1) == mix64(hash(-1) & M64)
+
+
+def test_sketch_counts_saturate_and_halve() -> None:
+    sk = FrequencySketch(16)
+    h = key_hash("k")
+    for _ in range(20):
+        sk.increment(h)
+    assert sk.frequency(h) == 15
+    other = [key_hash(i) for i in range(sk.sample_size)]
+    for x in other:
+        sk.increment(x)
+        if sk.additions == 0 or sk.frequency(h) < 15:
+            break
+    assert sk.frequency(h) <= 7, "reset halves counters"
+    assert key_hash("never") not in other and sk.frequency(key_hash("never")) <= 7
+
+
+@pytest.mark.parametrize("capacity", [1, 2, 7, 64, 300])
+def test_invariants_after_random_operations(capacity: int) -> None:
+    rng = random.Random(capacity)
+    d = Driver(capacity, seed=capacity)
+    n = max(500, int(4000 * STRESS))
+    universe = capacity * 3 + 5
+    for step in range(n):
+        r = rng.random()
+        key = int(rng.paretovariate(1.1)) % universe if r < 0.8 else rng.randrange(universe)
+        if r < 0.05 and d.resident:
+            d.delete(rng.choice(sorted(d.resident)))
+        elif r < 0.07:
+            d.p.miss(key)  # a lookup that does not insert
+        elif r < 0.075:
+            new = max(1, capacity + rng.randrange(-capacity // 2 - 1, capacity + 2))
+            d.p.resize(new)
+            d.capacity = new
+            d.evict()
+        else:
+            d.request(key)
+        if step % 7 == 0 or capacity < 10:
+            d.p.check(d.resident)
+            assert sorted(d.p.order(), key=repr) == sorted(d.resident, key=repr)
+    d.p.check(d.resident)
+    d.p.clear()
+    d.resident.clear()
+    d.p.check(set())
+
+
+def test_victim_is_pure_until_remove() -> None:
+    d = Driver(50)
+    for k in range(200):
+        d.request(k % 70)
+    d.p.insert("new")
+    d.resident.add("new")
+    first = d.p.victim()
+    assert all(d.p.victim() == first for _ in range(5))
+    d.evict()
+    d.p.check(d.resident)
+
+
+def test_same_seed_same_victims_and_seed_changes_nothing_without_jitter() -> None:
+    rng = random.Random(7)
+    keys = [rng.randrange(400) for _ in range(5000)]
+    runs = []
+    for seed in (3, 3):
+        d = Driver(100, seed)
+        trace = [d.request(k) for k in keys]
+        runs.append((trace, d.p.order()))
+    assert runs[0] == runs[1]
+
+
+def test_scan_does_not_flush_hot_working_set() -> None:
+    """A long scan of one-time keys leaves a frequently used working set resident."""
+    cap = 200
+    d = Driver(cap)
+    hot = list(range(100))
+    for _ in range(30):
+        for k in hot:
+            d.request(k)
+    scan = max(5000, int(20000 * STRESS))
+    for i in range(scan):
+        d.request(("scan", i))
+        if i % 50 == 0:
+            d.request(hot[(i // 50) % len(hot)])  # the hot set stays in use, lightly
+    survivors = sum(1 for k in hot if k in d.resident)
+    assert survivors >= 95, f"scan flushed the hot set: {survivors}/100 survived"
+    d.p.check(d.resident)
+    hits_before = d.hits
+    for k in hot:
+        d.request(k)
+    assert d.hits - hits_before >= 95
+
+
+def test_loop_larger_than_cache_keeps_a_stable_part() -> None:
+    """A cyclic scan over more keys than fit: LRU gets nothing, the policy most of OPT."""
+    cap, n = 100, 201
+    d = Driver(cap)
+    for _ in range(60):
+        for k in range(n):
+            d.request(k)
+    opt = (cap - 1) / n  # Belady keeps cap - 1 keys
+    assert d.hits / (60 * n) > 0.8 * opt
+
+
+def test_adapts_to_recency_on_shifting_working_sets() -> None:
+    """Working sets that move (recency-friendly) grow the window: near LRU's hit ratio."""
+    cap = 500
+    d = Driver(cap)
+    rng = random.Random(5)
+    lru: dict = {}
+    lru_hits = 0
+    total = max(40000, int(120000 * STRESS))
+    for i in range(total):
+        base = (i // 2000) * 300  # the working set of 400 keys drifts every 2000 requests
+        k = base + rng.randrange(400)
+        d.request(k)
+        if k in lru:
+            lru_hits += 1
+            del lru[k]
+        elif len(lru) >= cap:
+            del lru[next(iter(lru))]
+        lru[k] = None
+    sizes = d.p.segment_sizes()
+    assert d.hits >= lru_hits - 0.02 * total, (d.hits, lru_hits, sizes)
+    assert sizes["window_max"] > cap // 100, "the window never grew"
+
+
+def test_negative_capacity_rejected() -> None:
+    with pytest.raises(ValueError):
+        AdaptivePolicy(-1, None)
+    with pytest.raises(KeyError):
+        AdaptivePolicy(3, None).victim()
