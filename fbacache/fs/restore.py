@@ -24,7 +24,7 @@ import tarfile
 from typing import Any, Optional
 
 from fbacache.errors import BackupError, UnsafePath
-from fbacache.fs.atomic import AtomicFile, fsync_dir
+from fbacache.fs.atomic import default_writer, fsync_dir
 from fbacache.fs.backup import list_backups, load_manifest, verify_archive
 from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
@@ -67,6 +67,18 @@ def _safe_member(name: str) -> str:
     return norm
 
 
+def _write_staged(dest: str, data: bytes, mtime: float, ctx: Context) -> None:
+    # No temp+rename here: the staging directory is invisible until its files are renamed
+    # into place, so one fsync per file (before that rename) is all durability needs.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        (ctx.writer or default_writer)(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.utime(dest, (mtime, mtime))
+
+
 def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[str, list[dict]]:
     """Verify ``info`` and extract it into a fresh staging directory under ``t``'s directory.
 
@@ -100,8 +112,7 @@ def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[st
                     raise BackupError(f"{info.id}: {rel} fails its checksum")
                 dest = os.path.join(staging, *rel.split("/"))
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
-                with AtomicFile(dest, writer=ctx.writer, mtime=float(meta["mtime"])) as out:
-                    out.write(data)
+                _write_staged(dest, data, float(meta["mtime"]), ctx)
                 seen.add(rel)
         missing = set(expected) - seen
         if missing:
@@ -134,6 +145,7 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
         return targets
     staging, files = stage_backup(ctx, t, info)
     done = []
+    parents: set[str] = set()
     try:
         for i, f in enumerate(files):
             rel = _safe_member(f["path"])
@@ -147,10 +159,12 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
                     os.replace(src, target)
             else:
                 os.replace(src, target)
-            fsync_dir(parent)
+            parents.add(parent)
             done.append(target)
             ctx.tick(f"restore {t.name}", i, len(files))
     finally:
+        for parent in parents:  # make the renames durable (each one is already atomic)
+            fsync_dir(parent)
         shutil.rmtree(staging, ignore_errors=True)
     return done
 
