@@ -70,7 +70,7 @@ def fresh(tmp_path, i):
     d = tmp_path / f"t{i}"
     if d.exists():
         shutil.rmtree(d)
-    return build_tree(str(d), n_amazon_extra=60, config_extra=EXTRA, now=NOW)
+    return build_tree(str(d), n_amazon_extra=20, config_extra=EXTRA, now=NOW)
 
 
 @pytest.mark.parametrize("strategy", ["smart_selective", "full", "archive_old"])
