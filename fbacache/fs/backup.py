@@ -7,16 +7,16 @@ an orphan archive or temp file, which the next run removes. The manifest lists
 every file's relative path, size, mtime and SHA-256, and the archive's own
 SHA-256, so a restore can verify everything before touching the cache.
 
-Retention keeps the newest backup of each of the last ``daily_backups`` days,
-``weekly_backups`` ISO weeks and ``monthly_backups`` months that have backups
-(the union), plus always the newest one.
+Retention keeps the last ``daily_backups`` backups, plus the newest backup of
+each of the last ``daily_backups`` days, ``weekly_backups`` ISO weeks and
+``monthly_backups`` months that have backups (the union).
 
 Example:
     >>> from datetime import datetime, timezone
     >>> ts = lambda d: datetime(2025, 6, d, tzinfo=timezone.utc).timestamp()
-    >>> bs = [BackupInfo(str(d), "t", ts(d), "", "", 0, 0, 0, "") for d in (1, 2, 3)]
-    >>> sorted(select_keep(bs, {"daily_backups": 2, "weekly_backups": 0, "monthly_backups": 0}))
-    ['2', '3']
+    >>> bs = [BackupInfo(str(d), "t", ts(d), "", "", 0, 0, 0, "") for d in (1, 2, 3, 9)]
+    >>> sorted(select_keep(bs, {"daily_backups": 2, "weekly_backups": 3, "monthly_backups": 0}))
+    ['1', '3', '9']
 """
 from __future__ import annotations
 
@@ -206,9 +206,12 @@ def _bucket(ts: float, tier: str) -> str:
 
 
 def select_keep(backups: list[BackupInfo], retention: dict[str, int]) -> set[str]:
-    """Ids kept by the daily/weekly/monthly tiers (newest per bucket) plus the newest."""
+    """Ids kept: the last ``daily_backups`` backups, plus the newest backup of each of the
+    last ``daily_backups`` days, ``weekly_backups`` ISO weeks and ``monthly_backups`` months."""
     newest_first = sorted(backups, key=lambda b: (b.created, b.id), reverse=True)
-    keep = {newest_first[0].id} if newest_first else set()
+    # the last `daily_backups` backups always stay, whatever their day: otherwise a second
+    # clear on the same day would prune the first clear's safety backup within minutes
+    keep = {b.id for b in newest_first[:max(1, retention.get("daily_backups", 0))]}
     for tier in ("daily_backups", "weekly_backups", "monthly_backups"):
         limit, seen = retention.get(tier, 0), set()
         for b in newest_first:

@@ -150,3 +150,10 @@ def test_optimize(tree):
     assert not os.path.exists(staging) and not os.path.exists(os.path.join(tree.amazon_dir, "empty"))
     gz = [a.dest for a in r.actions if a.op == "compress"]
     assert all(json.loads(gzip.open(p).read())["asin"] for p in gz)
+
+
+def test_same_day_safety_backups_are_not_pruned(tree):
+    m = tree.maintenance()
+    for _ in range(3):
+        m.backup(["linking_map"])
+    assert len(m.backups("linking_map")) == 3  # the last daily_backups (7) always stay
