@@ -27,7 +27,7 @@ import time
 from collections.abc import ItemsView, KeysView, MutableMapping, ValuesView
 from typing import Any, Callable, Hashable, Iterator, Mapping, Optional, Tuple
 
-from fbacache._core import Index
+from fbacache._core import Index, PyIndex
 
 __all__ = [
     "LRUCache", "LFUCache", "FIFOCache", "RRCache", "TTLCache", "TLRUCache",
@@ -39,116 +39,140 @@ _MARKER: Any = object()
 
 class _SnapshotKeys(KeysView):
     def __iter__(self) -> Iterator[Hashable]:
-        return iter(Index.keys(self._mapping))
+        return iter(self._mapping._core_keys())
 
 
 class _SnapshotItems(ItemsView):
     def __iter__(self) -> Iterator[Tuple[Hashable, Any]]:
-        return iter(Index.items(self._mapping))
+        return iter(self._mapping._core_items())
 
 
 class _SnapshotValues(ValuesView):
     def __iter__(self) -> Iterator[Any]:
-        return iter([v for _, v in Index.items(self._mapping)])
+        return iter([v for _, v in self._mapping._core_items()])
 
 
-class _Cache(Index, MutableMapping):
-    """Shared base: cachetools' ``Cache`` contract on top of the native index."""
+def _cache_base(core: Any) -> Any:
+    """The cachetools ``Cache`` contract on top of ``core`` (compiled index or twin)."""
 
-    _policy_name = "lru"
+    class _Cache(core, MutableMapping):  # type: ignore[valid-type,misc]
+        """Shared base: cachetools' ``Cache`` contract on top of a core index."""
 
-    def __init__(
-        self,
-        maxsize: float,
-        getsizeof: Optional[Callable[[Any], float]] = None,
-        *,
-        timer: Callable[[], float] = time.monotonic,
-        seed: Optional[int] = None,
-        **core: Any,
-    ) -> None:
-        if maxsize < 0:
-            raise ValueError("maxsize must be non-negative")
-        if getsizeof is not None:
-            self.getsizeof = getsizeof  # type: ignore[method-assign]
-        weighted = getsizeof is not None or type(self).getsizeof is not _Cache.getsizeof
-        capacity = int(maxsize) if maxsize != float("inf") else None
-        Index.__init__(
+        _core_keys = core.keys
+        _core_items = core.items
+
+        _policy_name = "lru"
+
+        def __init__(
             self,
-            self._policy_name,
-            max_entries=None if weighted else capacity,
-            max_weight=capacity if weighted else None,
-            timer=timer,
-            seed=seed,
-            **core,
-        )
-        self._maxsize = maxsize
-        if weighted:
-            self._sizeof = self._checked_size
+            maxsize: float,
+            getsizeof: Optional[Callable[[Any], float]] = None,
+            *,
+            timer: Callable[[], float] = time.monotonic,
+            seed: Optional[int] = None,
+            **options: Any,
+        ) -> None:
+            if maxsize < 0:
+                raise ValueError("maxsize must be non-negative")
+            if getsizeof is not None:
+                self.getsizeof = getsizeof  # type: ignore[method-assign]
+            weighted = getsizeof is not None or type(self).getsizeof is not _Cache.getsizeof
+            capacity = int(maxsize) if maxsize != float("inf") else None
+            core.__init__(
+                self,
+                self._policy_name,
+                max_entries=None if weighted else capacity,
+                max_weight=capacity if weighted else None,
+                timer=timer,
+                seed=seed,
+                **options,
+            )
+            self._maxsize = maxsize
+            if weighted:
+                self._sizeof = self._checked_size
 
-    def _checked_size(self, value: Any) -> int:
-        size = self.getsizeof(value)
-        if size < 0:
-            raise ValueError("value size must be non-negative")
-        return size
+        def _checked_size(self, value: Any) -> int:
+            size = self.getsizeof(value)
+            if size < 0:
+                raise ValueError("value size must be non-negative")
+            return size
 
-    @staticmethod
-    def getsizeof(value: Any) -> float:
-        """Return the size of a cache element's value (1 unless overridden)."""
-        return 1
+        @staticmethod
+        def getsizeof(value: Any) -> float:
+            """Return the size of a cache element's value (1 unless overridden)."""
+            return 1
 
-    @property
-    def maxsize(self) -> float:
-        """The maximum size of the cache."""
-        return self._maxsize
+        @property
+        def maxsize(self) -> float:
+            """The maximum size of the cache."""
+            return self._maxsize
 
-    def __repr__(self) -> str:
-        return "%s(%r, maxsize=%r, currsize=%r)" % (
-            type(self).__name__, dict(Index.items(self)), self.maxsize, self.currsize,
-        )
+        def __repr__(self) -> str:
+            return "%s(%r, maxsize=%r, currsize=%r)" % (
+                type(self).__name__, dict(core.items(self)), self.maxsize, self.currsize,
+            )
 
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        """Return the value of ``key`` if cached, else ``default`` (never calls __missing__)."""
-        return Index.get(self, key, default)
+        def get(self, key: Hashable, default: Any = None) -> Any:
+            """Return the value of ``key`` if cached, else ``default`` (never calls __missing__)."""
+            return core.get(self, key, default)
 
-    def pop(self, key: Hashable, default: Any = _MARKER) -> Any:
-        """Remove ``key`` and return its value, else ``default`` (KeyError without one)."""
-        if default is _MARKER:
-            return Index.pop(self, key)
-        return Index.pop(self, key, default)
+        def pop(self, key: Hashable, default: Any = _MARKER) -> Any:
+            """Remove ``key`` and return its value, else ``default`` (KeyError without one)."""
+            if default is _MARKER:
+                return core.pop(self, key)
+            return core.pop(self, key, default)
 
-    def setdefault(self, key: Hashable, default: Any = None) -> Any:
-        """Return the value of ``key``; insert ``default`` first if absent."""
-        value = Index.get(self, key, _MARKER)
-        if value is _MARKER:
-            self[key] = value = default
-        return value
+        def setdefault(self, key: Hashable, default: Any = None) -> Any:
+            """Return the value of ``key``; insert ``default`` first if absent."""
+            value = core.get(self, key, _MARKER)
+            if value is _MARKER:
+                self[key] = value = default
+            return value
 
-    def keys(self) -> KeysView:  # type: ignore[override]
-        """A view of the keys (iteration: eviction order, next victim first)."""
-        return _SnapshotKeys(self)
+        def keys(self) -> KeysView:  # type: ignore[override]
+            """A view of the keys (iteration: eviction order, next victim first)."""
+            return _SnapshotKeys(self)
 
-    def items(self) -> ItemsView:  # type: ignore[override]
-        """A view of the ``(key, value)`` pairs, without touching recency."""
-        return _SnapshotItems(self)
+        def items(self) -> ItemsView:  # type: ignore[override]
+            """A view of the ``(key, value)`` pairs, without touching recency."""
+            return _SnapshotItems(self)
 
-    def values(self) -> ValuesView:  # type: ignore[override]
-        """A view of the values, without touching recency."""
-        return _SnapshotValues(self)
+        def values(self) -> ValuesView:  # type: ignore[override]
+            """A view of the values, without touching recency."""
+            return _SnapshotValues(self)
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:
-        """Insert every pair of ``other`` and ``kwargs``."""
-        pairs = other.items() if isinstance(other, Mapping) else other
-        for key, value in pairs:
-            self[key] = value
-        for key, value in kwargs.items():
-            self[key] = value
+        def update(self, other: Any = (), /, **kwargs: Any) -> None:
+            """Insert every pair of ``other`` and ``kwargs``."""
+            pairs = other.items() if isinstance(other, Mapping) else other
+            for key, value in pairs:
+                self[key] = value
+            for key, value in kwargs.items():
+                self[key] = value
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Mapping):
-            return NotImplemented
-        return dict(Index.items(self)) == dict(other.items())
+        def __eq__(self, other: object) -> bool:
+            if not isinstance(other, Mapping):
+                return NotImplemented
+            return dict(core.items(self)) == dict(other.items())
 
-    __hash__ = None  # type: ignore[assignment]
+        __hash__ = None  # type: ignore[assignment]
+
+    return _Cache
+
+
+_Cache = _cache_base(Index)
+
+
+def _supports(policy: str) -> bool:
+    try:
+        Index(policy, max_entries=1)
+    except ValueError:
+        return False
+    return True
+
+
+# The adaptive policy runs on the compiled core once it is ported there; until
+# then AdaptiveCache is served by the pure-Python twin (same behaviour, slower).
+_AdaptiveBase = _Cache if _supports("adaptive") else _cache_base(PyIndex)
 
 
 class LRUCache(_Cache):
@@ -252,7 +276,7 @@ class ProbabilityCache(_Cache):
         super().__init__(maxsize, getsizeof, default_probability=default_probability)
 
 
-class AdaptiveCache(_Cache):
+class AdaptiveCache(_AdaptiveBase):  # type: ignore[valid-type,misc]
     """Adaptive cache: balances recency and frequency on its own (see docs/adaptive.md)."""
 
     _policy_name = "adaptive"

@@ -19,10 +19,13 @@ def make(lib, name, maxsize, **kw):
 
 
 LIBS = pytest.mark.parametrize("lib", [fbacache, cachetools], ids=["fbacache", "cachetools"])
-CLASSES = pytest.mark.parametrize("name", NAMES)
+# every class with cachetools' constructor shape; fbacache's own additions only run on fbacache
+_PAIRS = [(lib, name) for lib in (fbacache, cachetools) for name in NAMES] + [
+    (fbacache, "ProbabilityCache"), (fbacache, "AdaptiveCache")]
+CLASSES = pytest.mark.parametrize(
+    "lib,name", _PAIRS, ids=[f"{lib.__name__}-{name}" for lib, name in _PAIRS])
 
 
-@LIBS
 @CLASSES
 def test_mapping_basics(lib, name):
     c = make(lib, name, 2)
@@ -40,7 +43,6 @@ def test_mapping_basics(lib, name):
         del c[1]
 
 
-@LIBS
 @CLASSES
 def test_capacity_is_never_exceeded(lib, name):
     c = make(lib, name, 3)
@@ -50,7 +52,6 @@ def test_capacity_is_never_exceeded(lib, name):
     assert len(c) == 3
 
 
-@LIBS
 @CLASSES
 def test_getsizeof_weights_items(lib, name):
     c = make(lib, name, 10, getsizeof=len)
@@ -65,7 +66,6 @@ def test_getsizeof_weights_items(lib, name):
     assert c.getsizeof("abc") == 3
 
 
-@LIBS
 @CLASSES
 def test_zero_maxsize(lib, name):
     c = make(lib, name, 0)
@@ -74,14 +74,12 @@ def test_zero_maxsize(lib, name):
     assert len(c) == 0
 
 
-@LIBS
 @CLASSES
 def test_negative_maxsize_rejected(lib, name):
     with pytest.raises(ValueError):
         make(lib, name, -1)
 
 
-@LIBS
 @CLASSES
 def test_missing_hook(lib, name):
     class Cache(getattr(lib, name)):
@@ -95,7 +93,6 @@ def test_missing_hook(lib, name):
     assert 4 not in c
 
 
-@LIBS
 @CLASSES
 def test_pop_setdefault_popitem(lib, name):
     c = make(lib, name, 3)
@@ -114,7 +111,6 @@ def test_pop_setdefault_popitem(lib, name):
     assert len(c) == 0 and c.currsize == 0
 
 
-@LIBS
 @CLASSES
 def test_mutable_mapping_views(lib, name):
     from collections.abc import MutableMapping
@@ -231,3 +227,22 @@ def test_on_evict_hook_observes_evictions():
     c.on_evict = lambda k, v: seen.append(k)
     c.update({1: 1, 2: 2, 3: 3})
     assert seen == [1]
+
+
+def test_adaptive_cache_keeps_a_hot_set_through_a_scan():
+    """A long scan of one-time keys flushes LRU but not the adaptive policy."""
+    hot = [f"hot{i}" for i in range(50)]
+
+    def survivors(cache):
+        for _ in range(20):
+            for key in hot:
+                if cache.get(key) is None:
+                    cache[key] = key
+        for i in range(5000):
+            key = f"scan{i}"
+            if cache.get(key) is None:
+                cache[key] = key
+        return sum(1 for key in hot if key in cache)
+
+    assert survivors(fbacache.LRUCache(100)) == 0
+    assert survivors(fbacache.AdaptiveCache(100, seed=1)) >= 45
