@@ -65,3 +65,7 @@ class MaintenanceAborted(FbaCacheError):
 
 class ServerProcessError(FbaCacheError, RuntimeError):
     """A helper server of :mod:`fbacache.testing` (e.g. redis-server) failed to start or stop."""
+
+
+class LockTimeout(FbaCacheError, TimeoutError):
+    """A cross-process file lock could not be acquired in time."""
