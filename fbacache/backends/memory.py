@@ -11,7 +11,9 @@ Sizes are the core's weights: the stored bytes, or the shallow
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import time
 from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
 from fbacache._core import Index
@@ -20,6 +22,21 @@ from fbacache.errors import ConfigError, EntryTooLarge
 from fbacache.keys import compile_pattern
 
 __all__ = ["MemoryBackend"]
+
+
+def _atomic_reads(index: Any, timer: Any) -> bool:
+    """True when a single lookup of a ``str`` key cannot be interleaved with writers.
+
+    It needs the compiled core (the twin runs Python code between its steps),
+    a build with the GIL (free-threaded Python runs threads truly in parallel)
+    and the native monotonic clock (an injected Python clock is Python code).
+    """
+    gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)()
+    return (
+        gil_enabled
+        and type(index).__module__ == "fbacache._core._index_c"
+        and (timer is None or timer is time.monotonic)
+    )
 
 _MISSING: Any = object()
 _SWEEP_EVERY = 256  # sets between two sweeps of expired entries (amortized O(1))
@@ -92,7 +109,24 @@ class MemoryBackend(Backend):
                 return iget(key, default)
             finally:
                 release()
-        return get
+
+        if not _atomic_reads(self._index, self._timer):
+            return get
+        locked_get = get
+
+        def atomic_get(key: Hashable, default: Any = None) -> Any:
+            """Stored item or ``default``; ``str`` keys are read without the lock.
+
+            With the GIL, one call into the compiled index that runs no Python code
+            is atomic: a ``str`` key's hash and equality are C code, the clock is
+            the native monotonic one, and the index releases departing objects
+            only once it is consistent.  Every other key type takes the lock.
+            """
+            if type(key) is str:
+                return iget(key, default)
+            return locked_get(key, default)
+
+        return atomic_get
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """Stored item or ``default`` without policy update or counting."""
