@@ -28,6 +28,9 @@ _EXPORTS = {
     "CacheManager": "fbacache.manager",
     "CacheManagerConfig": "fbacache.config",
     "generate_cache_key": "fbacache.keys",
+    # FBA filesystem adapter
+    "JsonFileStore": "fbacache.fs",
+    "Maintenance": "fbacache.fs",
     # errors
     "FbaCacheError": "fbacache.errors",
     "ConfigError": "fbacache.errors",
@@ -65,5 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         BackendError, ConfigError, EntryTooLarge, FbaCacheError, ManagerNotRunning, SerializationError,
         SingleFlightTimeout, UnsafeConfiguration,
     )
+    from fbacache.fs import JsonFileStore, Maintenance
     from fbacache.keys import generate_cache_key
     from fbacache.manager import CacheManager

@@ -72,6 +72,9 @@ class CacheManager:
         self.config = config
         self._timer: Callable[[], float] = config.timer or time.monotonic
         backend_cls = get_backend_class(config.backend_type)
+        check = getattr(backend_cls, "check_manager_config", None)
+        if check is not None:  # optional hook: a backend refusing settings it cannot store
+            check(config)
         fmt = config.serialization_format
         if fmt == "none" and not backend_cls.stores_objects:
             raise ConfigError("serialization_format",

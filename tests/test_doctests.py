@@ -10,6 +10,7 @@ MODULES = [
     "fbacache.caches",
     "fbacache._core._index_py",
     "fbacache.manager",
+    "fbacache.backends.filesystem",
 ]
 
 

@@ -25,6 +25,7 @@ _REGISTRY: dict[str, Union[str, type[Backend]]] = {
     "memory": "fbacache.backends.memory:MemoryBackend",
     "redis": "fbacache.backends.redis:RedisBackend",
     "tiered": "fbacache.backends.tiered:TieredBackend",
+    "filesystem": "fbacache.backends.filesystem:FilesystemBackend",
 }
 
 
