@@ -27,7 +27,7 @@ import time
 from collections.abc import ItemsView, KeysView, MutableMapping, ValuesView
 from typing import Any, Callable, Hashable, Iterator, Mapping, Optional, Tuple
 
-from fbacache._core import Index, PyIndex
+from fbacache._core import Index
 
 __all__ = [
     "LRUCache", "LFUCache", "FIFOCache", "RRCache", "TTLCache", "TLRUCache",
@@ -162,19 +162,6 @@ def _cache_base(core: Any) -> Any:
 _Cache = _cache_base(Index)
 
 
-def _supports(policy: str) -> bool:
-    try:
-        Index(policy, max_entries=1)
-    except ValueError:
-        return False
-    return True
-
-
-# The adaptive policy runs on the compiled core once it is ported there; until
-# then AdaptiveCache is served by the pure-Python twin (same behaviour, slower).
-_AdaptiveBase = _Cache if _supports("adaptive") else _cache_base(PyIndex)
-
-
 class LRUCache(_Cache):
     """Least Recently Used cache: evicts the entry unused for the longest time.
 
@@ -276,8 +263,18 @@ class ProbabilityCache(_Cache):
         super().__init__(maxsize, getsizeof, default_probability=default_probability)
 
 
-class AdaptiveCache(_AdaptiveBase):  # type: ignore[valid-type,misc]
-    """Adaptive cache: balances recency and frequency on its own (see docs/adaptive.md)."""
+class AdaptiveCache(_Cache):
+    """Adaptive cache: balances recency and frequency on its own (see docs/adaptive.md).
+
+    W-TinyLFU with a self-tuning window: a scan of one-time keys does not flush
+    keys in repeated use.  ``seed`` seeds the admission jitter (default fixed).
+
+    >>> c = AdaptiveCache(maxsize=3)
+    >>> c["a"] = 1; _ = c["a"]; _ = c["a"]
+    >>> for k in "bcdefg": c[k] = k  # a scan of keys used once
+    >>> "a" in c, len(c)
+    (True, 3)
+    """
 
     _policy_name = "adaptive"
 

@@ -37,6 +37,11 @@ CLIMB_SAMPLE_MAX = 5000   # climber period: min(10 * capacity, 5000) lookups
 RESTART_RATE = 3277       # |hit-rate change| >= 5% (x 2**16) restarts the step size
 GUARD_SIZE = 1024         # LRU guard: at most this many sampled fingerprints
 GUARD_PERIOD_MIN = 128    # guard compares after max(128, guard size) sampled lookups
+# Bounds for weight-bounded indexes, whose capacity is in weight units (bytes, say), not
+# keys: the policy never sizes itself past CAPACITY_MAX keys, nor its sketch past
+# SKETCH_CAPACITY_MAX keys (16M counters: 8 MB packed in C), so max_bytes=2**30 stays cheap.
+CAPACITY_MAX = 2**31 - 2
+SKETCH_CAPACITY_MAX = 1 << 20
 
 
 def mix64(x: int) -> int:
@@ -64,6 +69,7 @@ class FrequencySketch:
     """
 
     def __init__(self, capacity: int) -> None:
+        capacity = min(capacity, SKETCH_CAPACITY_MAX)
         n = 1
         while n < max(capacity, 16) * COUNTERS_PER_ENTRY:
             n <<= 1
@@ -130,6 +136,7 @@ class AdaptivePolicy:
 
     # -- configuration --------------------------------------------------------------------
     def _setup(self, capacity: int) -> None:
+        capacity = min(capacity, CAPACITY_MAX)
         self.capacity = capacity
         cap = max(capacity, 1)
         self.window_max = max(1, cap // 100)
@@ -233,9 +240,17 @@ class AdaptivePolicy:
         return v
 
     def order(self) -> List[Hashable]:
-        """Return every resident key, likely victims first (best effort)."""
+        """Return every resident key in the order successive evictions would take them.
+
+        That is :meth:`victim`, then probation, protected and window from their heads: a
+        removal ends the duel and moves nothing, so this is exactly what a ``set`` evicts
+        (``Index.victims_for`` relies on it).  O(n).
+        """
         window, probation, protected = self._segs
-        return [*probation, *window, *protected]
+        if not self._where:
+            return []
+        first = self.victim()
+        return [first, *(k for seg in (probation, protected, window) for k in seg if k is not first)]
 
     def clear(self) -> None:
         """Forget every key and everything learned."""

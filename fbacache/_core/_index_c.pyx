@@ -84,6 +84,7 @@ cdef void* _grow(void* ptr, Py_ssize_t count, size_t size) except NULL:
 
 include "_lfu.pxi"
 include "_heaps.pxi"
+include "_adaptive.pxi"
 
 
 cdef class Index:
@@ -126,6 +127,8 @@ cdef class Index:
     cdef uint64_t _version
     cdef uint64_t rng
     cdef Buckets lfu
+    cdef Adaptive ad
+    cdef Py_hash_t probe_hash
     cdef Heap expiry_heap
     cdef Heap prob_heap
     cdef double* prob
@@ -155,6 +158,7 @@ cdef class Index:
         self.grave = NULL
         self.grave_n = self.grave_cap = 0
         buckets_init(&self.lfu)
+        adaptive_init(&self.ad)
         heap_init(&self.expiry_heap)
         heap_init(&self.prob_heap)
 
@@ -166,14 +170,17 @@ cdef class Index:
             raise ValueError("max_entries must be non-negative")
         if max_weight is not None and max_weight < 0:
             raise ValueError("max_weight must be non-negative")
-        if policy == "adaptive":
-            raise ValueError("the 'adaptive' policy is not built into this core yet")
         self.policy = policy
         self.pol = POLICIES.index(policy)
         self.max_entries_ = -1 if max_entries is None else min(<object>max_entries, 2**31 - 2)
         self.max_weight_ = -1 if max_weight is None else min(<object>max_weight, 2**62)
         self.timer = timer
         self.default_probability = float(default_probability)
+        if policy == "adaptive":
+            # the twin's AdaptivePolicy: capacity in entries, else weight units; seed 0x5EED
+            capacity = max_entries if max_entries is not None else (max_weight or 0)
+            adaptive_setup(&self.ad, min(capacity, 2**31 - 2),
+                           <uint64_t>((0x5EED if seed is None else seed) & 0xFFFFFFFFFFFFFFFF))
         if seed is None:
             import random
             seed = random.getrandbits(64)
@@ -186,6 +193,7 @@ cdef class Index:
         self._release(0)
         free(self.grave)
         self._free_arrays()
+        adaptive_free(&self.ad)
 
     # ------------------------------------------------------------------ graveyard
     # Keys and values leaving the index are parked here and released only once
@@ -447,6 +455,8 @@ cdef class Index:
             self.prob[s] = self.default_probability
             self.pstamp[s] = self.stamp
             heap_push(&self.prob_heap, s, self.prob, self.pstamp)
+        elif self.pol == P_ADAPTIVE:
+            adaptive_insert(&self.ad, self.prev, self.next, self.aux, s, _mix64(<uint64_t>self.hashes[s]))
         return 0
 
     cdef inline void _policy_access(self, int32_t s):
@@ -456,6 +466,13 @@ cdef class Index:
                 self._list_append(s)
         elif self.pol == P_LFU:
             lfu_access(&self.lfu, self.prev, self.next, self.aux, s)
+        elif self.pol == P_ADAPTIVE:
+            adaptive_access(&self.ad, self.prev, self.next, self.aux, s, _mix64(<uint64_t>self.hashes[s]))
+
+    cdef inline void _policy_miss(self):
+        """A lookup of an absent key (hash in ``probe_hash``): only the adaptive policy counts it."""
+        if self.pol == P_ADAPTIVE:
+            adaptive_miss(&self.ad, self.prev, self.next, self.aux, _mix64(<uint64_t>self.probe_hash))
 
     cdef void _policy_remove(self, int32_t s):
         cdef int32_t last
@@ -470,6 +487,8 @@ cdef class Index:
             self.aux[last] = self.aux[s]
         elif self.pol == P_PROB:
             heap_remove(&self.prob_heap, s, self.prob, self.pstamp)
+        elif self.pol == P_ADAPTIVE:
+            adaptive_remove(&self.ad, self.prev, self.next, self.aux, s)
 
     cdef int32_t _policy_victim(self):
         if self.pol == P_LRU or self.pol == P_FIFO:
@@ -478,6 +497,8 @@ cdef class Index:
             return self.lfu.head[self.lfu.first]
         elif self.pol == P_RANDOM:
             return self.dense[_below(&self.rng, self.n)]
+        elif self.pol == P_ADAPTIVE:
+            return adaptive_victim(&self.ad, self.hashes, self.aux)
         else:
             return self.prob_heap.items[0]
 
@@ -502,6 +523,8 @@ cdef class Index:
         elif self.pol == P_RANDOM:
             for i in range(self.n):
                 out.append(self.dense[i])
+        elif self.pol == P_ADAPTIVE:
+            out = adaptive_order(&self.ad, self.hashes, self.next, self.aux, self.n)
         else:
             out = [self.prob_heap.items[i] for i in range(self.prob_heap.count)]
             out.sort(key=lambda t: (self.prob[<int32_t>t], self.pstamp[<int32_t>t]))
@@ -538,6 +561,7 @@ cdef class Index:
         cdef Py_hash_t h = PyObject_Hash(key)
         cdef Py_ssize_t s = self._find(key, h)
         cdef Py_ssize_t base
+        self.probe_hash = h
         if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
             base = self.grave_n
             self._unlink_slot(<int32_t>s)
@@ -551,6 +575,7 @@ cdef class Index:
         cdef Py_ssize_t s = self._live(key)
         if s < 0:
             self.misses += 1
+            self._policy_miss()
             return default
         self.hits += 1
         self._policy_access(<int32_t>s)
@@ -782,6 +807,8 @@ cdef class Index:
         """Remove every entry (counters are kept)."""
         keys, values = self._keys, self._values  # released after the reset
         self._reset_storage(8)
+        if self.pol == P_ADAPTIVE:
+            adaptive_setup(&self.ad, self.ad.capacity, self.ad.seed)  # forgets what it learned
 
     def popitem(self):
         """Remove and return the next victim ``(key, value)``; KeyError when empty."""
@@ -900,6 +927,7 @@ cdef class Index:
         cdef Py_ssize_t s = self._live(key)
         if s < 0:
             self.misses += 1
+            self._policy_miss()
             return self.__missing__(key)
         self.hits += 1
         self._policy_access(<int32_t>s)
@@ -970,6 +998,8 @@ cdef class Index:
         elif self.pol == P_PROB:
             heap_check(&self.prob_heap, self.prob, self.pstamp)
             assert self.prob_heap.count == self.n
+        elif self.pol == P_ADAPTIVE:
+            adaptive_check(&self.ad, self.hashes, self.prev, self.next, self.aux, self.n)
         if self.deadline != NULL:
             heap_check(&self.expiry_heap, self.deadline, NULL)
             for s in resident:

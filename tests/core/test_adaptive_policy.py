@@ -1,6 +1,8 @@
-"""Tests of the adaptive policy's reference twin, driven directly through its protocol.
+"""Tests of the adaptive policy: its reference twin driven through its protocol, and the
+behaviour (scan resistance, loops, recency adaptation) through the public
+``fbacache.AdaptiveCache`` on the compiled core and on the twin.
 
-The caller side mimics the core's index: a dict of residents, ``miss`` + ``insert`` on a
+The protocol driver mimics the core's index: a dict of residents, ``miss`` + ``insert`` on a
 missed lookup, ``access`` on a hit, ``victim``/``remove`` while over capacity.
 """
 from __future__ import annotations
@@ -10,7 +12,11 @@ import random
 
 import pytest
 
+import fbacache
+from fbacache import _core
+from fbacache._core import PyIndex
 from fbacache._core._adaptive_py import AdaptivePolicy, FrequencySketch, M64, key_hash, mix64
+from fbacache.caches import _cache_base
 
 STRESS = float(os.environ.get("FBACACHE_STRESS", "1"))
 
@@ -48,6 +54,54 @@ class Driver:
     def delete(self, key: object) -> None:
         self.p.remove(key)
         self.resident.discard(key)
+
+
+class _TwinAdaptiveCache(_cache_base(PyIndex)):  # type: ignore[misc]
+    """``fbacache.AdaptiveCache``'s mapping layer on the pure-Python twin core."""
+
+    _policy_name = "adaptive"
+
+
+class PublicDriver:
+    """The same requests through the public mapping class: ``get``, and on a miss set."""
+
+    def __init__(self, cls: type, capacity: int, seed: int = 1) -> None:
+        self.cache = cls(capacity, seed=seed)
+        self.hits = 0
+        self._miss = object()
+
+    def request(self, key: object) -> bool:
+        if self.cache.get(key, self._miss) is self._miss:
+            self.cache[key] = key
+            return False
+        self.hits += 1
+        return True
+
+    @property
+    def resident(self) -> set:
+        return set(self.cache.keys())
+
+    def check(self) -> None:
+        self.cache._check()
+
+
+def _policy_driver(capacity: int) -> Driver:
+    d = Driver(capacity)
+    d.check = lambda: d.p.check(d.resident)  # type: ignore[attr-defined]
+    return d
+
+
+@pytest.fixture(params=["policy", "c", "py"])
+def make_driver(request: pytest.FixtureRequest):
+    """A driver factory: the twin policy's protocol, or AdaptiveCache on each core."""
+    if request.param == "policy":
+        return _policy_driver
+    if request.param == "c":
+        if not _core.NATIVE:
+            pytest.skip("compiled core not built")
+        assert issubclass(fbacache.AdaptiveCache, _core.Index) and _core.Index is not PyIndex
+        return lambda cap: PublicDriver(fbacache.AdaptiveCache, cap)
+    return lambda cap: PublicDriver(_TwinAdaptiveCache, cap)
 
 
 def test_mix64_is_64_bit_splitmix_finalizer() -> None:
@@ -127,10 +181,10 @@ def test_same_seed_same_victims_and_seed_changes_nothing_without_jitter() -> Non
     assert runs[0] == runs[1]
 
 
-def test_scan_does_not_flush_hot_working_set() -> None:
+def test_scan_does_not_flush_hot_working_set(make_driver) -> None:
     """A long scan of one-time keys leaves a frequently used working set resident."""
     cap = 200
-    d = Driver(cap)
+    d = make_driver(cap)
     hot = list(range(100))
     for _ in range(30):
         for k in hot:
@@ -140,19 +194,20 @@ def test_scan_does_not_flush_hot_working_set() -> None:
         d.request(("scan", i))
         if i % 50 == 0:
             d.request(hot[(i // 50) % len(hot)])  # the hot set stays in use, lightly
-    survivors = sum(1 for k in hot if k in d.resident)
+    resident = d.resident
+    survivors = sum(1 for k in hot if k in resident)
     assert survivors >= 95, f"scan flushed the hot set: {survivors}/100 survived"
-    d.p.check(d.resident)
+    d.check()
     hits_before = d.hits
     for k in hot:
         d.request(k)
     assert d.hits - hits_before >= 95
 
 
-def test_loop_larger_than_cache_keeps_a_stable_part() -> None:
+def test_loop_larger_than_cache_keeps_a_stable_part(make_driver) -> None:
     """A cyclic scan over more keys than fit: LRU gets nothing, the policy most of OPT."""
     cap, n = 100, 201
-    d = Driver(cap)
+    d = make_driver(cap)
     for _ in range(60):
         for k in range(n):
             d.request(k)
@@ -160,10 +215,10 @@ def test_loop_larger_than_cache_keeps_a_stable_part() -> None:
     assert d.hits / (60 * n) > 0.8 * opt
 
 
-def test_adapts_to_recency_on_shifting_working_sets() -> None:
+def test_adapts_to_recency_on_shifting_working_sets(make_driver) -> None:
     """Working sets that move (recency-friendly) grow the window: near LRU's hit ratio."""
     cap = 500
-    d = Driver(cap)
+    d = make_driver(cap)
     rng = random.Random(5)
     lru: dict = {}
     lru_hits = 0
@@ -178,9 +233,9 @@ def test_adapts_to_recency_on_shifting_working_sets() -> None:
         elif len(lru) >= cap:
             del lru[next(iter(lru))]
         lru[k] = None
-    sizes = d.p.segment_sizes()
-    assert d.hits >= lru_hits - 0.02 * total, (d.hits, lru_hits, sizes)
-    assert sizes["window_max"] > cap // 100, "the window never grew"
+    assert d.hits >= lru_hits - 0.02 * total, (d.hits, lru_hits)
+    if isinstance(d, Driver):
+        assert d.p.segment_sizes()["window_max"] > cap // 100, "the window never grew"
 
 
 def test_negative_capacity_rejected() -> None:
@@ -188,3 +243,40 @@ def test_negative_capacity_rejected() -> None:
         AdaptivePolicy(-1, None)
     with pytest.raises(KeyError):
         AdaptivePolicy(3, None).victim()
+
+
+def test_public_class_runs_on_the_compiled_core() -> None:
+    """AdaptiveCache is built on the selected core (compiled unless FBACACHE_NO_EXTENSIONS)."""
+    assert issubclass(fbacache.AdaptiveCache, _core.Index)
+    assert fbacache.AdaptiveCache(3).policy == "adaptive"
+
+
+@pytest.mark.parametrize("impl", ["c", "py"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_victims_for_predicts_what_set_evicts(impl: str, weighted: bool) -> None:
+    """victims_for(w) names exactly the keys the next set of a new key evicts (duel included)."""
+    if impl == "c" and not _core.NATIVE:
+        pytest.skip("compiled core not built")
+    Index = _core.Index if impl == "c" else PyIndex
+    rng = random.Random(11)
+    idx = Index("adaptive", max_entries=None if weighted else 40,
+                max_weight=120 if weighted else None, seed=3)
+    evicted: list = []
+    idx.on_evict = lambda k, v: evicted.append(k)
+    duels_lost = 0  # twin only: evictions where the candidate lost, not probation's head
+    for i in range(max(2000, int(8000 * STRESS))):
+        k = int(rng.paretovariate(1.1)) % 150
+        w = rng.randrange(0, 6) if weighted else 1
+        if idx.get(k) is not None:
+            continue
+        predicted = idx.victims_for(w)
+        if impl == "py" and predicted:
+            probation = idx._policy._segs[1]
+            duels_lost += bool(probation) and next(iter(probation)).key is not predicted[0]
+        evicted.clear()
+        idx.set(k, k, w)
+        assert evicted == predicted, (i, k, predicted, evicted)
+        if i % 101 == 0:
+            idx._check()
+    if impl == "py":
+        assert duels_lost > 0, "the trace never exercised the admission duel"

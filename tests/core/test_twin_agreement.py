@@ -8,6 +8,9 @@ generator, so even its victims must agree.
 """
 from __future__ import annotations
 
+import os
+import random
+
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -113,6 +116,28 @@ def machine_for(policy: str):
             self.agree("victims_for", weight)
 
         @precondition(lambda self: self.pair is not None)
+        @rule(seed=st.integers(0, 2**32), count=st.integers(1, 400), skew=st.floats(0.5, 2.0))
+        def burst(self, seed, count, skew):
+            """Many get-or-set requests at once: reaches the adaptive policy's climber and
+            guard periods and its sketch halving, which single steps never do."""
+            rng = random.Random(seed)
+            keys = [int(rng.paretovariate(skew)) % 60 - 10 for _ in range(count)]
+            miss = object()
+            outcomes = []
+            for idx in self.pair:
+                seen = []
+                for k in keys:
+                    value = idx.get(k, miss)
+                    if value is miss:
+                        try:
+                            idx[k] = k
+                        except ValueError:  # capacity 0: nothing ever fits
+                            value = ValueError
+                    seen.append(value)
+                outcomes.append(seen)
+            assert outcomes[0] == outcomes[1]
+
+        @precondition(lambda self: self.pair is not None)
         @rule(dt=st.floats(-3, 6))
         def tick(self, dt):
             self.now[0] += dt  # the clock may go backwards
@@ -155,8 +180,65 @@ def machine_for(policy: str):
     return Agreement
 
 
-@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "random", "probability"])
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "random", "probability", "adaptive"])
 def test_compiled_core_agrees_with_twin(policy):
     machine = machine_for(policy)
     machine.TestCase.settings = settings(max_examples=120, stateful_step_count=60, deadline=None)
     machine.TestCase().runTest()
+
+
+STRESS = float(os.environ.get("FBACACHE_STRESS", "1"))
+
+
+@pytest.mark.parametrize("capacity", [1, 7, 300, 2000])
+def test_adaptive_long_replay_agrees(capacity):
+    """Long mixed traces: every hit/miss, victim and the final order agree bit for bit.
+
+    Capacity 2000 exercises the spatially sampled LRU guard (over 1024 keys), the long runs
+    the climber's resizes and several sketch halvings; shifting working sets, deletes,
+    misses without insert and set on resident keys are mixed in.
+    """
+    from fbacache._core import _index_c
+
+    n = max(5000, int(60000 * STRESS))
+    universe = capacity * 4 + 20
+    pair = [impl("adaptive", max_entries=capacity, seed=capacity)
+            for impl in (_index_c.Index, _index_py.Index)]
+    logs = ([], [])
+    for log, idx in zip(logs, pair):
+        idx.on_evict = lambda k, v, log=log: log.append(k)
+    rng = random.Random(capacity)
+    for i in range(n):
+        r = rng.random()
+        base = (i // 3000) * (universe // 3)  # the hot region drifts
+        if r < 0.6:
+            k = base + int(rng.paretovariate(1.0)) % universe
+        elif r < 0.9:
+            k = rng.randrange(universe * 2)
+        else:
+            k = ("s", i)  # one-time key (a tuple: hashed differently from ints)
+        if r < 0.02:
+            out = [idx.delete(k) for idx in pair]
+        elif r < 0.04:
+            out = [idx.get(k) for idx in pair]  # a miss that inserts nothing
+        elif r < 0.05:
+            out = [idx.set(k, -1) for idx in pair]  # set on a possibly resident key
+        elif r < 0.055:
+            out = [idx.victims_for() for idx in pair]
+        else:
+            out = []
+            for idx in pair:
+                hit = idx.get(k, None) is not None
+                if not hit:
+                    idx[k] = k
+                out.append(hit)
+        assert out[0] == out[1], (i, k, out)
+        if i % 997 == 0:
+            for idx in pair:
+                idx._check()
+            assert pair[0].keys() == pair[1].keys()
+    assert logs[0] == logs[1]
+    assert pair[0].keys() == pair[1].keys()
+    assert (pair[0].hits, pair[0].misses) == (pair[1].hits, pair[1].misses)
+    for idx in pair:
+        idx._check()

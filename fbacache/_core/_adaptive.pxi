@@ -1,0 +1,494 @@
+# The ``adaptive`` policy (included by _index_c.pyx): W-TinyLFU with a hill-climbed window
+# and a sampled LRU guard.  The reference is fbacache/_core/_adaptive_py.py; every decision
+# here is the same 64-bit integer arithmetic, so both make the same choices for the same
+# ``hash(key)`` values (tests/core/test_twin_agreement.py).  docs/adaptive.md has the design.
+#
+# Per resident slot the policy uses no memory of its own: the three segments (window,
+# probation, protected) are linked lists over the index's prev/next arrays, ``aux[slot]``
+# holds the segment, and the key's mixed hash is recomputed from ``hashes[slot]`` (three
+# multiplies are cheaper than an 8-byte array's cache misses).  Shared state: the sketch
+# (16 4-bit counters per entry of capacity, packed 16 to a uint64 word) and the guard (at
+# most 1024 fingerprints in a small linear-probing table, about 24 KB).
+
+cdef enum:
+    SEG_WINDOW = 0
+    SEG_PROBATION = 1
+    SEG_PROTECTED = 2
+
+cdef enum:
+    AD_COUNTERS_PER_ENTRY = 16
+    AD_SAMPLE_PER_ENTRY = 10
+    AD_JITTER_FREQ = 6
+    AD_CLIMB_SAMPLE_MAX = 5000
+    AD_RESTART_RATE = 3277
+    AD_GUARD_SIZE = 1024
+    AD_GUARD_PERIOD_MIN = 128
+    AD_SKETCH_CAPACITY_MAX = 1 << 20
+
+
+cdef struct Adaptive:
+    int32_t head[3]
+    int32_t tail[3]
+    int64_t size[3]
+    int64_t capacity
+    int64_t window_max
+    int64_t protected_max
+    int32_t cand            # the window's last overflow, duelling probation's head; -1 none
+    bint has_last_miss
+    uint64_t last_miss      # mixed hash of the last miss(), consumed by the next insert
+    uint64_t seed
+    uint64_t rng
+    uint64_t coin
+    # frequency sketch
+    uint64_t* table
+    uint64_t mask           # counters - 1
+    int64_t sample_size
+    int64_t additions
+    # hill climber
+    int64_t climb_period
+    int64_t hits
+    int64_t misses
+    int64_t prev_rate
+    int64_t step
+    bint up
+    # LRU guard: nodes in LRU order (head = oldest), found through gtable by fingerprint
+    uint64_t* gkey
+    int32_t* gprev
+    int32_t* gnext
+    int32_t* gtable
+    uint64_t gmask
+    int32_t ghead
+    int32_t gtail
+    int32_t gcount
+    int64_t guard_cap
+    uint64_t guard_thr
+    int64_t guard_period
+    int64_t g_n
+    int64_t g_ours
+    int64_t g_lru
+
+
+cdef inline uint64_t _mix64(uint64_t x) nogil:
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL
+    return x ^ (x >> 31)
+
+
+cdef void adaptive_init(Adaptive* a):
+    a.table = NULL
+    a.gkey = NULL
+    a.gprev = a.gnext = a.gtable = NULL
+
+
+cdef void adaptive_free(Adaptive* a):
+    free(a.table); free(a.gkey); free(a.gprev); free(a.gnext); free(a.gtable)
+    adaptive_init(a)
+
+
+cdef int adaptive_setup(Adaptive* a, int64_t capacity, uint64_t seed) except -1:
+    """(Re)start the policy for ``capacity`` keys: nothing resident, nothing learned."""
+    cdef int64_t cap = capacity if capacity > 1 else 1
+    cdef int64_t sk = cap if cap < AD_SKETCH_CAPACITY_MAX else AD_SKETCH_CAPACITY_MAX
+    cdef uint64_t n = 1, gsize = 1
+    cdef int g
+    adaptive_free(a)
+    a.seed = seed
+    a.capacity = capacity
+    for g in range(3):
+        a.head[g] = a.tail[g] = NIL
+        a.size[g] = 0
+    a.window_max = max(1, cap // 100)
+    a.protected_max = (cap - a.window_max) * 4 // 5
+    # sketch
+    if sk < 16:
+        sk = 16
+    while n < <uint64_t>(sk * AD_COUNTERS_PER_ENTRY):
+        n <<= 1
+    a.mask = n - 1
+    a.table = <uint64_t*>_grow(NULL, <Py_ssize_t>(n >> 4), sizeof(uint64_t))
+    memset(a.table, 0, (n >> 4) * sizeof(uint64_t))
+    a.sample_size = AD_SAMPLE_PER_ENTRY * sk
+    a.additions = 0
+    a.rng = seed
+    a.coin = 0
+    a.cand = NIL
+    a.has_last_miss = False
+    a.last_miss = 0
+    # climber
+    a.climb_period = max(16, min(AD_SAMPLE_PER_ENTRY * cap, AD_CLIMB_SAMPLE_MAX))
+    a.hits = a.misses = 0
+    a.prev_rate = 0
+    a.step = cap << 6
+    a.up = True
+    # guard
+    a.guard_cap = min(cap, AD_GUARD_SIZE)
+    a.guard_thr = (1ULL << 24) if cap <= AD_GUARD_SIZE else ((<uint64_t>AD_GUARD_SIZE << 24) // <uint64_t>cap)
+    a.guard_period = max(AD_GUARD_PERIOD_MIN, a.guard_cap)
+    while gsize < <uint64_t>(2 * a.guard_cap):
+        gsize <<= 1
+    a.gmask = gsize - 1
+    a.gkey = <uint64_t*>_grow(NULL, a.guard_cap, sizeof(uint64_t))
+    a.gprev = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
+    a.gnext = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
+    a.gtable = <int32_t*>_grow(NULL, <Py_ssize_t>gsize, sizeof(int32_t))
+    memset(a.gtable, 0xFF, gsize * sizeof(int32_t))  # all -1
+    a.ghead = a.gtail = NIL
+    a.gcount = 0
+    a.g_n = a.g_ours = a.g_lru = 0
+    return 0
+
+
+# ---------------------------------------------------------------------- segments
+cdef inline void _seg_append(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                             int g, int32_t s) nogil:
+    cdef int32_t t = a.tail[g]
+    prev[s] = t
+    next[s] = NIL
+    if t != NIL:
+        next[t] = s
+    else:
+        a.head[g] = s
+    a.tail[g] = s
+    aux[s] = g
+    a.size[g] += 1
+
+
+cdef inline void _seg_unlink(Adaptive* a, int32_t* prev, int32_t* next, int g, int32_t s) nogil:
+    cdef int32_t p = prev[s], q = next[s]
+    if p != NIL:
+        next[p] = q
+    else:
+        a.head[g] = q
+    if q != NIL:
+        prev[q] = p
+    else:
+        a.tail[g] = p
+    a.size[g] -= 1
+
+
+cdef inline void _seg_move(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                           int32_t s, int g) nogil:
+    _seg_unlink(a, prev, next, aux[s], s)
+    _seg_append(a, prev, next, aux, g, s)
+
+
+cdef inline void _fix_protected(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) nogil:
+    while a.size[SEG_PROTECTED] > a.protected_max:
+        _seg_move(a, prev, next, aux, a.head[SEG_PROTECTED], SEG_PROBATION)
+
+
+# ---------------------------------------------------------------------- sketch
+cdef inline void _sk_increment(Adaptive* a, uint64_t h) nogil:
+    cdef uint64_t lo = h & 0xFFFFFFFFULL, hi = (h >> 32) | 1, j, sh, i
+    cdef uint64_t* t = a.table
+    cdef bint added = False
+    for i in range(4):  # a repeated slot is incremented once per occurrence, as in the twin
+        j = (lo + i * hi) & a.mask
+        sh = (j & 15) << 2
+        if ((t[j >> 4] >> sh) & 15) < 15:
+            t[j >> 4] += 1ULL << sh
+            added = True
+    if added:
+        a.additions += 1
+        if a.additions >= a.sample_size:
+            for i in range((a.mask + 1) >> 4):
+                t[i] = (t[i] >> 1) & 0x7777777777777777ULL  # halve every nibble
+            a.additions >>= 1
+
+
+cdef inline int _sk_frequency(Adaptive* a, uint64_t h) nogil:
+    cdef uint64_t lo = h & 0xFFFFFFFFULL, hi = (h >> 32) | 1, j, i
+    cdef int f = 15, c
+    for i in range(4):
+        j = (lo + i * hi) & a.mask
+        c = <int>((a.table[j >> 4] >> ((j & 15) << 2)) & 15)
+        if c < f:
+            f = c
+    return f
+
+
+# ---------------------------------------------------------------------- adaptation
+cdef void _ad_grow(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) nogil:
+    cdef int64_t main_max
+    if q > a.protected_max:
+        q = a.protected_max
+    if q <= 0:
+        return
+    a.window_max += q
+    a.protected_max -= q
+    _fix_protected(a, prev, next, aux)
+    main_max = (a.capacity if a.capacity > 1 else 1) - a.window_max
+    while a.size[SEG_PROBATION] + a.size[SEG_PROTECTED] > main_max:
+        if a.size[SEG_PROBATION]:
+            _seg_move(a, prev, next, aux, a.head[SEG_PROBATION], SEG_WINDOW)
+        else:
+            _seg_move(a, prev, next, aux, a.head[SEG_PROTECTED], SEG_WINDOW)
+
+
+cdef void _ad_shrink(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) nogil:
+    if q > a.window_max - 1:
+        q = a.window_max - 1
+    if q <= 0:
+        return
+    a.window_max -= q
+    a.protected_max += q
+    while a.size[SEG_WINDOW] > a.window_max:
+        _seg_move(a, prev, next, aux, a.head[SEG_WINDOW], SEG_PROBATION)
+
+
+cdef void _ad_climb(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) nogil:
+    cdef int64_t n = a.hits + a.misses
+    cdef int64_t rate = (a.hits << 16) // n
+    cdef int64_t change = rate - a.prev_rate
+    cdef int64_t amount
+    if change < 0:
+        a.up = not a.up  # the last move hurt: go back
+    amount = a.step >> 10
+    if change >= AD_RESTART_RATE or -change >= AD_RESTART_RATE:
+        a.step = (a.capacity if a.capacity > 1 else 1) << 6
+    else:
+        a.step = (a.step * 251) >> 8
+    a.prev_rate = rate
+    a.hits = a.misses = 0
+    if amount:
+        if a.up:
+            _ad_grow(a, prev, next, aux, amount)
+        else:
+            _ad_shrink(a, prev, next, aux, amount)
+
+
+cdef inline int32_t _guard_find(Adaptive* a, uint64_t h, uint64_t* pos) nogil:
+    """Node of fingerprint ``h`` or -1; ``pos`` receives its table position (or the free one)."""
+    cdef uint64_t i = h & a.gmask
+    cdef int32_t node
+    while True:
+        node = a.gtable[i]
+        if node == NIL or a.gkey[node] == h:
+            pos[0] = i
+            return node
+        i = (i + 1) & a.gmask
+
+
+cdef inline void _guard_table_remove(Adaptive* a, uint64_t i) nogil:
+    """Free table position ``i`` by backward-shift deletion (linear probing, no tombstones)."""
+    cdef uint64_t j = i, home
+    cdef int32_t node
+    while True:
+        j = (j + 1) & a.gmask
+        node = a.gtable[j]
+        if node == NIL:
+            break
+        home = a.gkey[node] & a.gmask
+        # the entry at j may fill the hole at i unless its home lies cyclically in (i, j]
+        if (i <= j and i < home and home <= j) or (i > j and (i < home or home <= j)):
+            continue
+        a.gtable[i] = node
+        i = j
+    a.gtable[i] = NIL
+
+
+cdef inline void _guard_unlink(Adaptive* a, int32_t node) nogil:
+    cdef int32_t p = a.gprev[node], q = a.gnext[node]
+    if p != NIL:
+        a.gnext[p] = q
+    else:
+        a.ghead = q
+    if q != NIL:
+        a.gprev[q] = p
+    else:
+        a.gtail = p
+
+
+cdef inline void _guard_append(Adaptive* a, int32_t node) nogil:
+    a.gprev[node] = a.gtail
+    a.gnext[node] = NIL
+    if a.gtail != NIL:
+        a.gnext[a.gtail] = node
+    else:
+        a.ghead = node
+    a.gtail = node
+
+
+cdef void _guard_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                         uint64_t h, bint hit) nogil:
+    cdef uint64_t pos, old_pos
+    cdef int32_t node
+    cdef bint lru_ahead
+    cdef int64_t cap
+    a.g_n += 1
+    if hit:
+        a.g_ours += 1
+    node = _guard_find(a, h, &pos)
+    if node != NIL:
+        _guard_unlink(a, node)
+        _guard_append(a, node)
+        a.g_lru += 1
+    else:
+        if a.gcount == a.guard_cap:
+            # full: the oldest fingerprint leaves (the twin adds, then drops the oldest)
+            node = a.ghead
+            _guard_find(a, a.gkey[node], &old_pos)
+            _guard_table_remove(a, old_pos)
+            _guard_unlink(a, node)
+            _guard_find(a, h, &pos)  # the removal may have shifted the free position
+        else:
+            node = a.gcount
+            a.gcount += 1
+        a.gkey[node] = h
+        a.gtable[pos] = node
+        _guard_append(a, node)
+    if a.g_n >= a.guard_period:
+        lru_ahead = (a.g_lru - a.g_ours) * 200 > a.g_n  # LRU better by > 0.5 points
+        a.g_n = a.g_ours = a.g_lru = 0
+        if lru_ahead:
+            a.up = True
+            cap = a.capacity if a.capacity > 1 else 1
+            _ad_grow(a, prev, next, aux, max(1, cap >> 4))
+
+
+cdef inline void _ad_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                             uint64_t h, bint hit) nogil:
+    if hit:
+        a.hits += 1
+    else:
+        a.misses += 1
+    if a.hits + a.misses >= a.climb_period:
+        _ad_climb(a, prev, next, aux)
+    if (h >> 40) < a.guard_thr:
+        _guard_observe(a, prev, next, aux, h, hit)
+
+
+# ---------------------------------------------------------------------- protocol
+cdef inline void adaptive_insert(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                                 int32_t s, uint64_t h) nogil:
+    cdef int32_t cand
+    if not (a.has_last_miss and a.last_miss == h):
+        _sk_increment(a, h)
+    a.has_last_miss = False
+    _seg_append(a, prev, next, aux, SEG_WINDOW, s)
+    a.cand = NIL
+    a.rng += 0x9E3779B97F4A7C15ULL
+    a.coin = _mix64(a.rng)
+    if a.size[SEG_WINDOW] > a.window_max:
+        cand = a.head[SEG_WINDOW]
+        _seg_move(a, prev, next, aux, cand, SEG_PROBATION)
+        a.cand = cand
+
+
+cdef inline void adaptive_access(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                                 int32_t s, uint64_t h) nogil:
+    cdef int g = aux[s]
+    _sk_increment(a, h)
+    if g == SEG_PROBATION:
+        _seg_move(a, prev, next, aux, s, SEG_PROTECTED)
+        _fix_protected(a, prev, next, aux)
+    elif s != a.tail[g]:
+        _seg_move(a, prev, next, aux, s, g)
+    _ad_observe(a, prev, next, aux, h, True)
+
+
+cdef inline void adaptive_miss(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                               uint64_t h) nogil:
+    _sk_increment(a, h)
+    a.has_last_miss = True
+    a.last_miss = h
+    _ad_observe(a, prev, next, aux, h, False)
+
+
+cdef inline void adaptive_remove(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                                 int32_t s) nogil:
+    _seg_unlink(a, prev, next, aux[s], s)
+    a.cand = NIL  # the duel is settled (or moot) by any removal
+
+
+cdef inline int32_t adaptive_victim(Adaptive* a, Py_hash_t* hashes, int32_t* aux) nogil:
+    """The next key to evict (at least one resident); pure until a removal."""
+    cdef int32_t v, c = a.cand
+    cdef int fc, fv
+    if a.size[SEG_PROBATION]:
+        v = a.head[SEG_PROBATION]
+    elif a.size[SEG_PROTECTED]:
+        v = a.head[SEG_PROTECTED]
+    else:
+        v = a.head[SEG_WINDOW]
+    if c != NIL and c != v and aux[c] == SEG_PROBATION:
+        # TinyLFU admission: the candidate stays only if it is more frequent; a frequent
+        # candidate sometimes wins anyway, so hash flooding cannot pin the main space
+        fc = _sk_frequency(a, _mix64(<uint64_t>hashes[c]))
+        fv = _sk_frequency(a, _mix64(<uint64_t>hashes[v]))
+        if not (fc > fv or (fc >= AD_JITTER_FREQ and (a.coin & 127) == 0)):
+            return c
+    return v
+
+
+cdef list adaptive_order(Adaptive* a, Py_hash_t* hashes, int32_t* next, int32_t* aux, int32_t n):
+    """Residents in the order successive evictions would take them: the next victim, then
+    probation, protected and window heads (a removal ends the duel, so no other reorders)."""
+    cdef list out = []
+    cdef int32_t first = NIL, s
+    cdef int k
+    cdef int segs[3]
+    segs[0] = SEG_PROBATION
+    segs[1] = SEG_PROTECTED
+    segs[2] = SEG_WINDOW
+    if n == 0:
+        return out
+    first = adaptive_victim(a, hashes, aux)
+    out.append(first)
+    for k in range(3):
+        s = a.head[segs[k]]
+        while s != NIL:
+            if s != first:
+                out.append(s)
+            s = next[s]
+    return out
+
+
+cdef int adaptive_check(Adaptive* a, Py_hash_t* hashes, int32_t* prev, int32_t* next,
+                        int32_t* aux, int32_t n) except -1:
+    """Assert the segment links and sizes, the adaptation bounds, the sketch and the guard."""
+    cdef int32_t s, p, count, total = 0, node
+    cdef int g
+    cdef uint64_t i, pos
+    cdef int64_t cap = a.capacity if a.capacity > 1 else 1
+    for g in range(3):
+        s = a.head[g]
+        p = NIL
+        count = 0
+        while s != NIL:
+            assert aux[s] == g, "adaptive: slot in the wrong segment"
+            assert prev[s] == p, "adaptive: broken back link"
+            p = s
+            s = next[s]
+            count += 1
+            assert count <= n, "adaptive: segment cycle"
+        assert a.tail[g] == p, "adaptive: segment tail"
+        assert a.size[g] == count, "adaptive: segment size drift"
+        total += count
+    assert total == n, "adaptive: segments do not hold every resident"
+    assert 1 <= a.window_max <= cap and 0 <= a.protected_max, "adaptive: segment maxima"
+    assert a.window_max + a.protected_max <= cap, "adaptive: maxima over capacity"
+    assert a.size[SEG_WINDOW] <= a.window_max, "adaptive: window over its maximum"
+    assert a.size[SEG_PROTECTED] <= a.protected_max, "adaptive: protected over its maximum"
+    assert a.cand == NIL or prev[a.cand] != DUMMY, "adaptive: candidate is not resident"
+    assert 0 <= a.additions < a.sample_size, "adaptive: sketch additions"
+    assert a.gcount <= a.guard_cap, "adaptive: guard over its size"
+    count = 0
+    node = a.ghead
+    p = NIL
+    while node != NIL:
+        assert a.gprev[node] == p, "adaptive: guard back link"
+        assert _guard_find(a, a.gkey[node], &pos) == node, "adaptive: guard fingerprint lost"
+        p = node
+        node = a.gnext[node]
+        count += 1
+        assert count <= a.gcount, "adaptive: guard cycle"
+    assert count == a.gcount and a.gtail == p, "adaptive: guard list"
+    count = 0
+    for i in range(a.gmask + 1):
+        if a.gtable[i] != NIL:
+            count += 1
+    assert count == a.gcount, "adaptive: guard table count"
+    assert 0 <= a.g_n < a.guard_period, "adaptive: guard period"
+    assert a.hits + a.misses < a.climb_period, "adaptive: climber period"
+    return 0
