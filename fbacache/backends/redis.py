@@ -135,6 +135,13 @@ def _px(ttl: Optional[float]) -> Optional[int]:
     return None if ttl is None else max(1, math.ceil(ttl * 1000))
 
 
+def _seconds(ms: int) -> Optional[float]:
+    # PTTL: -2 missing, -1 no expiry
+    if ms == -2:
+        return None
+    return math.inf if ms == -1 else ms / 1000.0
+
+
 class RedisBackend(Backend):
     """Entries in Redis under a versioned prefix; automatic in-memory fallback.
 
@@ -337,6 +344,52 @@ class RedisBackend(Backend):
             return {}
         return self._call(lambda: self._mget(keys), lambda: self._fb_get_many(keys))
 
+    def get_with_ttl(self, key: Hashable) -> tuple[Any, Optional[float]]:
+        """``(blob, remaining seconds or math.inf)`` in one round trip (``GET`` + ``PTTL``),
+        or ``(None, None)`` when missing; counts a hit or a miss (for the tiered L1 fill)."""
+        rkey = self.codec.encode(key)
+
+        def do() -> tuple[Any, Optional[float]]:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(rkey)
+            pipe.pttl(rkey)
+            raw, ms = pipe.execute()
+            item = self._item(raw, None, True)
+            return (None, None) if item is None else (item, _seconds(int(ms)))
+
+        def fallback() -> tuple[Any, Optional[float]]:
+            item = self._fb_get(key, None, True)
+            return (None, None) if item is None else (item, self._fallback.ttl(key))
+        return self._call(do, fallback)
+
+    def get_many_with_ttl(self, keys: list[Hashable]) -> dict[Hashable, tuple[Any, float]]:
+        """``{key: (blob, remaining seconds)}`` for present keys, one round trip."""
+        rkeys = [self.codec.encode(k) for k in keys]
+        by_rkey = dict(zip(rkeys, keys))
+
+        def do() -> dict[Hashable, tuple[Any, float]]:
+            groups = group_by_slot(self._client, by_rkey)
+            pipe = self._client.pipeline(transaction=False)
+            for group in groups:
+                pipe.mget(group)
+            order = [k for g in groups for k in g]
+            for rkey in order:
+                pipe.pttl(rkey)
+            replies = pipe.execute()
+            raws = [v for r in replies[:len(groups)] for v in r]
+            out = {}
+            for rkey, raw, ms in zip(order, raws, replies[len(groups):]):
+                item = self._item(raw, _MISSING, True)
+                ttl = _seconds(int(ms))
+                if item is not _MISSING and ttl is not None:
+                    out[by_rkey[rkey]] = (item, ttl)
+            return out
+
+        def fallback() -> dict[Hashable, tuple[Any, float]]:
+            found = self._fb_get_many(keys)
+            return {k: (v, self._fallback.ttl(k) or 0.0) for k, v in found.items()}
+        return self._call(do, fallback)
+
     def contains(self, key: Hashable) -> bool:
         """``EXISTS`` (no hit/miss counted)."""
         rkey = self.codec.encode(key)
@@ -361,12 +414,8 @@ class RedisBackend(Backend):
         """``PTTL`` in seconds; ``math.inf`` without expiry; None if missing."""
         rkey = self.codec.encode(key)
 
-        def do() -> Optional[float]:
-            ms = int(self._client.pttl(rkey))
-            if ms == -2:
-                return None
-            return math.inf if ms == -1 else ms / 1000.0
-        return self._call(do, lambda: self._fallback.ttl(key))
+        return self._call(lambda: _seconds(int(self._client.pttl(rkey))),
+                          lambda: self._fallback.ttl(key))
 
     def get_metadata(self, key: Hashable) -> Optional[dict[str, Any]]:
         """Metadata stored with ``key`` ({} if none); None if missing or unreadable."""
