@@ -252,7 +252,7 @@ class RedisBackend(Backend):
             return int(self._client.unlink(*groups[0]))
         pipe = self._client.pipeline(transaction=False)
         for group in groups:
-            pipe.unlink(*group)
+            pipe.execute_command("UNLINK", *group)
         if publish is not None:
             publish(pipe, rkeys)
         results = pipe.execute()
@@ -317,9 +317,11 @@ class RedisBackend(Backend):
         if len(groups) == 1:
             pairs = zip(groups[0], self._client.mget(groups[0]))
         else:  # one MGET per hash slot, all in one pipeline (one round trip per node)
+            # (execute_command: redis-py's cluster pipeline blocks its mget() helper, but a
+            # single-slot MGET is a valid pipelined command)
             pipe = self._client.pipeline(transaction=False)
             for group in groups:
-                pipe.mget(group)
+                pipe.execute_command("MGET", *group)
             replies = pipe.execute()
             pairs = zip((k for g in groups for k in g), (v for r in replies for v in r))
         out = {}
@@ -371,7 +373,7 @@ class RedisBackend(Backend):
             groups = group_by_slot(self._client, by_rkey)
             pipe = self._client.pipeline(transaction=False)
             for group in groups:
-                pipe.mget(group)
+                pipe.execute_command("MGET", *group)
             order = [k for g in groups for k in g]
             for rkey in order:
                 pipe.pttl(rkey)
