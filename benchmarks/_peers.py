@@ -171,9 +171,10 @@ PEERS: List[Peer] = [
     Peer("cachebox.TTLCache", "cachebox", "TTL", "cachebox", _cachebox("TTLCache", TTL_SECONDS)),
     Peer("cachetools.TTLCache", "cachetools", "TTL", "cachetools",
          _cachetools("TTLCache", ttl=TTL_SECONDS)),
-    # W-TinyLFU (theine 2 has no other policy)
+    # W-TinyLFU: fbacache's adaptive policy and theine (theine 2 has no other policy)
+    Peer("fbacache.AdaptiveCache", "fbacache", "W-TinyLFU", "fbacache", _fbacache("AdaptiveCache")),
     Peer(
-        "theine.Cache", "theine", "TinyLFU", "theine", _theine,
+        "theine.Cache", "theine", "W-TinyLFU", "theine", _theine,
         bind="get = c.get; put = c.set", hit="get(k)", miss="get(k)", set="put(k, k)",
         gos="if not get(k)[1]:\n    put(k, k)\n    m += 1", settle=_theine_settle,
         note="get() returns (value, found); writes are buffered",

@@ -337,6 +337,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("skipped (not installed): " + ", ".join(p.name for p in skipped))
     print()
 
+    from fbacache import _core
+
+    core_file = Path(_core._impl.__file__)  # the loaded extension (or the twin module)
+    core_stamp = core_file.stat().st_mtime_ns
     work = Workload.build(sizes)
     bench = Bench(peers, sizes, work)
     bench.run(progress=sys.stderr.isatty())
@@ -354,6 +358,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             memory = dict(zip((p.name for p in measured), sizes_))
         print(memory_table(memory, peers, sizes.mem_entries, mem_repeat))
 
+    rebuilt = core_file.stat().st_mtime_ns != core_stamp
+    if rebuilt:
+        print(f"WARNING: {core_file.name} was rebuilt during this run: the figures mix two builds; "
+              "run again\n")
     text, target_data, all_pass = targets(bench, memory)
     print(text)
     print("all targets PASS" if all_pass else "some targets FAIL (see benchmarks/README.md)")
@@ -369,6 +377,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "timings": {op: {name: {"ns": r.ns, "runs": r.runs, "hit_ratio": r.hit_ratio}
                              for name, r in bench.results[op].items()} for op in OPS},
             "memory_bytes_per_entry": memory, "targets": target_data, "all_pass": all_pass,
+            "core_rebuilt_during_run": rebuilt,
         }
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
     return 0
