@@ -28,6 +28,11 @@ _EXPORTS = {
     "CacheManager": "fbacache.manager",
     "CacheManagerConfig": "fbacache.config",
     "generate_cache_key": "fbacache.keys",
+    # application layer
+    "cached": "fbacache.decorators",
+    "cache_invalidate": "fbacache.decorators",
+    "CacheInfo": "fbacache.decorators",
+    "Jitter": "fbacache.swr",
     # FBA filesystem adapter
     "JsonFileStore": "fbacache.fs",
     "Maintenance": "fbacache.fs",
@@ -68,6 +73,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         BackendError, ConfigError, EntryTooLarge, FbaCacheError, ManagerNotRunning, SerializationError,
         SingleFlightTimeout, UnsafeConfiguration,
     )
+    from fbacache.decorators import CacheInfo, cache_invalidate, cached
     from fbacache.fs import JsonFileStore, Maintenance
+    from fbacache.swr import Jitter
     from fbacache.keys import generate_cache_key
     from fbacache.manager import CacheManager

@@ -35,11 +35,13 @@ from fbacache.keys import canonical_bytes
 from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
 from fbacache.locks import SingleFlight
 from fbacache.metrics import Counter, build_snapshot
-from fbacache.prefetch import PrefetchItem, PrefetchQueue, PrefetchWorker
+from fbacache.manager_prefetch import PrefetchMixin
+from fbacache.prefetch import PrefetchQueue, PrefetchWorker
+from fbacache.swr import Jitter, Revalidator, check_grace
+from fbacache.tags import TagIndex, normalize_tags
 
 __all__ = ["CacheManager"]
 
-Loader = Callable[[str, Optional[Mapping[str, Any]]], Any]
 
 
 def _make_signer(config: CacheManagerConfig) -> Any:
@@ -53,18 +55,21 @@ def _make_signer(config: CacheManagerConfig) -> Any:
     return Signer(key, old)
 
 
-class CacheManager:
+class CacheManager(PrefetchMixin):
     """Thread-safe cache front end; see the module docstring and docs/manager.md.
 
     ``CacheManager(config)`` or ``CacheManager(**config_fields)``; ``timer`` (a
-    monotonic clock in seconds) may also be passed as a keyword. The manager
-    starts running immediately; ``stop()`` makes every operation raise
+    monotonic clock in seconds) may also be passed as a keyword, and
+    ``ttl_jitter`` (a :class:`fbacache.swr.Jitter` or a fraction) shortens every
+    finite TTL randomly. Tags and stale-while-revalidate: :mod:`fbacache.tags`,
+    :mod:`fbacache.swr`. The manager starts running immediately; ``stop()`` makes every operation raise
     :class:`ManagerNotRunning` until ``start()``. Raises :class:`ConfigError` for
     invalid settings and :class:`UnsafeConfiguration` for pickle on a shared
     backend without a signing key.
     """
 
-    def __init__(self, config: Optional[CacheManagerConfig] = None, **kwargs: Any) -> None:
+    def __init__(self, config: Optional[CacheManagerConfig] = None, *,
+                 ttl_jitter: Optional[Any] = None, **kwargs: Any) -> None:
         if config is None:
             config = CacheManagerConfig(**kwargs)
         elif kwargs:
@@ -97,6 +102,10 @@ class CacheManager:
             timer=self._timer, seed=config.seed, options=dict(config.backend_config)))
         self._max_entry_size = config.max_entry_size
         self._flight = SingleFlight()
+        self._jitter = ttl_jitter if ttl_jitter is None or isinstance(ttl_jitter, Jitter) \
+            else Jitter(ttl_jitter)
+        self._tags = TagIndex()
+        self._swr = Revalidator()
         self._sets = Counter()
         self._deletes = Counter()
         self._prefetch_requests = Counter()
@@ -167,12 +176,19 @@ class CacheManager:
             raise ManagerNotRunning("the CacheManager is stopped; call start() first")
 
     # ------------------------------------------------------------------ encoding
-    def _resolve_ttl(self, ttl: Optional[float]) -> Optional[float]:
+    def _resolve_ttl(self, ttl: Optional[float], grace: Optional[float] = None) -> Optional[float]:
         if ttl is None:
-            return self.config.default_ttl
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+            seconds = self.config.default_ttl
+        elif isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
             raise ConfigError("ttl", f"must be a positive number of seconds, got {ttl!r}")
-        return None if ttl == math.inf else float(ttl)
+        else:
+            seconds = None if ttl == math.inf else float(ttl)
+        if seconds is not None:
+            if self._jitter is not None:
+                seconds = self._jitter(seconds)
+            if grace is not None:
+                seconds += check_grace(grace)
+        return seconds
 
     def _context(self, key: Hashable) -> bytes:
         # The signature covers the key (no swapping signed values between keys).
@@ -267,17 +283,22 @@ class CacheManager:
 
     # ------------------------------------------------------------------ writes
     def set(self, key: Hashable, value: Any, ttl: Optional[float] = None,
-            metadata: Optional[Mapping[str, Any]] = None) -> bool:
+            metadata: Optional[Mapping[str, Any]] = None, *,
+            tags: Optional[Iterable[str]] = None, grace: Optional[float] = None) -> bool:
         """Cache ``value`` for ``ttl`` seconds (None = ``default_ttl``; ``math.inf`` = never).
 
+        ``tags`` replace the key's tags (see :meth:`invalidate_tags`); ``grace`` keeps
+        the entry ``grace`` seconds longer as stale (see :meth:`get_or_set`).
         Raises EntryTooLarge above ``max_entry_size`` (stored bytes) or ``max_bytes``,
         SerializationError if the serializer rejects the value. Returns True.
         """
         self._check()
-        seconds = self._resolve_ttl(ttl)
+        tagset = normalize_tags(tags) if tags else frozenset()
+        seconds = self._resolve_ttl(ttl, grace)
         item, size = self._encode(value, key)
         self._backend.set(key, item, seconds, size, metadata)
         self._sets.inc()
+        self._tags.after_set(key, tagset, self._backend)
         if self._prefetched:
             self._prefetched.pop(key, None)
         return True
@@ -288,6 +309,8 @@ class CacheManager:
         seconds = self._resolve_ttl(ttl)
         items = {key: self._encode(value, key) for key, value in mapping.items()}
         self._backend.set_many(items, seconds)
+        if self._tags:
+            self._tags.forget_many(items)
         for _ in range(len(items)):
             self._sets.inc()
         if self._prefetched:
@@ -299,6 +322,8 @@ class CacheManager:
         """Remove ``key``; True if it was cached."""
         self._check()
         removed = self._backend.delete(key)
+        if self._tags:
+            self._tags.forget(key)
         if removed:
             self._deletes.inc()
         return removed
@@ -306,7 +331,10 @@ class CacheManager:
     def delete_many(self, keys: Iterable[Hashable]) -> int:
         """Remove ``keys``; the number that were cached."""
         self._check()
-        n = self._backend.delete_many(list(keys))
+        keys = list(keys)
+        n = self._backend.delete_many(keys)
+        if self._tags:
+            self._tags.forget_many(keys)
         for _ in range(n):
             self._deletes.inc()
         return n
@@ -315,10 +343,23 @@ class CacheManager:
         """Remove every key matching the glob ``pattern``; the number removed."""
         return self.delete_many(self.keys(pattern))
 
+    def invalidate_tags(self, *tags: str) -> int:
+        """Remove every key stored with any of ``tags`` by this manager; the number removed.
+
+        >>> c = CacheManager(); _ = c.set("p:1", 1, tags=["products"]); c.invalidate_tags("products")
+        1
+        """
+        self._check()
+        n = self._tags.invalidate(tags, self._backend)
+        for _ in range(n):
+            self._deletes.inc()
+        return n
+
     def clear(self) -> None:
         """Remove every entry (for shared backends: this manager's prefix only)."""
         self._check()
         self._backend.clear()
+        self._tags.clear()
         self._prefetched.clear()
 
     def touch(self, key: Hashable, ttl: Optional[float] = None) -> bool:
@@ -329,15 +370,27 @@ class CacheManager:
     # ------------------------------------------------------------------ single flight
     def get_or_set(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float] = None,
                    timeout: Optional[float] = None,
-                   metadata: Optional[Mapping[str, Any]] = None) -> Any:
-        """Cached value of ``key``, else ``factory()`` stored with ``ttl``.
+                   metadata: Optional[Mapping[str, Any]] = None, *,
+                   tags: Optional[Iterable[str]] = None, grace: Optional[float] = None,
+                   background: bool = False) -> Any:
+        """Cached value of ``key``, else ``factory()`` stored with ``ttl`` (and ``tags``).
 
         However many threads miss ``key`` at once, ``factory`` runs once (in one of
         them, with no manager lock held); the others wait up to ``timeout``
         (default ``lock_timeout``) and get its value, or raise
         :class:`SingleFlightTimeout`. A factory exception reaches every waiter and
-        nothing is cached.
+        nothing is cached. With ``grace`` the value is served stale for ``grace``
+        seconds after ``ttl`` while one caller refreshes it (on a daemon thread
+        with ``background=True``); see :mod:`fbacache.swr`.
         """
+        if grace is not None:
+            return self._swr.serve(self, key, factory, ttl, timeout, metadata, tags, grace,
+                                   background)
+        return self._load_once(key, factory, ttl, timeout, metadata, tags, None)
+
+    def _load_once(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float],
+                   timeout: Optional[float], metadata: Optional[Mapping[str, Any]],
+                   tags: Optional[Iterable[str]], grace: Optional[float]) -> Any:
         value = self.get(key, MISSING)
         if value is not MISSING:
             return value
@@ -350,7 +403,7 @@ class CacheManager:
                 if found is not MISSING:
                     return found
             fresh = factory()
-            self.set(key, fresh, ttl, metadata)
+            self.set(key, fresh, ttl, metadata, tags=tags, grace=grace)
             return fresh
 
         wait = self.config.lock_timeout if timeout is None else timeout
@@ -379,88 +432,6 @@ class CacheManager:
         self._check()
         return self._backend.set_probabilities(predictions)
 
-    # ------------------------------------------------------------------ prefetch
-    def prefetch(self, endpoint: str, params: Optional[Mapping[str, Any]] = None,
-                 priority: float = 0.5) -> bool:
-        """Queue ``endpoint``/``params`` for loading; False if the bounded queue rejected it."""
-        self._check()
-        if isinstance(priority, bool) or not isinstance(priority, (int, float)) \
-                or not 0.0 <= priority <= 1.0:
-            raise ConfigError("priority", f"must be a number in [0, 1], got {priority!r}")
-        if not self._prefetch_used:
-            with self._state_lock:
-                self._prefetch_used = True
-                self._install_fast_path()
-        accepted = self._queue.push(endpoint, params, float(priority))
-        if accepted:
-            self._prefetch_requests.inc()
-        return accepted
-
-    def prefetch_many(self, items: Iterable[Any]) -> int:
-        """Queue many requests: dicts with endpoint/params/priority or tuples; number accepted."""
-        n = 0
-        for it in items:
-            if isinstance(it, Mapping):
-                ok = self.prefetch(it["endpoint"], it.get("params"), it.get("priority", 0.5))
-            else:
-                ok = self.prefetch(*it)
-            n += ok
-        return n
-
-    def get_prefetch_queue(self) -> list[dict[str, Any]]:
-        """Queued requests (endpoint, params, priority), highest priority first."""
-        return self._queue.snapshot()
-
-    def _load(self, item: PrefetchItem, loader: Loader) -> None:
-        loaded = []
-
-        def fetch() -> Any:
-            loaded.append(True)
-            return loader(item.endpoint, item.params)
-
-        self.get_or_set(item.key, fetch)
-        if loaded:  # this call ran the loader: the entry is a prefetched one
-            self._prefetch_loads.inc()
-            self._prefetched[item.key] = None
-            while len(self._prefetched) > self._prefetched_cap:
-                try:
-                    self._prefetched.pop(next(iter(self._prefetched)), None)
-                except (StopIteration, RuntimeError):  # emptied/changed concurrently
-                    break
-
-    def process_prefetch_queue(self, loader: Loader, max_items: Optional[int] = None) -> int:
-        """Load queued requests in this thread with ``loader(endpoint, params)``; number loaded."""
-        self._check()
-        done = 0
-        while max_items is None or done < max_items:
-            item = self._queue.pop()
-            if item is None:
-                break
-            self._load(item, loader)
-            done += 1
-        return done
-
-    def start_prefetch_worker(self, loader: Loader) -> None:
-        """Start a background thread that loads queued requests with ``loader``."""
-        self._check()
-        with self._state_lock:
-            if self._worker is not None:
-                raise RuntimeError("a prefetch worker is already running")
-            self._start_worker_locked(loader)
-
-    def _start_worker_locked(self, loader: Loader) -> None:
-        self._prefetch_used = True
-        self._install_fast_path()
-        self._worker = PrefetchWorker(self._queue, lambda item: self._load(item, loader))
-        self._worker.start()
-
-    def stop_prefetch_worker(self) -> None:
-        """Stop the background prefetch worker, if any."""
-        with self._state_lock:
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop()
-
     # ------------------------------------------------------------------ metrics
     def get_metrics(self) -> dict[str, Any]:
         """Counters, rates, sizes and codec timings (see docs/manager.md for each key)."""
@@ -475,6 +446,7 @@ class CacheManager:
             "single_flight_leaders": self._flight.leaders.value,
             "single_flight_waits": self._flight.waits.value,
             "single_flight_timeouts": self._flight.timeouts.value,
+            "tagged_keys": len(self._tags), **self._swr.snapshot(),
         }
         snap = build_snapshot(self._backend.stats(), codec, own)
         snap["backend"] = self._backend.name
@@ -482,8 +454,9 @@ class CacheManager:
         return snap
 
     def check(self) -> None:
-        """Verify the backend's internal invariants (AssertionError if broken)."""
+        """Verify the backend's and the tag index's invariants (AssertionError if broken)."""
         self._backend.check()
+        self._tags.check()
 
     # seed-compatible aliases
     get_multi = get_many

@@ -11,6 +11,10 @@ MODULES = [
     "fbacache._core._index_py",
     "fbacache.manager",
     "fbacache.backends.filesystem",
+    "fbacache.decorators",
+    "fbacache.tags",
+    "fbacache.swr",
+    "fbacache.log",
 ]
 
 

@@ -1,0 +1,169 @@
+"""Stale-while-revalidate and TTL jitter for :class:`fbacache.CacheManager`.
+
+**Grace period.** ``get_or_set(key, factory, ttl=60, grace=30)`` stores the
+value for ``ttl + grace`` seconds. While more than ``grace`` seconds remain the
+value is fresh. In the last ``grace`` seconds it is *stale*: the first caller to
+notice claims the refresh and the others are served the stale value at once.
+The claimant runs ``factory`` (inline, or on a daemon thread with
+``background=True``, in which case it is served the stale value too) through
+the manager's single flight, so a caller that finds no value at all waits for
+that same computation instead of starting another. A failing refresh is logged
+(``fbacache.swr``, without the value) and the stale value keeps being served
+until the grace period ends. After ``ttl + grace`` the entry is gone and the
+next call blocks on a normal single-flight load. Plain ``get`` also returns the
+value during the grace period; ``ttl(key)`` reports the stored lifetime.
+
+**Jitter.** ``CacheManager(..., ttl_jitter=Jitter(0.1, rng=random.Random(7)))``
+shortens every finite TTL by a random fraction in ``[0, 0.1)``, so entries
+written together do not expire together. Jitter only shortens: the TTL asked
+for stays an upper bound on an entry's age.
+
+>>> import random
+>>> j = Jitter(0.2, rng=random.Random(1))
+>>> [round(j(100.0), 3) for _ in range(3)]
+[97.313, 83.051, 84.725]
+"""
+from __future__ import annotations
+
+import random
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional
+
+from fbacache.codecs import MISSING
+from fbacache.errors import ConfigError
+from fbacache.log import describe_key, get_logger
+from fbacache.metrics import Counter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fbacache.manager import CacheManager
+
+__all__ = ["Jitter", "Revalidator", "check_grace"]
+
+log = get_logger("swr")
+
+
+class Jitter:
+    """Randomly shorten TTLs: ``ttl`` becomes uniform in ``(ttl * (1 - fraction), ttl]``.
+
+    ``rng`` is any object with ``random() -> float in [0, 1)`` (inject
+    ``random.Random(seed)`` in tests). Raises ConfigError unless ``0 <= fraction < 1``.
+    """
+
+    def __init__(self, fraction: float = 0.1, rng: Optional[Any] = None) -> None:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
+                or not 0.0 <= fraction < 1.0:
+            raise ConfigError("ttl_jitter", f"fraction must be in [0, 1), got {fraction!r}")
+        self.fraction = float(fraction)
+        self.rng = rng if rng is not None else random.Random()
+
+    def __call__(self, ttl: float) -> float:
+        """A jittered copy of ``ttl`` (seconds)."""
+        return ttl * (1.0 - self.fraction * self.rng.random())
+
+    def __repr__(self) -> str:
+        return f"Jitter({self.fraction})"
+
+
+def check_grace(grace: Any) -> float:
+    """``grace`` as a float; ConfigError('grace') unless a positive finite number."""
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 < grace < 1e15:
+        raise ConfigError("grace", f"must be a positive number of seconds, got {grace!r}")
+    return float(grace)
+
+
+class Revalidator:
+    """Per-manager stale-while-revalidate state: the keys being refreshed and counters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._refreshing: set[Hashable] = set()
+        self._threads: set[threading.Thread] = set()
+        self.stale_served = Counter()
+        self.refreshes = Counter()
+        self.refresh_errors = Counter()
+
+    def _claim(self, key: Hashable) -> bool:
+        with self._lock:
+            if key in self._refreshing:
+                return False
+            self._refreshing.add(key)
+            return True
+
+    def _release(self, key: Hashable) -> None:
+        with self._lock:
+            self._refreshing.discard(key)
+
+    def serve(self, manager: "CacheManager", key: Hashable, factory: Callable[[], Any],
+              ttl: Optional[float], timeout: Optional[float],
+              metadata: Optional[Mapping[str, Any]], tags: Optional[Iterable[str]],
+              grace: float, background: bool) -> Any:
+        """``get_or_set`` with a grace period (see the module docstring)."""
+        grace = check_grace(grace)
+        value = manager.get(key, MISSING)
+        if value is MISSING:
+            return manager._load_once(key, factory, ttl, timeout, metadata, tags, grace)
+        remaining = manager.ttl(key)
+        if remaining is not None and remaining > grace:
+            return value  # fresh
+        self.stale_served.inc()
+        if not self._claim(key):
+            return value  # another thread is refreshing it
+
+        def refresh() -> Any:
+            try:
+                fresh = factory()
+                manager.set(key, fresh, ttl, metadata, tags=tags, grace=grace)
+                self.refreshes.inc()
+                return fresh
+            except Exception:
+                self.refresh_errors.inc()
+                log.warning("refresh of stale %s failed; serving the stale value",
+                            describe_key(key), exc_info=True)
+                return value
+
+        wait = manager.config.lock_timeout if timeout is None else timeout
+        if not background:
+            try:
+                # Through the single flight: callers that find no value wait for this
+                # refresh; if another load of the key is already running we join it.
+                return manager._flight.do(key, refresh, wait)
+            except Exception:  # the joined load failed or timed out: stay stale
+                return value
+            finally:
+                self._release(key)
+
+        def run() -> None:
+            try:
+                manager._flight.do(key, refresh, wait)
+            except Exception:  # e.g. SingleFlightTimeout joining another load
+                log.warning("background refresh of %s failed", describe_key(key), exc_info=True)
+            finally:
+                self._release(key)
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name="fbacache-swr", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        try:
+            thread.start()
+        except BaseException:
+            with self._lock:
+                self._threads.discard(thread)
+            self._release(key)
+            raise
+        return value
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for background refreshes started so far; True if all finished."""
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout)
+        return not any(t.is_alive() for t in threads)
+
+    def snapshot(self) -> dict[str, int]:
+        """Counters for ``get_metrics``."""
+        return {"swr_stale_served": self.stale_served.value,
+                "swr_refreshes": self.refreshes.value,
+                "swr_refresh_errors": self.refresh_errors.value}
