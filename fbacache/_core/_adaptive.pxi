@@ -8,7 +8,7 @@
 # holds the segment, and the key's mixed hash is recomputed from ``hashes[slot]`` (three
 # multiplies are cheaper than an 8-byte array's cache misses).  Shared state: the sketch
 # (16 4-bit counters per entry of capacity, packed 16 to a uint64 word) and the guard (at
-# most 1024 fingerprints in a small linear-probing table, about 24 KB).
+# most 1024 fingerprints in a linear-probing table with inline keys, about 44 KB).
 
 cdef enum:
     SEG_WINDOW = 0
@@ -24,6 +24,11 @@ cdef enum:
     AD_GUARD_SIZE = 1024
     AD_GUARD_PERIOD_MIN = 128
     AD_SKETCH_CAPACITY_MAX = 1 << 20
+
+
+cdef struct GuardSlot:
+    uint64_t key            # a fingerprint (mixed hash), stored inline: one load per probe
+    int32_t node            # its node in the guard's LRU list; -1: empty
 
 
 cdef struct Adaptive:
@@ -51,11 +56,12 @@ cdef struct Adaptive:
     int64_t prev_rate
     int64_t step
     bint up
-    # LRU guard: nodes in LRU order (head = oldest), found through gtable by fingerprint
-    uint64_t* gkey
+    # LRU guard: nodes in LRU order (head = oldest), found through gtable by fingerprint;
+    # gpos[node] is the node's table position (updated when a deletion shifts it)
+    int32_t* gpos
     int32_t* gprev
     int32_t* gnext
-    int32_t* gtable
+    GuardSlot* gtable
     uint64_t gmask
     int32_t ghead
     int32_t gtail
@@ -68,7 +74,7 @@ cdef struct Adaptive:
     int64_t g_lru
 
 
-cdef inline uint64_t _mix64(uint64_t x) nogil:
+cdef inline uint64_t _mix64(uint64_t x) noexcept nogil:
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL
     return x ^ (x >> 31)
@@ -76,12 +82,12 @@ cdef inline uint64_t _mix64(uint64_t x) nogil:
 
 cdef void adaptive_init(Adaptive* a):
     a.table = NULL
-    a.gkey = NULL
-    a.gprev = a.gnext = a.gtable = NULL
+    a.gpos = a.gprev = a.gnext = NULL
+    a.gtable = NULL
 
 
 cdef void adaptive_free(Adaptive* a):
-    free(a.table); free(a.gkey); free(a.gprev); free(a.gnext); free(a.gtable)
+    free(a.table); free(a.gpos); free(a.gprev); free(a.gnext); free(a.gtable)
     adaptive_init(a)
 
 
@@ -127,11 +133,11 @@ cdef int adaptive_setup(Adaptive* a, int64_t capacity, uint64_t seed) except -1:
     while gsize < <uint64_t>(2 * a.guard_cap):
         gsize <<= 1
     a.gmask = gsize - 1
-    a.gkey = <uint64_t*>_grow(NULL, a.guard_cap, sizeof(uint64_t))
+    a.gpos = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
     a.gprev = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
     a.gnext = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
-    a.gtable = <int32_t*>_grow(NULL, <Py_ssize_t>gsize, sizeof(int32_t))
-    memset(a.gtable, 0xFF, gsize * sizeof(int32_t))  # all -1
+    a.gtable = <GuardSlot*>_grow(NULL, <Py_ssize_t>gsize, sizeof(GuardSlot))
+    memset(a.gtable, 0xFF, gsize * sizeof(GuardSlot))  # every node -1: empty
     a.ghead = a.gtail = NIL
     a.gcount = 0
     a.g_n = a.g_ours = a.g_lru = 0
@@ -140,7 +146,7 @@ cdef int adaptive_setup(Adaptive* a, int64_t capacity, uint64_t seed) except -1:
 
 # ---------------------------------------------------------------------- segments
 cdef inline void _seg_append(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                             int g, int32_t s) nogil:
+                             int g, int32_t s) noexcept nogil:
     cdef int32_t t = a.tail[g]
     prev[s] = t
     next[s] = NIL
@@ -153,7 +159,7 @@ cdef inline void _seg_append(Adaptive* a, int32_t* prev, int32_t* next, int32_t*
     a.size[g] += 1
 
 
-cdef inline void _seg_unlink(Adaptive* a, int32_t* prev, int32_t* next, int g, int32_t s) nogil:
+cdef inline void _seg_unlink(Adaptive* a, int32_t* prev, int32_t* next, int g, int32_t s) noexcept nogil:
     cdef int32_t p = prev[s], q = next[s]
     if p != NIL:
         next[p] = q
@@ -167,18 +173,18 @@ cdef inline void _seg_unlink(Adaptive* a, int32_t* prev, int32_t* next, int g, i
 
 
 cdef inline void _seg_move(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                           int32_t s, int g) nogil:
+                           int32_t s, int g) noexcept nogil:
     _seg_unlink(a, prev, next, aux[s], s)
     _seg_append(a, prev, next, aux, g, s)
 
 
-cdef inline void _fix_protected(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) nogil:
+cdef inline void _fix_protected(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) noexcept nogil:
     while a.size[SEG_PROTECTED] > a.protected_max:
         _seg_move(a, prev, next, aux, a.head[SEG_PROTECTED], SEG_PROBATION)
 
 
 # ---------------------------------------------------------------------- sketch
-cdef inline void _sk_increment(Adaptive* a, uint64_t h) nogil:
+cdef inline void _sk_increment(Adaptive* a, uint64_t h) noexcept nogil:
     cdef uint64_t lo = h & 0xFFFFFFFFULL, hi = (h >> 32) | 1, j, sh, i
     cdef uint64_t* t = a.table
     cdef bint added = False
@@ -196,7 +202,7 @@ cdef inline void _sk_increment(Adaptive* a, uint64_t h) nogil:
             a.additions >>= 1
 
 
-cdef inline int _sk_frequency(Adaptive* a, uint64_t h) nogil:
+cdef inline int _sk_frequency(Adaptive* a, uint64_t h) noexcept nogil:
     cdef uint64_t lo = h & 0xFFFFFFFFULL, hi = (h >> 32) | 1, j, i
     cdef int f = 15, c
     for i in range(4):
@@ -208,7 +214,7 @@ cdef inline int _sk_frequency(Adaptive* a, uint64_t h) nogil:
 
 
 # ---------------------------------------------------------------------- adaptation
-cdef void _ad_grow(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) nogil:
+cdef void _ad_grow(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) noexcept nogil:
     cdef int64_t main_max
     if q > a.protected_max:
         q = a.protected_max
@@ -225,7 +231,7 @@ cdef void _ad_grow(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int6
             _seg_move(a, prev, next, aux, a.head[SEG_PROTECTED], SEG_WINDOW)
 
 
-cdef void _ad_shrink(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) nogil:
+cdef void _ad_shrink(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) noexcept nogil:
     if q > a.window_max - 1:
         q = a.window_max - 1
     if q <= 0:
@@ -236,7 +242,7 @@ cdef void _ad_shrink(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, in
         _seg_move(a, prev, next, aux, a.head[SEG_WINDOW], SEG_PROBATION)
 
 
-cdef void _ad_climb(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) nogil:
+cdef void _ad_climb(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) noexcept nogil:
     cdef int64_t n = a.hits + a.misses
     cdef int64_t rate = (a.hits << 16) // n
     cdef int64_t change = rate - a.prev_rate
@@ -257,37 +263,32 @@ cdef void _ad_climb(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) nog
             _ad_shrink(a, prev, next, aux, amount)
 
 
-cdef inline int32_t _guard_find(Adaptive* a, uint64_t h, uint64_t* pos) nogil:
-    """Node of fingerprint ``h`` or -1; ``pos`` receives its table position (or the free one)."""
+cdef inline uint64_t _guard_find(Adaptive* a, uint64_t h) noexcept nogil:
+    """Table position of fingerprint ``h``, or of the empty slot where it would go."""
     cdef uint64_t i = h & a.gmask
-    cdef int32_t node
-    while True:
-        node = a.gtable[i]
-        if node == NIL or a.gkey[node] == h:
-            pos[0] = i
-            return node
+    while a.gtable[i].node != NIL and a.gtable[i].key != h:
         i = (i + 1) & a.gmask
+    return i
 
 
-cdef inline void _guard_table_remove(Adaptive* a, uint64_t i) nogil:
+cdef inline void _guard_table_remove(Adaptive* a, uint64_t i) noexcept nogil:
     """Free table position ``i`` by backward-shift deletion (linear probing, no tombstones)."""
     cdef uint64_t j = i, home
-    cdef int32_t node
     while True:
         j = (j + 1) & a.gmask
-        node = a.gtable[j]
-        if node == NIL:
+        if a.gtable[j].node == NIL:
             break
-        home = a.gkey[node] & a.gmask
+        home = a.gtable[j].key & a.gmask
         # the entry at j may fill the hole at i unless its home lies cyclically in (i, j]
         if (i <= j and i < home and home <= j) or (i > j and (i < home or home <= j)):
             continue
-        a.gtable[i] = node
+        a.gtable[i] = a.gtable[j]
+        a.gpos[a.gtable[i].node] = <int32_t>i
         i = j
-    a.gtable[i] = NIL
+    a.gtable[i].node = NIL
 
 
-cdef inline void _guard_unlink(Adaptive* a, int32_t node) nogil:
+cdef inline void _guard_unlink(Adaptive* a, int32_t node) noexcept nogil:
     cdef int32_t p = a.gprev[node], q = a.gnext[node]
     if p != NIL:
         a.gnext[p] = q
@@ -299,7 +300,7 @@ cdef inline void _guard_unlink(Adaptive* a, int32_t node) nogil:
         a.gtail = p
 
 
-cdef inline void _guard_append(Adaptive* a, int32_t node) nogil:
+cdef inline void _guard_append(Adaptive* a, int32_t node) noexcept nogil:
     a.gprev[node] = a.gtail
     a.gnext[node] = NIL
     if a.gtail != NIL:
@@ -310,32 +311,34 @@ cdef inline void _guard_append(Adaptive* a, int32_t node) nogil:
 
 
 cdef void _guard_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                         uint64_t h, bint hit) nogil:
-    cdef uint64_t pos, old_pos
+                         uint64_t h, bint hit) noexcept nogil:
+    cdef uint64_t pos
     cdef int32_t node
     cdef bint lru_ahead
     cdef int64_t cap
     a.g_n += 1
     if hit:
         a.g_ours += 1
-    node = _guard_find(a, h, &pos)
+    pos = _guard_find(a, h)
+    node = a.gtable[pos].node
     if node != NIL:
-        _guard_unlink(a, node)
-        _guard_append(a, node)
+        if node != a.gtail:
+            _guard_unlink(a, node)
+            _guard_append(a, node)
         a.g_lru += 1
     else:
         if a.gcount == a.guard_cap:
             # full: the oldest fingerprint leaves (the twin adds, then drops the oldest)
             node = a.ghead
-            _guard_find(a, a.gkey[node], &old_pos)
-            _guard_table_remove(a, old_pos)
+            _guard_table_remove(a, <uint64_t>a.gpos[node])
             _guard_unlink(a, node)
-            _guard_find(a, h, &pos)  # the removal may have shifted the free position
+            pos = _guard_find(a, h)  # the removal may have shifted the free position
         else:
             node = a.gcount
             a.gcount += 1
-        a.gkey[node] = h
-        a.gtable[pos] = node
+        a.gtable[pos].key = h
+        a.gtable[pos].node = node
+        a.gpos[node] = <int32_t>pos
         _guard_append(a, node)
     if a.g_n >= a.guard_period:
         lru_ahead = (a.g_lru - a.g_ours) * 200 > a.g_n  # LRU better by > 0.5 points
@@ -347,7 +350,7 @@ cdef void _guard_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux
 
 
 cdef inline void _ad_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                             uint64_t h, bint hit) nogil:
+                             uint64_t h, bint hit) noexcept nogil:
     if hit:
         a.hits += 1
     else:
@@ -360,7 +363,7 @@ cdef inline void _ad_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t*
 
 # ---------------------------------------------------------------------- protocol
 cdef inline void adaptive_insert(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                                 int32_t s, uint64_t h) nogil:
+                                 int32_t s, uint64_t h) noexcept nogil:
     cdef int32_t cand
     if not (a.has_last_miss and a.last_miss == h):
         _sk_increment(a, h)
@@ -376,7 +379,7 @@ cdef inline void adaptive_insert(Adaptive* a, int32_t* prev, int32_t* next, int3
 
 
 cdef inline void adaptive_access(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                                 int32_t s, uint64_t h) nogil:
+                                 int32_t s, uint64_t h) noexcept nogil:
     cdef int g = aux[s]
     _sk_increment(a, h)
     if g == SEG_PROBATION:
@@ -388,7 +391,7 @@ cdef inline void adaptive_access(Adaptive* a, int32_t* prev, int32_t* next, int3
 
 
 cdef inline void adaptive_miss(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                               uint64_t h) nogil:
+                               uint64_t h) noexcept nogil:
     _sk_increment(a, h)
     a.has_last_miss = True
     a.last_miss = h
@@ -396,12 +399,12 @@ cdef inline void adaptive_miss(Adaptive* a, int32_t* prev, int32_t* next, int32_
 
 
 cdef inline void adaptive_remove(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                                 int32_t s) nogil:
+                                 int32_t s) noexcept nogil:
     _seg_unlink(a, prev, next, aux[s], s)
     a.cand = NIL  # the duel is settled (or moot) by any removal
 
 
-cdef inline int32_t adaptive_victim(Adaptive* a, Py_hash_t* hashes, int32_t* aux) nogil:
+cdef inline int32_t adaptive_victim(Adaptive* a, Py_hash_t* hashes, int32_t* aux) noexcept nogil:
     """The next key to evict (at least one resident); pure until a removal."""
     cdef int32_t v, c = a.cand
     cdef int fc, fv
@@ -478,7 +481,9 @@ cdef int adaptive_check(Adaptive* a, Py_hash_t* hashes, int32_t* prev, int32_t* 
     p = NIL
     while node != NIL:
         assert a.gprev[node] == p, "adaptive: guard back link"
-        assert _guard_find(a, a.gkey[node], &pos) == node, "adaptive: guard fingerprint lost"
+        pos = <uint64_t>a.gpos[node]
+        assert a.gtable[pos].node == node, "adaptive: guard position"
+        assert _guard_find(a, a.gtable[pos].key) == pos, "adaptive: guard fingerprint lost"
         p = node
         node = a.gnext[node]
         count += 1
@@ -486,7 +491,7 @@ cdef int adaptive_check(Adaptive* a, Py_hash_t* hashes, int32_t* prev, int32_t* 
     assert count == a.gcount and a.gtail == p, "adaptive: guard list"
     count = 0
     for i in range(a.gmask + 1):
-        if a.gtable[i] != NIL:
+        if a.gtable[i].node != NIL:
             count += 1
     assert count == a.gcount, "adaptive: guard table count"
     assert 0 <= a.g_n < a.guard_period, "adaptive: guard period"

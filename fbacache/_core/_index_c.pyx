@@ -469,7 +469,7 @@ cdef class Index:
         elif self.pol == P_ADAPTIVE:
             adaptive_access(&self.ad, self.prev, self.next, self.aux, s, _mix64(<uint64_t>self.hashes[s]))
 
-    cdef inline void _policy_miss(self):
+    cdef inline void _policy_miss(self) noexcept:
         """A lookup of an absent key (hash in ``probe_hash``): only the adaptive policy counts it."""
         if self.pol == P_ADAPTIVE:
             adaptive_miss(&self.ad, self.prev, self.next, self.aux, _mix64(<uint64_t>self.probe_hash))
