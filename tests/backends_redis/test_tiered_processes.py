@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def local(redis_url, make_manager):
 
 def test_a_set_in_one_process_is_seen_by_the_other(local, peer):
     local.set("shared", "from parent", ttl=30)
+    # (wait for the set's message: arriving during the peer's read it would, correctly,
+    # cancel that read's L1 fill)
+    assert peer(op="wait", n=1, timeout=5)["ok"]
     assert peer(op="get", key="shared") == {"value": "from parent", "in_l1": True}
     peer(op="set", key="back", value="from child")
     assert local.get("back") == "from child"
@@ -94,6 +98,7 @@ def test_never_stale_after_the_invalidation_was_delivered(local, peer):
 
 def test_delete_and_clear_reach_the_other_process(local, peer):
     local.set_many({"a": 1, "b": 2}, ttl=30)
+    assert peer(op="wait", n=1, timeout=5)["ok"]
     assert peer(op="get", key="a")["in_l1"] and peer(op="get", key="b")["in_l1"]
     local.delete("a")
     assert peer(op="wait", n=2, timeout=5)["ok"]  # set_many (one message), delete
@@ -138,3 +143,43 @@ def test_l1_is_flushed_and_bypassed_while_the_channel_is_lost(redis_server_facto
         time.sleep(0.01)
     assert b.get("k") == "v2"
     assert b.get_metrics()["invalidation_channel_losses"] >= 1
+
+
+def test_concurrent_readers_never_keep_a_value_older_than_a_delivered_invalidation(
+        redis_url, make_manager):
+    """Reader threads hammer B (filling its L1 from L2) while A writes new versions: after B
+    has applied the invalidation of version i, every read in B returns >= i (a fill that read
+    an older version from L2 before the invalidation must not land in L1 after it)."""
+    a = make_manager("tiered", redis_url)
+    b = make_manager("tiered", redis_url)
+    assert a.backend.bus.wait_up(5) and b.backend.bus.wait_up(5)
+    a.set("k", 0)
+    stop = threading.Event()
+    errors: list[str] = []
+    floor = [0]  # highest version whose invalidation B has applied
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen_floor = floor[0]
+            value = b.get("k")
+            if value is None or value < seen_floor:
+                errors.append(f"read {value} after the invalidation of {seen_floor}")
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(1, _stress(60) + 1):
+            a.set("k", i)
+            deadline = time.monotonic() + 5
+            while b.backend.bus.received.value < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.0002)
+            assert b.backend.bus.received.value >= i + 1
+            floor[0] = i
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == [], errors[:5]
+    assert b.get_metrics()["l1_hits"] > 0  # L1 was really in play
