@@ -33,6 +33,12 @@ _EXPORTS = {
     "cache_invalidate": "fbacache.decorators",
     "CacheInfo": "fbacache.decorators",
     "Jitter": "fbacache.swr",
+    "CacheWarmer": "fbacache.warming",
+    "StaticDataCache": "fbacache.static",
+    "CacheMonitor": "fbacache.monitor",
+    "AlertThresholds": "fbacache.monitor",
+    "start_metrics_server": "fbacache.prometheus",
+    "FbaCacheCollector": "fbacache.prometheus",
     # FBA filesystem adapter
     "JsonFileStore": "fbacache.fs",
     "Maintenance": "fbacache.fs",
@@ -75,6 +81,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     )
     from fbacache.decorators import CacheInfo, cache_invalidate, cached
     from fbacache.fs import JsonFileStore, Maintenance
+    from fbacache.monitor import AlertThresholds, CacheMonitor
+    from fbacache.prometheus import FbaCacheCollector, start_metrics_server
+    from fbacache.static import StaticDataCache
     from fbacache.swr import Jitter
+    from fbacache.warming import CacheWarmer
     from fbacache.keys import generate_cache_key
     from fbacache.manager import CacheManager

@@ -69,3 +69,7 @@ class ServerProcessError(FbaCacheError, RuntimeError):
 
 class LockTimeout(FbaCacheError, TimeoutError):
     """A cross-process file lock could not be acquired in time."""
+
+
+class MissingDependency(FbaCacheError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra to install."""

@@ -15,6 +15,10 @@ MODULES = [
     "fbacache.tags",
     "fbacache.swr",
     "fbacache.log",
+    "fbacache.warming",
+    "fbacache.static",
+    "fbacache.monitor",
+    "fbacache.prometheus",
 ]
 
 
