@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import msgpack  # noqa: E402
-import redis  # noqa: E402
+import msgpack
+import redis
 
-from fbacache import CacheManager  # noqa: E402
-from fbacache.testing import RedisServer  # noqa: E402
+from fbacache import CacheManager
+from fbacache.testing import RedisServer
 
 VALUE = {"id": 12345, "name": "benchmark user", "tags": ["a", "b", "c"], "score": 0.75}
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CacheManager.get_many(100) / raw MGET(100): {t_many / t_raw_many:.2f}")
 
         lat = sorted(propagation(server.url, 20 if args.quick else 300))
-        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3  # noqa: E731
+        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3
         print(f"\ntiered invalidation, set() here -> L1 dropped in another process "
               f"({len(lat)} sets): median {p(0.5):.2f} ms, p99 {p(0.99):.2f} ms, "
               f"max {lat[-1] * 1e3:.2f} ms")

@@ -55,7 +55,7 @@ def decode_message(data: Any) -> tuple[bytes, Optional[list[bytes]]]:
     """``(origin, keys)``; anything malformed decodes as ``(b"", None)`` (flush everything)."""
     try:
         origin, rkeys = msgpack.unpackb(data, raw=False)
-    except Exception:  # noqa: BLE001 - untrusted bytes
+    except Exception:  # untrusted bytes
         return b"", None
     if not isinstance(origin, bytes):
         return b"", None
@@ -135,7 +135,7 @@ class InvalidationBus:
             try:
                 self._listen()
                 failures = 0
-            except Exception:  # noqa: BLE001 - any failure means "channel lost"
+            except Exception:  # any failure means "channel lost"
                 failures += 1
             finally:
                 self._set_state(False)
@@ -169,7 +169,7 @@ class InvalidationBus:
             try:
                 pubsub.close()
                 client.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection
+            except Exception:  # closing a dead connection
                 pass
 
     def _handle(self, msg: dict[str, Any]) -> None:

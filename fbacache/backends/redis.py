@@ -124,7 +124,7 @@ def unwrap_entry(raw: bytes) -> Optional[tuple[bytes, dict[str, Any]]]:
         return blob, {}
     try:
         value = msgpack.unpackb(meta, raw=False, strict_map_key=False)
-    except Exception:  # noqa: BLE001 - any malformed metadata is corrupt input
+    except Exception:  # any malformed metadata is corrupt input
         return None
     return (blob, value) if isinstance(value, dict) else None
 
@@ -588,5 +588,5 @@ class RedisBackend(Backend):
         if self._pid == os.getpid():
             try:
                 self._client.close()
-            except Exception:  # noqa: BLE001 - closing a broken client must not raise
+            except Exception:  # closing a broken client must not raise
                 pass

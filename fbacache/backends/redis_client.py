@@ -108,7 +108,7 @@ class RedisOptions:
     invalidation_ping_interval: float = 0.5
 
     @classmethod
-    def from_config(cls, options: Mapping[str, Any], key_prefix: str = "") -> "RedisOptions":
+    def from_config(cls, options: Mapping[str, Any], key_prefix: str = "") -> RedisOptions:
         """Validate ``options`` (a ``backend_config`` dict); ``key_prefix`` names the namespace.
 
         Raises ConfigError naming ``backend_config.<option>`` for unknown or invalid options.
@@ -178,7 +178,7 @@ class KeyCodec:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self.prefix = f"fbacache:v{FORMAT_VERSION}:{namespace}:".encode("utf-8")
+        self.prefix = f"fbacache:v{FORMAT_VERSION}:{namespace}:".encode()
         self._n = len(self.prefix)
         #: MATCH pattern of every key we own.
         self.match_all = _escape_glob(self.prefix) + b"*"
@@ -256,7 +256,7 @@ def disconnect_idle(client: Any) -> None:
         return  # the cluster client refreshes its node table itself after connection errors
     try:
         client.connection_pool.disconnect(inuse_connections=False)
-    except Exception:  # noqa: BLE001 - best effort on a broken client
+    except Exception:  # best effort on a broken client
         pass
 
 

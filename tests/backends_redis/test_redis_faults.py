@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import redis
-
 from conftest import FAST
+
 from fbacache.backends.redis import wrap_entry
 
 
