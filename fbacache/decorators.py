@@ -159,13 +159,47 @@ def _canon(obj: Any) -> Any:
     return {"o": _qualname(t), "r": repr(obj)}
 
 
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _digest(form: Any) -> str:
-    raw = json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:_HEX]
+    return hashlib.sha256(_encode(form).encode("utf-8")).hexdigest()[:_HEX]
+
+
+_EMPTY = inspect.Parameter.empty
+
+
+def _simple_params(signature: inspect.Signature) -> Optional[tuple[tuple[str, ...], tuple]]:
+    """(names, defaults) when every parameter is positional-or-keyword, else None."""
+    params = list(signature.parameters.values())
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params), tuple(p.default for p in params)
+
+
+def _bind_fast(simple: tuple[tuple[str, ...], tuple], args: tuple,
+               kwargs: dict) -> Optional[list[tuple[str, Any]]]:
+    """What ``bind`` + ``apply_defaults`` give for a simple signature; None: use bind."""
+    names, defaults = simple
+    n = len(args)
+    if n > len(names):
+        return None
+    items = list(zip(names, args))
+    used = 0
+    for name, default in zip(names[n:], defaults[n:]):
+        if name in kwargs:
+            items.append((name, kwargs[name]))
+            used += 1
+        elif default is _EMPTY:
+            return None
+        else:
+            items.append((name, default))
+    return items if used == len(kwargs) else None
 
 
 def make_key(prefix: str, signature: inspect.Signature, args: tuple, kwargs: dict,
-             skip_first: bool = False) -> str:
+             skip_first: bool = False,
+             simple: Optional[tuple[tuple[str, ...], tuple]] = None) -> str:
     """``<prefix>:<digest>`` of a call bound to ``signature`` (defaults applied).
 
     >>> import inspect
@@ -175,11 +209,15 @@ def make_key(prefix: str, signature: inspect.Signature, args: tuple, kwargs: dic
     >>> make_key("f", sig, (1, 23), {}) != make_key("f", sig, (12, 3), {})
     True
     """
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    items = list(bound.arguments.items())
+    items = _bind_fast(simple, args, kwargs) if simple is not None else None
+    if items is None:  # general signatures, and errors reported by bind itself
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        items = list(bound.arguments.items())
     if skip_first:
         items = items[1:]
+    if simple is not None:
+        return f"{prefix}:{_digest([[name, _canon(value)] for name, value in items])}"
     form = []
     for name, value in items:
         kind = signature.parameters[name].kind
@@ -218,6 +256,7 @@ class CachedFunction:
         self.__wrapped__ = func
         self._func = func
         self._sig = inspect.signature(func)
+        self._simple = _simple_params(self._sig)
         self.ttl = ttl
         self.key_prefix = key_prefix or _default_prefix(func)
         self._manager_ref = manager
@@ -298,10 +337,10 @@ class CachedFunction:
     # ------------------------------------------------------------------ calls
     def _key(self, instance: Any, args: tuple, kwargs: dict) -> tuple[str, Optional[str]]:
         if instance is _NONE:
-            return make_key(self.key_prefix, self._sig, args, kwargs), None
+            return make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple), None
         part, tag = self._instance_part(instance)
         key = make_key(f"{self.key_prefix}:{part}", self._sig, (instance, *args), kwargs,
-                       skip_first=True)
+                       skip_first=True, simple=self._simple)
         return key, tag
 
     def _call(self, instance: Any, args: tuple, kwargs: dict) -> Any:

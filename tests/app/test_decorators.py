@@ -450,3 +450,18 @@ def test_cached_over_the_filesystem_backend(tmp_path):
 
 def test_public_names():
     assert fbacache.cached is cached and fbacache.cache_invalidate is cache_invalidate
+
+
+def test_fast_binding_matches_signature_bind():
+    import inspect
+
+    from fbacache.decorators import _simple_params, make_key
+
+    sig = inspect.signature(lambda a, b=2, c=None: None)
+    simple = _simple_params(sig)
+    for args, kw in [((1,), {}), ((1, 3), {}), ((), {"a": 1}), ((1,), {"c": [1]}),
+                     ((1, 2, None), {}), ((1,), {"b": 2}), ((), {"c": 1, "a": {1}})]:
+        assert make_key("p", sig, args, kw) == make_key("p", sig, args, kw, simple=simple)
+    for args, kw in [((1, 2, 3, 4), {}), ((), {}), ((1,), {"a": 1}), ((1,), {"zz": 1})]:
+        with pytest.raises(TypeError):
+            make_key("p", sig, args, kw, simple=simple)
