@@ -38,12 +38,10 @@ cdef struct Adaptive:
     int64_t capacity
     int64_t window_max
     int64_t protected_max
-    int32_t cand            # the window's last overflow, duelling probation's head; -1 none
     bint has_last_miss
     uint64_t last_miss      # mixed hash of the last miss(), consumed by the next insert
     uint64_t seed
-    uint64_t rng
-    uint64_t coin
+    uint64_t rng            # advanced by every insert; a duel uses the coming insert's coin
     # frequency sketch
     uint64_t* table
     uint64_t mask           # counters - 1
@@ -116,8 +114,6 @@ cdef int adaptive_setup(Adaptive* a, int64_t capacity, uint64_t seed) except -1:
     a.sample_size = AD_SAMPLE_PER_ENTRY * sk
     a.additions = 0
     a.rng = seed
-    a.coin = 0
-    a.cand = NIL
     a.has_last_miss = False
     a.last_miss = 0
     # climber
@@ -364,18 +360,13 @@ cdef inline void _ad_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t*
 # ---------------------------------------------------------------------- protocol
 cdef inline void adaptive_insert(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
                                  int32_t s, uint64_t h) noexcept nogil:
-    cdef int32_t cand
     if not (a.has_last_miss and a.last_miss == h):
         _sk_increment(a, h)
     a.has_last_miss = False
     _seg_append(a, prev, next, aux, SEG_WINDOW, s)
-    a.cand = NIL
-    a.rng += 0x9E3779B97F4A7C15ULL
-    a.coin = _mix64(a.rng)
+    a.rng += 0x9E3779B97F4A7C15ULL  # this insert's coin was spent
     if a.size[SEG_WINDOW] > a.window_max:
-        cand = a.head[SEG_WINDOW]
-        _seg_move(a, prev, next, aux, cand, SEG_PROBATION)
-        a.cand = cand
+        _seg_move(a, prev, next, aux, a.head[SEG_WINDOW], SEG_PROBATION)  # victim() duelled it
 
 
 cdef inline void adaptive_access(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
@@ -401,49 +392,63 @@ cdef inline void adaptive_miss(Adaptive* a, int32_t* prev, int32_t* next, int32_
 cdef inline void adaptive_remove(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
                                  int32_t s) noexcept nogil:
     _seg_unlink(a, prev, next, aux[s], s)
-    a.cand = NIL  # the duel is settled (or moot) by any removal
+
+
+cdef inline bint _ad_admit(Adaptive* a, Py_hash_t* hashes, int32_t cand, int32_t v) noexcept nogil:
+    """TinyLFU admission: ``cand`` takes ``v``'s place only if it is more frequent; a frequent
+    candidate sometimes wins anyway (the coming insert's coin), so hash flooding cannot pin
+    the main space."""
+    cdef int fc = _sk_frequency(a, _mix64(<uint64_t>hashes[cand]))
+    cdef int fv = _sk_frequency(a, _mix64(<uint64_t>hashes[v]))
+    return fc > fv or (fc >= AD_JITTER_FREQ and (_mix64(a.rng + 0x9E3779B97F4A7C15ULL) & 127) == 0)
 
 
 cdef inline int32_t adaptive_victim(Adaptive* a, Py_hash_t* hashes, int32_t* aux) noexcept nogil:
-    """The next key to evict (at least one resident); pure until a removal."""
-    cdef int32_t v, c = a.cand
-    cdef int fc, fv
-    if a.size[SEG_PROBATION]:
+    """The next key to evict (at least one resident); pure until a removal.
+
+    Evictions make room for an insert: when the window is full its LRU key is about to move
+    to probation, so it duels probation's LRU key now (or goes, if probation is empty)."""
+    cdef int32_t cand, v
+    if a.size[SEG_WINDOW] and a.size[SEG_WINDOW] >= a.window_max:
+        cand = a.head[SEG_WINDOW]
+        if a.size[SEG_PROBATION] == 0:
+            return cand
         v = a.head[SEG_PROBATION]
-    elif a.size[SEG_PROTECTED]:
-        v = a.head[SEG_PROTECTED]
-    else:
-        v = a.head[SEG_WINDOW]
-    if c != NIL and c != v and aux[c] == SEG_PROBATION:
-        # TinyLFU admission: the candidate stays only if it is more frequent; a frequent
-        # candidate sometimes wins anyway, so hash flooding cannot pin the main space
-        fc = _sk_frequency(a, _mix64(<uint64_t>hashes[c]))
-        fv = _sk_frequency(a, _mix64(<uint64_t>hashes[v]))
-        if not (fc > fv or (fc >= AD_JITTER_FREQ and (a.coin & 127) == 0)):
-            return c
-    return v
+        return v if _ad_admit(a, hashes, cand, v) else cand
+    if a.size[SEG_PROBATION]:
+        return a.head[SEG_PROBATION]
+    if a.size[SEG_PROTECTED]:
+        return a.head[SEG_PROTECTED]
+    return a.head[SEG_WINDOW]
 
 
 cdef list adaptive_order(Adaptive* a, Py_hash_t* hashes, int32_t* next, int32_t* aux, int32_t n):
-    """Residents in the order successive evictions would take them: the next victim, then
-    probation, protected and window heads (a removal ends the duel, so no other reorders)."""
+    """Residents in the order successive evictions would take them: adaptive_victim and a
+    removal, simulated with one cursor per segment (removals only take heads; the sketch and
+    the coin do not change).  O(n); victims_for relies on it matching set exactly."""
     cdef list out = []
-    cdef int32_t first = NIL, s
-    cdef int k
-    cdef int segs[3]
-    segs[0] = SEG_PROBATION
-    segs[1] = SEG_PROTECTED
-    segs[2] = SEG_WINDOW
-    if n == 0:
-        return out
-    first = adaptive_victim(a, hashes, aux)
-    out.append(first)
-    for k in range(3):
-        s = a.head[segs[k]]
-        while s != NIL:
-            if s != first:
-                out.append(s)
-            s = next[s]
+    cdef int32_t w = a.head[SEG_WINDOW], p = a.head[SEG_PROBATION], r = a.head[SEG_PROTECTED]
+    cdef int64_t w_left = a.size[SEG_WINDOW]
+    cdef int32_t i
+    for i in range(n):
+        if w_left and w_left >= a.window_max:
+            if p == NIL or not _ad_admit(a, hashes, w, p):
+                out.append(w)
+                w = next[w]
+                w_left -= 1
+            else:
+                out.append(p)
+                p = next[p]
+        elif p != NIL:
+            out.append(p)
+            p = next[p]
+        elif r != NIL:
+            out.append(r)
+            r = next[r]
+        else:
+            out.append(w)
+            w = next[w]
+            w_left -= 1
     return out
 
 
@@ -473,7 +478,6 @@ cdef int adaptive_check(Adaptive* a, Py_hash_t* hashes, int32_t* prev, int32_t* 
     assert a.window_max + a.protected_max <= cap, "adaptive: maxima over capacity"
     assert a.size[SEG_WINDOW] <= a.window_max, "adaptive: window over its maximum"
     assert a.size[SEG_PROTECTED] <= a.protected_max, "adaptive: protected over its maximum"
-    assert a.cand == NIL or prev[a.cand] != DUMMY, "adaptive: candidate is not resident"
     assert 0 <= a.additions < a.sample_size, "adaptive: sketch additions"
     assert a.gcount <= a.guard_cap, "adaptive: guard over its size"
     count = 0

@@ -8,10 +8,11 @@ Layout (all segments are LRU lists, head = least recently used)::
 
 * A frequency sketch (count-min, 4 counters of 4 bits per key, periodic halving) estimates how
   often each key was requested recently, including keys that are not resident.
-* A new key enters the *window*.  When the window overflows, its LRU key moves to the tail of
-  *probation* and becomes the *candidate*: the next eviction is a duel between the candidate
-  and probation's LRU key, and the one with the lower sketch frequency goes (TinyLFU admission).
-  Ties keep the incumbent, which is what makes the policy scan resistant.
+* A new key enters the *window*; when the window overflows, its LRU key moves to the tail of
+  *probation*.  The index evicts *before* it inserts, so :meth:`victim` plays the duel that
+  the coming insert causes: when the window is full, its LRU key (the *candidate*, about to
+  be pushed out) duels probation's LRU key, and the one with the lower sketch frequency goes
+  (TinyLFU admission).  Ties keep the incumbent, which is what makes the policy scan resistant.
 * A hill climber resizes the window every sample period from the change of the hit rate
   (Caffeine's approach), and an LRU *guard* — a small LRU simulated on a hash-sampled
   substream — grows the window whenever plain LRU is measurably beating the policy on the same
@@ -143,8 +144,6 @@ class AdaptivePolicy:
         self.protected_max = (cap - self.window_max) * 4 // 5
         self._sketch = FrequencySketch(cap)
         self._rng = self._seed
-        self._coin = 0
-        self._cand: Optional[Hashable] = None
         self._last_miss = -1  # mixed hash of the last miss(), consumed by insert()
         # hill climber: integer hit rates scaled by 2**16, step in 1/1024 entries
         self._climb_period = max(16, min(SAMPLE_PER_ENTRY * cap, CLIMB_SAMPLE_MAX))
@@ -186,13 +185,9 @@ class AdaptivePolicy:
         self._where[key] = WINDOW
         window = self._segs[WINDOW]
         window[key] = None
-        self._cand = None
-        self._rng = (self._rng + 0x9E3779B97F4A7C15) & M64
-        self._coin = mix64(self._rng)
+        self._rng = (self._rng + 0x9E3779B97F4A7C15) & M64  # this insert's coin was spent
         if len(window) > self.window_max:
-            cand = next(iter(window))
-            self._move(cand, PROBATION)
-            self._cand = cand
+            self._move(next(iter(window)), PROBATION)  # victim() already held its duel
 
     def access(self, key: Hashable) -> None:
         """Record a hit on the resident ``key``."""
@@ -218,39 +213,57 @@ class AdaptivePolicy:
         seg = self._where.pop(key)
         del self._segs[seg][key]
         del self._hashes[key]
-        self._cand = None  # the duel is settled (or moot) by any removal
 
     def victim(self) -> Hashable:
         """Return the next key to evict (does not remove it; the caller calls :meth:`remove`).
 
+        The caller evicts to make room for an insert, so when the window is full its LRU key
+        is about to move to probation: it duels probation's LRU key now (it is the victim
+        outright when probation is empty).  Otherwise the victim is probation's LRU key, else
+        protected's, else the window's.  Pure: nothing changes until :meth:`remove`.
         Raises ``KeyError`` when no key is resident.
         """
         window, probation, protected = self._segs
-        if probation:
+        if window and len(window) >= self.window_max:
+            cand = next(iter(window))
+            if not probation:
+                return cand
             v = next(iter(probation))
-        elif protected:
-            v = next(iter(protected))
-        elif window:
-            v = next(iter(window))
-        else:
-            raise KeyError("victim(): no resident key")
-        c = self._cand
-        if c is not None and c != v and self._where.get(c) == PROBATION and not self._admit(c, v):
-            return c
-        return v
+            return v if self._admit(cand, v) else cand
+        for seg in (probation, protected, window):
+            if seg:
+                return next(iter(seg))
+        raise KeyError("victim(): no resident key")
 
     def order(self) -> List[Hashable]:
         """Return every resident key in the order successive evictions would take them.
 
-        That is :meth:`victim`, then probation, protected and window from their heads: a
-        removal ends the duel and moves nothing, so this is exactly what a ``set`` evicts
-        (``Index.victims_for`` relies on it).  O(n).
+        Simulates :meth:`victim` / :meth:`remove` on copies of the segments (a removal only
+        ever takes a head, and the sketch and coin do not change), so this is exactly what a
+        ``set`` evicts: ``Index.victims_for`` relies on it.  O(n).
         """
-        window, probation, protected = self._segs
-        if not self._where:
-            return []
-        first = self.victim()
-        return [first, *(k for seg in (probation, protected, window) for k in seg if k is not first)]
+        window, probation, protected = (list(seg) for seg in self._segs)
+        wi = pi = ri = 0  # how many keys were taken from the head of each segment
+        out: List[Hashable] = []
+        for _ in range(len(self._where)):
+            if len(window) - wi >= self.window_max and wi < len(window):
+                cand = window[wi]
+                if pi == len(probation) or not self._admit(cand, probation[pi]):
+                    out.append(cand)
+                    wi += 1
+                else:
+                    out.append(probation[pi])
+                    pi += 1
+            elif pi < len(probation):
+                out.append(probation[pi])
+                pi += 1
+            elif ri < len(protected):
+                out.append(protected[ri])
+                ri += 1
+            else:
+                out.append(window[wi])
+                wi += 1
+        return out
 
     def clear(self) -> None:
         """Forget every key and everything learned."""
@@ -285,7 +298,6 @@ class AdaptivePolicy:
         assert self.window_max + self.protected_max <= cap
         assert len(window) <= self.window_max, "window over its maximum"
         assert len(protected) <= self.protected_max, "protected over its maximum"
-        assert self._cand is None or self._cand in self._where
         sk = self._sketch
         assert max(sk.table) <= COUNTER_MAX and 0 <= sk.additions < sk.sample_size
         assert len(self._guard) <= self._guard_cap
@@ -308,8 +320,10 @@ class AdaptivePolicy:
         if fc > fv:
             return True
         # a frequent candidate sometimes wins a tie or loss, so an attacker who inflates the
-        # victim's counters (hash flooding) cannot pin the main space forever
-        return fc >= JITTER_FREQ and (self._coin & 127) == 0
+        # victim's counters (hash flooding) cannot pin the main space forever; the coin is
+        # the one of the insert the duel makes room for
+        coin = mix64((self._rng + 0x9E3779B97F4A7C15) & M64)
+        return fc >= JITTER_FREQ and (coin & 127) == 0
 
     def _observe(self, h: int, hit: bool) -> None:
         if hit:
