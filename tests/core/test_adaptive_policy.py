@@ -15,7 +15,7 @@ import pytest
 import fbacache
 from fbacache import _core
 from fbacache._core import PyIndex
-from fbacache._core._adaptive_py import AdaptivePolicy, FrequencySketch, M64, key_hash, mix64
+from fbacache._core._adaptive_py import M64, AdaptivePolicy, FrequencySketch, key_hash, mix64
 from fbacache.caches import _cache_base
 
 STRESS = float(os.environ.get("FBACACHE_STRESS", "1"))
