@@ -112,15 +112,8 @@ def _cache_base(core: Any) -> Any:
                 type(self).__name__, dict(core.items(self)), self.maxsize, self.currsize,
             )
 
-        def get(self, key: Hashable, default: Any = None) -> Any:
-            """Return the value of ``key`` if cached, else ``default`` (never calls __missing__)."""
-            return core.get(self, key, default)
-
-        def pop(self, key: Hashable, default: Any = _MARKER) -> Any:
-            """Remove ``key`` and return its value, else ``default`` (KeyError without one)."""
-            if default is _MARKER:
-                return core.pop(self, key)
-            return core.pop(self, key, default)
+        # get() and pop() are the core's own (it comes first in the MRO): no Python
+        # frame on the hot path, and neither calls __missing__, as in cachetools.
 
         def setdefault(self, key: Hashable, default: Any = None) -> Any:
             """Return the value of ``key``; insert ``default`` first if absent."""
@@ -222,19 +215,36 @@ class RRCache(_Cache):
     ) -> None:
         super().__init__(maxsize, getsizeof, seed=seed)
         self._choice = choice
+        if choice is not random.choice and not isinstance(self, _ChoosingRRCache):
+            # only a custom choice pays for Python-level eviction
+            self.__class__ = _choosing_class(type(self))
 
     @property
     def choice(self) -> Callable[[Any], Any]:
         """The ``choice`` function used by the cache."""
         return self._choice
 
+
+class _ChoosingRRCache:
+    """Mixin for an ``RRCache`` with a custom ``choice``: evicts in Python, O(n)."""
+
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        if self._choice is not random.choice and key not in self:
-            size = self._sizeof(value) if self._sizeof is not None else 1
-            while len(self) and self.victims_for(size):
-                victim = self._choice(Index.keys(self))
-                Index.delete(self, victim)
-        Index.__setitem__(self, key, value)
+        if key not in self:  # type: ignore[operator]
+            size = self._sizeof(value) if self._sizeof is not None else 1  # type: ignore[attr-defined]
+            while len(self) and self.victims_for(size):  # type: ignore[arg-type,attr-defined]
+                victim = self._choice(self._core_keys())  # type: ignore[attr-defined]
+                self.delete(victim)  # type: ignore[attr-defined]
+        super().__setitem__(key, value)  # type: ignore[misc]
+
+
+_CHOOSING: dict = {}
+
+
+def _choosing_class(cls: type) -> type:
+    """``cls`` with the custom-choice eviction mixed in (one class per ``cls``)."""
+    if cls not in _CHOOSING:
+        _CHOOSING[cls] = type(cls.__name__, (_ChoosingRRCache, cls), {"__module__": cls.__module__})
+    return _CHOOSING[cls]
 
 
 class ProbabilityCache(_Cache):

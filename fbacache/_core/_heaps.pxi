@@ -13,7 +13,7 @@ cdef struct Heap:
     int32_t pos_cap
 
 
-cdef void heap_init(Heap* h):
+cdef void heap_init(Heap* h) noexcept:
     h.items = NULL
     h.pos = NULL
     h.count = 0
@@ -21,7 +21,7 @@ cdef void heap_init(Heap* h):
     h.pos_cap = 0
 
 
-cdef void heap_free(Heap* h):
+cdef void heap_free(Heap* h) noexcept:
     free(h.items)
     free(h.pos)
     heap_init(h)
@@ -34,7 +34,7 @@ cdef int heap_reserve_pos(Heap* h, int32_t cap) except -1:
     return 0
 
 
-cdef inline bint _less(int32_t a, int32_t b, double* key, uint64_t* tie):
+cdef inline bint _less(int32_t a, int32_t b, double* key, uint64_t* tie) noexcept:
     if key[a] != key[b]:
         return key[a] < key[b]
     if tie != NULL:
@@ -42,12 +42,12 @@ cdef inline bint _less(int32_t a, int32_t b, double* key, uint64_t* tie):
     return a < b
 
 
-cdef inline void _place(Heap* h, int32_t i, int32_t s):
+cdef inline void _place(Heap* h, int32_t i, int32_t s) noexcept:
     h.items[i] = s
     h.pos[s] = i
 
 
-cdef void _sift_up(Heap* h, int32_t i, double* key, uint64_t* tie):
+cdef void _sift_up(Heap* h, int32_t i, double* key, uint64_t* tie) noexcept:
     cdef int32_t s = h.items[i], parent
     while i > 0:
         parent = (i - 1) >> 1
@@ -58,7 +58,7 @@ cdef void _sift_up(Heap* h, int32_t i, double* key, uint64_t* tie):
     _place(h, i, s)
 
 
-cdef void _sift_down(Heap* h, int32_t i, double* key, uint64_t* tie):
+cdef void _sift_down(Heap* h, int32_t i, double* key, uint64_t* tie) noexcept:
     cdef int32_t s = h.items[i], child
     while True:
         child = 2 * i + 1
@@ -83,7 +83,7 @@ cdef int heap_push(Heap* h, int32_t s, double* key, uint64_t* tie) except -1:
     return 0
 
 
-cdef void heap_remove(Heap* h, int32_t s, double* key, uint64_t* tie):
+cdef void heap_remove(Heap* h, int32_t s, double* key, uint64_t* tie) noexcept:
     cdef int32_t i = h.pos[s]
     cdef int32_t last
     h.count -= 1
@@ -96,7 +96,7 @@ cdef void heap_remove(Heap* h, int32_t s, double* key, uint64_t* tie):
     _sift_down(h, h.pos[last], key, tie)
 
 
-cdef void heap_fix(Heap* h, int32_t s, double* key, uint64_t* tie):
+cdef void heap_fix(Heap* h, int32_t s, double* key, uint64_t* tie) noexcept:
     _sift_up(h, h.pos[s], key, tie)
     _sift_down(h, h.pos[s], key, tie)
 

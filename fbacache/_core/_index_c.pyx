@@ -63,7 +63,7 @@ cdef object _MISSING = object()
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 
 
-cdef inline uint64_t _splitmix(uint64_t* state):
+cdef inline uint64_t _splitmix(uint64_t* state) noexcept:
     state[0] += GOLDEN
     cdef uint64_t z = state[0]
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
@@ -71,7 +71,7 @@ cdef inline uint64_t _splitmix(uint64_t* state):
     return z ^ (z >> 31)
 
 
-cdef inline int32_t _below(uint64_t* state, int32_t n):
+cdef inline int32_t _below(uint64_t* state, int32_t n) noexcept:
     return <int32_t>(((_splitmix(state) >> 32) * <uint64_t>n) >> 32)
 
 
@@ -107,6 +107,8 @@ cdef class Index:
     cdef int32_t* aux
     cdef int64_t* weights
     cdef double* deadline
+    cdef uint64_t* dstamp  # when each deadline was set: ties expire first-set first (as in the twin)
+    cdef uint64_t dstamps
     cdef int32_t* table
     cdef Py_ssize_t mask
     cdef Py_ssize_t fill
@@ -151,6 +153,7 @@ cdef class Index:
         self.prev = self.next = self.aux = NULL
         self.weights = NULL
         self.deadline = NULL
+        self.dstamp = NULL
         self.table = NULL
         self.prob = NULL
         self.pstamp = NULL
@@ -207,7 +210,7 @@ cdef class Index:
         self.grave_n += 1
         return 0
 
-    cdef inline void _release(self, Py_ssize_t base):
+    cdef inline void _release(self, Py_ssize_t base) noexcept:
         cdef PyObject* obj
         while self.grave_n > base:
             self.grave_n -= 1
@@ -219,14 +222,15 @@ cdef class Index:
         cdef Py_ssize_t i
         return [(<object>self.grave[i], <object>self.grave[i + 1]) for i in range(base, end - 1, 2)]
 
-    cdef void _free_arrays(self):
+    cdef void _free_arrays(self) noexcept:
         free(self.hashes); free(self.prev); free(self.next); free(self.aux)
-        free(self.weights); free(self.deadline); free(self.table)
+        free(self.weights); free(self.deadline); free(self.dstamp); free(self.table)
         free(self.prob); free(self.pstamp); free(self.dense)
         self.hashes = NULL
         self.prev = self.next = self.aux = NULL
         self.weights = NULL
         self.deadline = NULL
+        self.dstamp = NULL
         self.table = NULL
         self.prob = NULL
         self.pstamp = NULL
@@ -261,6 +265,7 @@ cdef class Index:
             self.weights = <int64_t*>_grow(self.weights, cap, sizeof(int64_t))
         if self.deadline != NULL:
             self.deadline = <double*>_grow(self.deadline, cap, sizeof(double))
+            self.dstamp = <uint64_t*>_grow(self.dstamp, cap, sizeof(uint64_t))
             heap_reserve_pos(&self.expiry_heap, cap)
         if self.pol == P_LFU:
             buckets_reserve(&self.lfu, cap)
@@ -287,12 +292,13 @@ cdef class Index:
         cdef int32_t i
         if self.deadline == NULL:
             self.deadline = <double*>_grow(NULL, self.cap, sizeof(double))
+            self.dstamp = <uint64_t*>_grow(NULL, self.cap, sizeof(uint64_t))
             heap_reserve_pos(&self.expiry_heap, self.cap)
             for i in range(self.cap):
                 self.expiry_heap.pos[i] = NIL
         return 0
 
-    cdef inline int64_t _weight(self, int32_t s):
+    cdef inline int64_t _weight(self, int32_t s) noexcept:
         return 1 if self.weights == NULL else self.weights[s]
 
     cdef int _rebuild_table(self, Py_ssize_t minsize) except -1:
@@ -352,7 +358,7 @@ cdef class Index:
                 perturb >>= 5
                 i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
 
-    cdef void _table_remove(self, int32_t s):
+    cdef void _table_remove(self, int32_t s) noexcept:
         cdef size_t perturb = <size_t>self.hashes[s]
         cdef Py_ssize_t i = <Py_ssize_t>(perturb & <size_t>self.mask)
         while self.table[i] != s:
@@ -416,11 +422,11 @@ cdef class Index:
             return ts.tv_sec + ts.tv_nsec * 1e-9
         return float(self._timer())
 
-    cdef inline bint _has_deadline(self, int32_t s):
+    cdef inline bint _has_deadline(self, int32_t s) noexcept:
         return self.deadline != NULL and self.expiry_heap.pos[s] != NIL
 
     # ------------------------------------------------------------------ policy
-    cdef inline void _list_unlink(self, int32_t s):
+    cdef inline void _list_unlink(self, int32_t s) noexcept:
         cdef int32_t p = self.prev[s], q = self.next[s]
         if p != NIL:
             self.next[p] = q
@@ -431,7 +437,7 @@ cdef class Index:
         else:
             self.tail = p
 
-    cdef inline void _list_append(self, int32_t s):
+    cdef inline void _list_append(self, int32_t s) noexcept:
         self.prev[s] = self.tail
         self.next[s] = NIL
         if self.tail != NIL:
@@ -459,7 +465,7 @@ cdef class Index:
             adaptive_insert(&self.ad, self.prev, self.next, self.aux, s, _mix64(<uint64_t>self.hashes[s]))
         return 0
 
-    cdef inline void _policy_access(self, int32_t s):
+    cdef inline void _policy_access(self, int32_t s) noexcept:
         if self.pol == P_LRU:
             if s != self.tail:
                 self._list_unlink(s)
@@ -474,7 +480,7 @@ cdef class Index:
         if self.pol == P_ADAPTIVE:
             adaptive_miss(&self.ad, self.prev, self.next, self.aux, _mix64(<uint64_t>self.probe_hash))
 
-    cdef void _policy_remove(self, int32_t s):
+    cdef void _policy_remove(self, int32_t s) noexcept:
         cdef int32_t last
         if self.pol == P_LRU or self.pol == P_FIFO:
             self._list_unlink(s)
@@ -490,7 +496,7 @@ cdef class Index:
         elif self.pol == P_ADAPTIVE:
             adaptive_remove(&self.ad, self.prev, self.next, self.aux, s)
 
-    cdef int32_t _policy_victim(self):
+    cdef int32_t _policy_victim(self) noexcept:
         if self.pol == P_LRU or self.pol == P_FIFO:
             return self.head
         elif self.pol == P_LFU:
@@ -544,7 +550,7 @@ cdef class Index:
         self._policy_remove(s)
         self.total_weight -= self._weight(s)
         if self._has_deadline(s):
-            heap_remove(&self.expiry_heap, s, self.deadline, NULL)
+            heap_remove(&self.expiry_heap, s, self.deadline, self.dstamp)
         self.prev[s] = DUMMY  # marks the slot free for _rebuild_table
         self.next[s] = self.free_head
         self.free_head = s
@@ -636,7 +642,7 @@ cdef class Index:
         """Zero the hit, miss, eviction and expiration counters."""
         self.hits = self.misses = self.evictions = self.expirations = 0
 
-    cdef inline bint _overflow(self, int64_t extra_weight, int extra_entries):
+    cdef inline bint _overflow(self, int64_t extra_weight, int extra_entries) noexcept:
         if self.max_entries_ >= 0 and self.n + extra_entries > self.max_entries_:
             return True
         return self.max_weight_ >= 0 and self.total_weight + extra_weight > self.max_weight_
@@ -746,14 +752,16 @@ cdef class Index:
     cdef int _set_deadline(self, int32_t s, object expires_at, double d) except -1:
         if expires_at is None:
             if self._has_deadline(s):
-                heap_remove(&self.expiry_heap, s, self.deadline, NULL)
+                heap_remove(&self.expiry_heap, s, self.deadline, self.dstamp)
             return 0
         self._enable_expiry()
         self.deadline[s] = d
+        self.dstamps += 1
+        self.dstamp[s] = self.dstamps
         if self.expiry_heap.pos[s] != NIL:
-            heap_fix(&self.expiry_heap, s, self.deadline, NULL)
+            heap_fix(&self.expiry_heap, s, self.deadline, self.dstamp)
         else:
-            heap_push(&self.expiry_heap, s, self.deadline, NULL)
+            heap_push(&self.expiry_heap, s, self.deadline, self.dstamp)
         return 0
 
     def set_expiry(self, key, expires_at):
@@ -1001,7 +1009,7 @@ cdef class Index:
         elif self.pol == P_ADAPTIVE:
             adaptive_check(&self.ad, self.hashes, self.prev, self.next, self.aux, self.n)
         if self.deadline != NULL:
-            heap_check(&self.expiry_heap, self.deadline, NULL)
+            heap_check(&self.expiry_heap, self.deadline, self.dstamp)
             for s in resident:
                 if self.expiry_heap.pos[s] != NIL:
                     assert self.expiry_heap.items[self.expiry_heap.pos[s]] == s

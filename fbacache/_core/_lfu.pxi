@@ -18,7 +18,7 @@ cdef struct Buckets:
     int32_t hiwater
 
 
-cdef void buckets_init(Buckets* b):
+cdef void buckets_init(Buckets* b) noexcept:
     b.freq = NULL
     b.head = b.tail = b.bprev = b.bnext = NULL
     b.first = -1
@@ -27,7 +27,7 @@ cdef void buckets_init(Buckets* b):
     b.hiwater = 0
 
 
-cdef void buckets_free(Buckets* b):
+cdef void buckets_free(Buckets* b) noexcept:
     free(b.freq); free(b.head); free(b.tail); free(b.bprev); free(b.bnext)
     buckets_init(b)
 
@@ -44,7 +44,7 @@ cdef int buckets_reserve(Buckets* b, int32_t cap) except -1:
     return 0
 
 
-cdef inline int32_t _bucket_new(Buckets* b, int64_t freq, int32_t after):
+cdef inline int32_t _bucket_new(Buckets* b, int64_t freq, int32_t after) noexcept:
     """A new empty bucket linked after ``after`` (-1: at the front)."""
     cdef int32_t k
     if b.free != -1:
@@ -67,7 +67,7 @@ cdef inline int32_t _bucket_new(Buckets* b, int64_t freq, int32_t after):
     return k
 
 
-cdef inline void _bucket_drop(Buckets* b, int32_t k):
+cdef inline void _bucket_drop(Buckets* b, int32_t k) noexcept:
     cdef int32_t p = b.bprev[k], q = b.bnext[k]
     if p != -1:
         b.bnext[p] = q
@@ -80,7 +80,7 @@ cdef inline void _bucket_drop(Buckets* b, int32_t k):
 
 
 cdef inline void _bucket_append(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux,
-                                int32_t k, int32_t s):
+                                int32_t k, int32_t s) noexcept:
     prev[s] = b.tail[k]
     next[s] = -1
     if b.tail[k] != -1:
@@ -91,7 +91,7 @@ cdef inline void _bucket_append(Buckets* b, int32_t* prev, int32_t* next, int32_
     aux[s] = k
 
 
-cdef inline void _bucket_unlink(Buckets* b, int32_t* prev, int32_t* next, int32_t k, int32_t s):
+cdef inline void _bucket_unlink(Buckets* b, int32_t* prev, int32_t* next, int32_t k, int32_t s) noexcept:
     cdef int32_t p = prev[s], q = next[s]
     if p != -1:
         next[p] = q
@@ -103,14 +103,14 @@ cdef inline void _bucket_unlink(Buckets* b, int32_t* prev, int32_t* next, int32_
         b.tail[k] = p
 
 
-cdef void lfu_insert(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s):
+cdef void lfu_insert(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s) noexcept:
     cdef int32_t k = b.first
     if k == -1 or b.freq[k] != 1:
         k = _bucket_new(b, 1, -1)
     _bucket_append(b, prev, next, aux, k, s)
 
 
-cdef void lfu_access(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s):
+cdef void lfu_access(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s) noexcept:
     cdef int32_t k = aux[s]
     cdef int64_t f = b.freq[k]
     cdef int32_t nk = b.bnext[k]
@@ -125,7 +125,7 @@ cdef void lfu_access(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int
     _bucket_append(b, prev, next, aux, nk, s)
 
 
-cdef void lfu_remove(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s):
+cdef void lfu_remove(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s) noexcept:
     cdef int32_t k = aux[s]
     _bucket_unlink(b, prev, next, k, s)
     if b.head[k] == -1:

@@ -115,9 +115,7 @@ def machine_for(policy: str):
         def victims_for(self, weight):
             self.agree("victims_for", weight)
 
-        # not for RANDOM: a known disagreement on tied expiry deadlines (see
-        # test_random_policy_sweep_order_of_tied_deadlines below) fails it
-        @precondition(lambda self: self.pair is not None and policy != "random")
+        @precondition(lambda self: self.pair is not None)
         @rule(seed=st.integers(0, 2**32), count=st.integers(1, 400), skew=st.floats(0.5, 2.0))
         def burst(self, seed, count, skew):
             """Many get-or-set requests at once: reaches the adaptive policy's climber and
@@ -246,12 +244,11 @@ def test_adaptive_long_replay_agrees(capacity):
         idx._check()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the C expiry heap breaks deadline ties by heap "
-                   "position, the twin by stamp; RANDOM's dense order then differs")
 def test_random_policy_sweep_order_of_tied_deadlines():
     """Entries expiring at the same deadline are swept in the same order by both cores.
 
-    Found by the burst rule (shrunk by hypothesis).  The sweep order matters only to RANDOM,
+    Found by the burst rule (shrunk by hypothesis); both now break ties by when the
+    deadline was set.  The sweep order matters only to RANDOM,
     whose dense array a removal permutes; the other policies end in the same state.
     """
     from fbacache._core import _index_c
