@@ -341,15 +341,12 @@ class TTLCache(_TimedCache):
     ) -> None:
         super().__init__(maxsize, getsizeof, timer=timer)
         self._ttl = ttl
+        self.item_ttl = ttl  # the core stamps every item set through the mapping protocol
 
     @property
     def ttl(self) -> float:
         """The time-to-live value of the cache's items."""
         return self._ttl
-
-    def __setitem__(self, key: Hashable, value: Any) -> None:
-        size = 1 if self._sizeof is None else self._sizeof(value)
-        Index.set(self, key, value, size, self.timer() + self._ttl)
 
 
 class TLRUCache(_TimedCache):

@@ -22,6 +22,7 @@ consistent again (their ``__del__`` may run arbitrary code).
 The pure-Python twin in ``_index_py.py`` is the reference: same names, same
 victims, same behaviour.
 """
+cimport cython
 from cpython.object cimport PyObject, PyObject_Hash, PyObject_RichCompareBool, Py_EQ
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport int32_t, int64_t, uint64_t
@@ -109,6 +110,8 @@ cdef class Index:
     cdef double* deadline
     cdef uint64_t* dstamp  # when each deadline was set: ties expire first-set first (as in the twin)
     cdef uint64_t dstamps
+    cdef bint has_item_ttl
+    cdef double item_ttl_
     cdef int32_t* table
     cdef Py_ssize_t mask
     cdef Py_ssize_t fill
@@ -202,6 +205,7 @@ cdef class Index:
     # Keys and values leaving the index are parked here and released only once
     # the structure is consistent: their __del__ may run arbitrary code, even
     # code that uses this index.  Nested operations use it as a stack.
+    @cython.final
     cdef inline int _bury(self, PyObject* obj) except -1:
         if self.grave_n == self.grave_cap:
             self.grave_cap = 16 if self.grave_cap == 0 else self.grave_cap * 2
@@ -210,6 +214,7 @@ cdef class Index:
         self.grave_n += 1
         return 0
 
+    @cython.final
     cdef inline void _release(self, Py_ssize_t base) noexcept:
         cdef PyObject* obj
         while self.grave_n > base:
@@ -217,11 +222,13 @@ cdef class Index:
             obj = self.grave[self.grave_n]
             Py_DECREF(<object>obj)
 
+    @cython.final
     cdef list _buried_pairs(self, Py_ssize_t base, Py_ssize_t end):
         """The (key, value) pairs parked between ``base`` and ``end`` (new references)."""
         cdef Py_ssize_t i
         return [(<object>self.grave[i], <object>self.grave[i + 1]) for i in range(base, end - 1, 2)]
 
+    @cython.final
     cdef void _free_arrays(self) noexcept:
         free(self.hashes); free(self.prev); free(self.next); free(self.aux)
         free(self.weights); free(self.deadline); free(self.dstamp); free(self.table)
@@ -239,6 +246,7 @@ cdef class Index:
         heap_free(&self.expiry_heap)
         heap_free(&self.prob_heap)
 
+    @cython.final
     cdef int _reset_storage(self, int32_t cap) except -1:
         self._free_arrays()
         self.cap = 0
@@ -255,6 +263,7 @@ cdef class Index:
         return 0
 
     # ------------------------------------------------------------------ storage
+    @cython.final
     cdef int _grow_slots(self, int32_t cap) except -1:
         cdef int32_t old = self.cap
         self.hashes = <Py_hash_t*>_grow(self.hashes, cap, sizeof(Py_hash_t))
@@ -280,6 +289,7 @@ cdef class Index:
         self.cap = cap
         return 0
 
+    @cython.final
     cdef int _enable_weights(self) except -1:
         cdef int32_t i
         if self.weights == NULL:
@@ -288,6 +298,7 @@ cdef class Index:
                 self.weights[i] = 1
         return 0
 
+    @cython.final
     cdef int _enable_expiry(self) except -1:
         cdef int32_t i
         if self.deadline == NULL:
@@ -298,9 +309,11 @@ cdef class Index:
                 self.expiry_heap.pos[i] = NIL
         return 0
 
+    @cython.final
     cdef inline int64_t _weight(self, int32_t s) noexcept:
         return 1 if self.weights == NULL else self.weights[s]
 
+    @cython.final
     cdef int _rebuild_table(self, Py_ssize_t minsize) except -1:
         cdef Py_ssize_t size = 8
         cdef Py_ssize_t i, j
@@ -326,6 +339,7 @@ cdef class Index:
             self.fill += 1
         return 0
 
+    @cython.final
     cdef Py_ssize_t _find(self, object key, Py_hash_t h) except -2:
         """Slot of ``key`` or -1.  Restarts if a key's __eq__ mutated the index."""
         cdef size_t perturb
@@ -347,9 +361,9 @@ cdef class Index:
                 if s == DUMMY and self.ins_pos < 0:
                     self.ins_pos = i
                 if s >= 0 and self.hashes[s] == h:
-                    stored = self._keys[s]
-                    if stored is key:
-                        return s
+                    if _list_get(<PyObject*>self._keys, s) == <PyObject*>key:
+                        return s  # the same object: no reference counting, no __eq__
+                    stored = self._keys[s]  # owned: __eq__ may drop the list's reference
                     eq = PyObject_RichCompareBool(stored, key, Py_EQ)
                     if self._version != version:
                         break  # mutated by __eq__: start again
@@ -358,6 +372,7 @@ cdef class Index:
                 perturb >>= 5
                 i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
 
+    @cython.final
     cdef void _table_remove(self, int32_t s) noexcept:
         cdef size_t perturb = <size_t>self.hashes[s]
         cdef Py_ssize_t i = <Py_ssize_t>(perturb & <size_t>self.mask)
@@ -366,6 +381,7 @@ cdef class Index:
             i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
         self.table[i] = DUMMY
 
+    @cython.final
     cdef int _table_insert(self, int32_t s, Py_ssize_t hint) except -1:
         """Link slot ``s``; ``hint`` is a free table position found by _find (or -1)."""
         cdef size_t perturb
@@ -387,6 +403,7 @@ cdef class Index:
         self.table[i] = s
         return 0
 
+    @cython.final
     cdef int32_t _alloc_slot(self) except -1:
         cdef int32_t s
         if self.free_head != NIL:
@@ -415,6 +432,7 @@ cdef class Index:
         self._timer = value
         self.fast_clock = value is _time.monotonic
 
+    @cython.final
     cdef double _now(self) except? -1.0:
         cdef timespec ts
         if self.fast_clock:
@@ -422,10 +440,12 @@ cdef class Index:
             return ts.tv_sec + ts.tv_nsec * 1e-9
         return float(self._timer())
 
+    @cython.final
     cdef inline bint _has_deadline(self, int32_t s) noexcept:
         return self.deadline != NULL and self.expiry_heap.pos[s] != NIL
 
     # ------------------------------------------------------------------ policy
+    @cython.final
     cdef inline void _list_unlink(self, int32_t s) noexcept:
         cdef int32_t p = self.prev[s], q = self.next[s]
         if p != NIL:
@@ -437,6 +457,7 @@ cdef class Index:
         else:
             self.tail = p
 
+    @cython.final
     cdef inline void _list_append(self, int32_t s) noexcept:
         self.prev[s] = self.tail
         self.next[s] = NIL
@@ -446,6 +467,7 @@ cdef class Index:
             self.head = s
         self.tail = s
 
+    @cython.final
     cdef int _policy_insert(self, int32_t s) except -1:
         if self.pol == P_LRU or self.pol == P_FIFO:
             self._list_append(s)
@@ -465,6 +487,7 @@ cdef class Index:
             adaptive_insert(&self.ad, self.prev, self.next, self.aux, s, _mix64(<uint64_t>self.hashes[s]))
         return 0
 
+    @cython.final
     cdef inline void _policy_access(self, int32_t s) noexcept:
         if self.pol == P_LRU:
             if s != self.tail:
@@ -475,11 +498,13 @@ cdef class Index:
         elif self.pol == P_ADAPTIVE:
             adaptive_access(&self.ad, self.prev, self.next, self.aux, s, _mix64(<uint64_t>self.hashes[s]))
 
+    @cython.final
     cdef inline void _policy_miss(self) noexcept:
         """A lookup of an absent key (hash in ``probe_hash``): only the adaptive policy counts it."""
         if self.pol == P_ADAPTIVE:
             adaptive_miss(&self.ad, self.prev, self.next, self.aux, _mix64(<uint64_t>self.probe_hash))
 
+    @cython.final
     cdef void _policy_remove(self, int32_t s) noexcept:
         cdef int32_t last
         if self.pol == P_LRU or self.pol == P_FIFO:
@@ -496,6 +521,7 @@ cdef class Index:
         elif self.pol == P_ADAPTIVE:
             adaptive_remove(&self.ad, self.prev, self.next, self.aux, s)
 
+    @cython.final
     cdef int32_t _policy_victim(self) noexcept:
         if self.pol == P_LRU or self.pol == P_FIFO:
             return self.head
@@ -508,6 +534,7 @@ cdef class Index:
         else:
             return self.prob_heap.items[0]
 
+    @cython.final
     cdef list _policy_order(self):
         """Residents, next victim first (a snapshot of slot numbers)."""
         cdef list out = []
@@ -537,6 +564,7 @@ cdef class Index:
         return out
 
     # ------------------------------------------------------------------ core ops
+    @cython.final
     cdef int _unlink_slot(self, int32_t s) except -1:
         """Detach slot ``s`` from every structure; its key and value go to the graveyard."""
         self._bury(_list_get(<PyObject*>self._keys, s))
@@ -557,11 +585,13 @@ cdef class Index:
         self._version += 1
         return 0
 
+    @cython.final
     cdef inline bint _expired(self, int32_t s) except -1:
         if not self._has_deadline(s):
             return False
         return not (self._now() < self.deadline[s])
 
+    @cython.final
     cdef Py_ssize_t _live(self, object key) except -2:
         """Slot of a resident, unexpired key, else -1 (an expired one is removed)."""
         cdef Py_hash_t h = PyObject_Hash(key)
@@ -642,11 +672,13 @@ cdef class Index:
         """Zero the hit, miss, eviction and expiration counters."""
         self.hits = self.misses = self.evictions = self.expirations = 0
 
+    @cython.final
     cdef inline bint _overflow(self, int64_t extra_weight, int extra_entries) noexcept:
         if self.max_entries_ >= 0 and self.n + extra_entries > self.max_entries_:
             return True
         return self.max_weight_ >= 0 and self.total_weight + extra_weight > self.max_weight_
 
+    @cython.final
     cdef Py_ssize_t _make_room(self, int64_t extra_weight, int extra_entries, int32_t keep,
                                bint* lost) except -1:
         """Evict until an item fits, burying what leaves; return the graveyard mark
@@ -675,6 +707,7 @@ cdef class Index:
         """
         self._set(key, value, weight if type(weight) is int else int(weight), expires_at)
 
+    @cython.final
     cdef int _set(self, object key, object value, int64_t w, object expires_at) except -1:
         cdef Py_hash_t h
         cdef Py_ssize_t s
@@ -743,12 +776,14 @@ cdef class Index:
                 self._release(base)
         return 0
 
+    @cython.final
     cdef int _notify(self, list victims) except -1:
         callback = self.on_evict
         for key, value in victims:
             callback(key, value)
         return 0
 
+    @cython.final
     cdef int _set_deadline(self, int32_t s, object expires_at, double d) except -1:
         if expires_at is None:
             if self._has_deadline(s):
@@ -805,6 +840,7 @@ cdef class Index:
         self._release(base)
         return value
 
+    @cython.final
     cdef list _take(self, Py_ssize_t base):
         """Release everything buried since ``base``; return it as (key, value) pairs."""
         cdef list pairs = self._buried_pairs(base, self.grave_n)
@@ -853,6 +889,7 @@ cdef class Index:
             total -= self._weight(s)
         return out
 
+    @cython.final
     cdef list _random_prediction(self):
         cdef uint64_t state = self.rng
         cdef list dense = [self.dense[i] for i in range(self.n)]
@@ -866,6 +903,7 @@ cdef class Index:
                 dense[pos] = last
         return out
 
+    @cython.final
     cdef int _expire_into(self, double now, bint unused) except -1:
         """Bury every entry whose deadline is <= ``now``."""
         cdef int32_t s
@@ -908,6 +946,7 @@ cdef class Index:
         return count
 
     # ------------------------------------------------------------------ iteration
+    @cython.final
     cdef list _live_slots(self):
         cdef list order = self._policy_order()
         cdef double now
@@ -944,11 +983,30 @@ cdef class Index:
     def __missing__(self, key):
         raise KeyError(key)
 
-    def __setitem__(self, key, value):
-        if self._sizeof is None:
-            self._set(key, value, 1, None)
+    @property
+    def item_ttl(self):
+        """Seconds an item set through ``index[key] = value`` lives (None: forever)."""
+        return self.item_ttl_ if self.has_item_ttl else None
+
+    @item_ttl.setter
+    def item_ttl(self, value):
+        if value is None:
+            self.has_item_ttl = False
         else:
-            self.set(key, value, self._sizeof(value))
+            self.item_ttl_ = float(value)
+            if isnan(self.item_ttl_):
+                raise ValueError("item_ttl must not be NaN")
+            self.has_item_ttl = True
+
+    def __setitem__(self, key, value):
+        cdef int64_t w = 1
+        if self._sizeof is None and not self.has_item_ttl:
+            self._set(key, value, 1, None)
+            return
+        if self._sizeof is not None:
+            size = self._sizeof(value)
+            w = size if type(size) is int else int(size)
+        self._set(key, value, w, (self._now() + self.item_ttl_) if self.has_item_ttl else None)
 
     def __delitem__(self, key):
         if not self.delete(key):

@@ -93,6 +93,7 @@ class Index:
         self.timer = timer
         self.on_evict: Optional[Callable[[Any, Any], Any]] = None
         self._sizeof: Optional[Callable[[Any], int]] = None
+        self.item_ttl: Optional[float] = None  # lifetime of items set by index[key] = value
         capacity = max_entries if max_entries is not None else (max_weight or 0)
         self._policy = make_policy(policy, seed, default_probability, capacity)
         self._data: Dict[Any, _Entry] = {}  # entry -> itself, found with a _Probe
@@ -417,10 +418,9 @@ class Index:
         raise KeyError(key)
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        if self._sizeof is None:
-            self.set(key, value)
-        else:
-            self.set(key, value, self._sizeof(value))
+        weight = 1 if self._sizeof is None else self._sizeof(value)
+        expires = None if self.item_ttl is None else self.timer() + self.item_ttl
+        self.set(key, value, weight, expires)
 
     def __delitem__(self, key: Hashable) -> None:
         if not self.delete(key):

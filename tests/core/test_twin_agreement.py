@@ -41,8 +41,9 @@ def machine_for(policy: str):
         @precondition(lambda self: self.pair is None)
         @rule(max_entries=st.one_of(st.none(), st.integers(1, 12)),
               max_weight=st.one_of(st.none(), st.integers(0, 30)),
-              seed=st.integers(0, 2**64 - 1), default=st.floats(0, 1))
-        def create(self, max_entries, max_weight, seed, default):
+              seed=st.integers(0, 2**64 - 1), default=st.floats(0, 1),
+              item_ttl=st.one_of(st.none(), st.floats(0, 8)))
+        def create(self, max_entries, max_weight, seed, default, item_ttl):
             clock = lambda: self.now[0]  # noqa: E731
             self.pair = [
                 impl(policy, max_entries=max_entries, max_weight=max_weight, timer=clock,
@@ -52,6 +53,12 @@ def machine_for(policy: str):
             self.evicted = ([], [])
             for log, idx in zip(self.evicted, self.pair):
                 idx.on_evict = lambda k, v, log=log: log.append((k, v))
+                idx.item_ttl = item_ttl  # applies to index[key] = value only
+
+        @precondition(lambda self: self.pair is not None)
+        @rule(key=KEYS, value=st.integers())
+        def setitem(self, key, value):
+            self.agree("__setitem__", key, value)
 
         def both(self, name, *args, **kwargs):
             out = []
