@@ -3,8 +3,7 @@
 Each trace (one key per line, optionally ``.gz``) is replayed "get, and on a
 miss insert" through the public classes ``fbacache.LRUCache``, ``LFUCache``,
 ``FIFOCache``, ``RRCache`` and ``AdaptiveCache`` (constructor ``(maxsize)``).
-A class that is not importable yet is replaced by a prototype labelled
-``<name> (proto)``.  OPT is computed here (Belady with bypass, O(n log n)).
+OPT is computed here (Belady with bypass, O(n log n)).
 For each trace@size the table shows hit % and, in parentheses, the share of the
 LRU-to-OPT gap the policy closes.
 
@@ -188,7 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--paper", action="store_true", help="the traces README table")
     ap.add_argument("--traces-dir", default=str(DEFAULT_TRACES), help="where --paper finds traces")
     ap.add_argument("--policies", default=",".join(PUBLIC), help="comma-separated policy names")
-    ap.add_argument("--no-proto", action="store_true", help="fail instead of using a prototype")
+    ap.add_argument("--no-proto", action="store_true", help=argparse.SUPPRESS)  # kept for old commands
     ap.add_argument("--jobs", type=int, default=min(2, multiprocessing.cpu_count()))
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
