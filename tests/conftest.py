@@ -5,6 +5,9 @@ import os
 
 import pytest
 
+from fbacache import CacheManager
+from fbacache.testing.support import ManualClock
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Fail fast when CI expects the compiled core but the twin was loaded."""
@@ -20,6 +23,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             )
 
 
-def stress(count: int, floor: int = 5) -> int:
-    """Scale a stress-loop count by FBACACHE_STRESS (never below ``floor``)."""
-    return max(floor, int(count * float(os.environ.get("FBACACHE_STRESS", "1"))))
+@pytest.fixture
+def clock() -> ManualClock:
+    """A hand-moved monotonic clock (inject it as ``timer=``)."""
+    return ManualClock()
+
+
+@pytest.fixture
+def make_manager(clock):
+    """Build CacheManagers on the test clock; stops them after the test."""
+    made = []
+
+    def make(**kwargs) -> CacheManager:
+        kwargs.setdefault("timer", clock)
+        manager = CacheManager(**kwargs)
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        manager.close()

@@ -7,6 +7,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "fbacache.testing.support",
     "fbacache.caches",
     "fbacache._core._index_py",
     "fbacache.manager",

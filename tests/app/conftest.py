@@ -1,50 +1,12 @@
-"""Fixtures for the application-layer tests: a hand-moved monotonic clock and managers."""
+"""Fixtures for the application-layer tests (``clock`` and ``make_manager`` come from tests/conftest.py)."""
 from __future__ import annotations
-
-import os
 
 import pytest
 
 from fbacache import CacheManager
+from fbacache.testing.support import stress
 
-
-def stress(n: int, minimum: int = 5) -> int:
-    """Scale a loop count by FBACACHE_STRESS (default 1.0; CI may lower it, never to zero)."""
-    return max(minimum, int(n * float(os.environ.get("FBACACHE_STRESS", "1"))))
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand (injected as ``timer``)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make_manager(clock):
-    """Build managers on the fake clock; stops them after the test."""
-    made = []
-
-    def make(**kwargs) -> CacheManager:
-        kwargs.setdefault("timer", clock)
-        m = CacheManager(**kwargs)
-        made.append(m)
-        return m
-
-    yield make
-    for m in made:
-        m.close()
+__all__ = ["stress"]
 
 
 @pytest.fixture

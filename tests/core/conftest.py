@@ -1,4 +1,4 @@
-"""Fixtures running core tests against the compiled index and its twin."""
+"""Fixtures running core tests against the compiled index and its twin (``clock``: tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
@@ -19,18 +19,3 @@ def Index(request: pytest.FixtureRequest):
     if request.param not in IMPLS:
         pytest.skip("compiled core not built (FBACACHE_NO_EXTENSIONS or no compiler)")
     return IMPLS[request.param]
-
-
-class Clock:
-    """An injectable clock tests move by hand (it may also go backwards)."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()

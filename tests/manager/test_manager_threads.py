@@ -70,7 +70,7 @@ def worker(m: CacheManager, tid: int, n: int, counts: dict, errors: list) -> Non
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt, compression", [("none", None), ("pickle", "zlib")])
 def test_many_threads_mixed_operations(fmt, compression):
-    n = stress(200_000 if fmt == "none" else 50_000, minimum=500)
+    n = stress(200_000 if fmt == "none" else 50_000, floor=500)
     m = CacheManager(serialization_format=fmt, compression=compression, max_entries=1000,
                      compression_threshold=16)
     counts: dict = {}
