@@ -152,17 +152,8 @@ cdef class Index:
     cdef readonly unsigned long long expirations
 
     def __cinit__(self, *args, **kwargs):
-        self.hashes = NULL
-        self.prev = self.next = self.aux = NULL
-        self.weights = NULL
-        self.deadline = NULL
-        self.dstamp = NULL
-        self.table = NULL
-        self.prob = NULL
-        self.pstamp = NULL
-        self.dense = NULL
-        self.grave = NULL
-        self.grave_n = self.grave_cap = 0
+        # tp_alloc zero-fills the object: every array pointer starts NULL and every
+        # count 0; only the structures whose "empty" is not all-zero need a start.
         buckets_init(&self.lfu)
         adaptive_init(&self.ad)
         heap_init(&self.expiry_heap)
