@@ -12,6 +12,7 @@ MODULES = [
     "fbacache._core._index_py",
     "fbacache.manager",
     "fbacache.backends.filesystem",
+    "fbacache.backends.forksafe",
     "fbacache.decorators",
     "fbacache.tags",
     "fbacache.swr",

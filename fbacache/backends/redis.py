@@ -34,6 +34,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Optiona
 import msgpack
 
 from fbacache.backends.base import Backend, BackendSettings
+from fbacache.backends.forksafe import fork_lock
 from fbacache.backends.fallback import DirtyKeys, FallbackGuard
 from fbacache.backends.memory import MemoryBackend
 from fbacache.backends.redis_client import (
@@ -70,17 +71,6 @@ end
 return 0
 """
 
-# A forked child may inherit this lock held by a parent thread: re-create it in the child.
-_fork_lock = threading.Lock()
-
-
-def _reset_fork_lock() -> None:
-    global _fork_lock
-    _fork_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_fork_lock)
 
 
 def wrap_entry(blob: bytes, metadata: Optional[Mapping[str, Any]] = None) -> bytes:
@@ -199,7 +189,7 @@ class RedisBackend(Backend):
 
     def _check_pid(self) -> None:
         if self._pid != os.getpid():
-            with _fork_lock:
+            with fork_lock():
                 if self._pid != os.getpid():
                     # The parent's sockets are not ours: redis-py never shuts them down from
                     # another pid, and we simply stop using that pool.

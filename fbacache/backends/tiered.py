@@ -24,6 +24,7 @@ import time
 from typing import Any, Hashable, Iterable, Mapping, Optional
 
 from fbacache.backends.base import Backend, BackendSettings
+from fbacache.backends.forksafe import fork_lock
 from fbacache.backends.invalidation import InvalidationBus
 from fbacache.backends.memory import MemoryBackend
 from fbacache.backends.redis import RedisBackend
@@ -33,16 +34,6 @@ __all__ = ["TieredBackend"]
 
 _MISSING: Any = object()
 _STRIPES = 64
-_fork_lock = threading.Lock()
-
-
-def _reset_fork_lock() -> None:
-    global _fork_lock
-    _fork_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_fork_lock)
 
 
 class TieredBackend(Backend):
@@ -103,7 +94,7 @@ class TieredBackend(Backend):
         # A forked child has no subscriber thread and may have inherited our lock held:
         # it gets a fresh L1, lock and bus (with a new origin id) on its first call.
         if self._pid != os.getpid():
-            with _fork_lock:
+            with fork_lock():
                 if self._pid != os.getpid():
                     self._build()
 
