@@ -8,9 +8,9 @@ Layout (per resident entry, about 40 bytes plus the hash table):
   collector see them, so a cached value that refers back to its cache is
   still collectable.
 * C arrays indexed by slot: the key's hash, ``prev``/``next`` links (policy
-  order, and the free list), ``aux`` (LFU bucket, RANDOM position or
-  PROBABILITY heap position), and, allocated only when first needed, weights,
-  expiry deadlines and probabilities.
+  order, and the free list), ``aux`` (LFU bucket, RANDOM position or adaptive
+  segment; not allocated for the other policies), and, allocated only when
+  first needed, weights, the expiry queue (``_expiry.pxi``) and probabilities.
 * ``table``: an int32 open-addressing index (CPython's perturbed probing) of
   slot numbers; -1 empty, -2 deleted.
 
@@ -28,7 +28,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
-from libc.math cimport isnan
+from libc.math cimport isnan, NAN
 
 import time as _time
 
@@ -85,6 +85,7 @@ cdef void* _grow(void* ptr, Py_ssize_t count, size_t size) except NULL:
 
 include "_lfu.pxi"
 include "_heaps.pxi"
+include "_expiry.pxi"
 include "_adaptive.pxi"
 
 
@@ -107,9 +108,7 @@ cdef class Index:
     cdef int32_t* next
     cdef int32_t* aux
     cdef int64_t* weights
-    cdef double* deadline
-    cdef uint64_t* dstamp  # when each deadline was set: ties expire first-set first (as in the twin)
-    cdef uint64_t dstamps
+    cdef Expiry exp  # deadlines and their order (_expiry.pxi)
     cdef bint has_item_ttl
     cdef double item_ttl_
     cdef int32_t* table
@@ -134,7 +133,6 @@ cdef class Index:
     cdef Buckets lfu
     cdef Adaptive ad
     cdef Py_hash_t probe_hash
-    cdef Heap expiry_heap
     cdef Heap prob_heap
     cdef double* prob
     cdef uint64_t* pstamp
@@ -156,7 +154,7 @@ cdef class Index:
         # count 0; only the structures whose "empty" is not all-zero need a start.
         buckets_init(&self.lfu)
         adaptive_init(&self.ad)
-        heap_init(&self.expiry_heap)
+        expiry_init(&self.exp)
         heap_init(&self.prob_heap)
 
     def __init__(self, policy="lru", max_entries=None, max_weight=None, timer=_time.monotonic,
@@ -222,19 +220,17 @@ cdef class Index:
     @cython.final
     cdef void _free_arrays(self) noexcept:
         free(self.hashes); free(self.prev); free(self.next); free(self.aux)
-        free(self.weights); free(self.deadline); free(self.dstamp); free(self.table)
+        free(self.weights); free(self.table)
         free(self.prob); free(self.pstamp); free(self.dense)
         self.hashes = NULL
         self.prev = self.next = self.aux = NULL
         self.weights = NULL
-        self.deadline = NULL
-        self.dstamp = NULL
         self.table = NULL
         self.prob = NULL
         self.pstamp = NULL
         self.dense = NULL
         buckets_free(&self.lfu)
-        heap_free(&self.expiry_heap)
+        expiry_free(&self.exp)
         heap_free(&self.prob_heap)
 
     @cython.final
@@ -260,13 +256,11 @@ cdef class Index:
         self.hashes = <Py_hash_t*>_grow(self.hashes, cap, sizeof(Py_hash_t))
         self.prev = <int32_t*>_grow(self.prev, cap, sizeof(int32_t))
         self.next = <int32_t*>_grow(self.next, cap, sizeof(int32_t))
-        self.aux = <int32_t*>_grow(self.aux, cap, sizeof(int32_t))
+        if self.pol == P_LFU or self.pol == P_RANDOM or self.pol == P_ADAPTIVE:
+            self.aux = <int32_t*>_grow(self.aux, cap, sizeof(int32_t))  # 4 bytes the others save
         if self.weights != NULL:
             self.weights = <int64_t*>_grow(self.weights, cap, sizeof(int64_t))
-        if self.deadline != NULL:
-            self.deadline = <double*>_grow(self.deadline, cap, sizeof(double))
-            self.dstamp = <uint64_t*>_grow(self.dstamp, cap, sizeof(uint64_t))
-            heap_reserve_pos(&self.expiry_heap, cap)
+        expiry_reserve(&self.exp, cap)
         if self.pol == P_LFU:
             buckets_reserve(&self.lfu, cap)
         elif self.pol == P_RANDOM:
@@ -287,17 +281,6 @@ cdef class Index:
             self.weights = <int64_t*>_grow(NULL, self.cap, sizeof(int64_t))
             for i in range(self.cap):
                 self.weights[i] = 1
-        return 0
-
-    @cython.final
-    cdef int _enable_expiry(self) except -1:
-        cdef int32_t i
-        if self.deadline == NULL:
-            self.deadline = <double*>_grow(NULL, self.cap, sizeof(double))
-            self.dstamp = <uint64_t*>_grow(NULL, self.cap, sizeof(uint64_t))
-            heap_reserve_pos(&self.expiry_heap, self.cap)
-            for i in range(self.cap):
-                self.expiry_heap.pos[i] = NIL
         return 0
 
     @cython.final
@@ -433,7 +416,7 @@ cdef class Index:
 
     @cython.final
     cdef inline bint _has_deadline(self, int32_t s) noexcept:
-        return self.deadline != NULL and self.expiry_heap.pos[s] != NIL
+        return self.exp.deadline != NULL and expiry_has(&self.exp, s)
 
     # ------------------------------------------------------------------ policy
     @cython.final
@@ -569,7 +552,7 @@ cdef class Index:
         self._policy_remove(s)
         self.total_weight -= self._weight(s)
         if self._has_deadline(s):
-            heap_remove(&self.expiry_heap, s, self.deadline, self.dstamp)
+            expiry_remove(&self.exp, s)
         self.prev[s] = DUMMY  # marks the slot free for _rebuild_table
         self.next[s] = self.free_head
         self.free_head = s
@@ -578,9 +561,24 @@ cdef class Index:
 
     @cython.final
     cdef inline bint _expired(self, int32_t s) except -1:
-        if not self._has_deadline(s):
+        cdef double d
+        if self.exp.deadline == NULL:
             return False
-        return not (self._now() < self.deadline[s])
+        d = self.exp.deadline[s]  # +inf when s has no deadline: no clock read
+        return d != INFINITY and not (self._now() < d)
+
+    @cython.final
+    cdef inline bint _expired_at(self, int32_t s, double* now) except -1:
+        """Like _expired, reading the clock into ``now`` only if it is still NaN."""
+        cdef double d
+        if self.exp.deadline == NULL:
+            return False
+        d = self.exp.deadline[s]
+        if d == INFINITY:
+            return False
+        if isnan(now[0]):
+            now[0] = self._now()
+        return not (now[0] < d)
 
     @cython.final
     cdef Py_ssize_t _live(self, object key) except -2:
@@ -589,7 +587,7 @@ cdef class Index:
         cdef Py_ssize_t s = self._find(key, h)
         cdef Py_ssize_t base
         self.probe_hash = h
-        if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
+        if s >= 0 and self._expired(<int32_t>s):
             base = self.grave_n
             self._unlink_slot(<int32_t>s)
             self.expirations += 1
@@ -628,7 +626,7 @@ cdef class Index:
         cdef Py_ssize_t s = self._live(key)
         if s < 0:
             raise KeyError(key)
-        return self.deadline[s] if self._has_deadline(<int32_t>s) else None
+        return self.exp.deadline[s] if self._has_deadline(<int32_t>s) else None
 
     def weight(self, key):
         """Return the stored weight of a resident key; KeyError if absent."""
@@ -671,14 +669,17 @@ cdef class Index:
 
     @cython.final
     cdef Py_ssize_t _make_room(self, int64_t extra_weight, int extra_entries, int32_t keep,
-                               bint* lost) except -1:
+                               bint* lost, double* now) except -1:
         """Evict until an item fits, burying what leaves; return the graveyard mark
         from which the *evicted* pairs start (expired entries, swept first, are
-        not evictions and come before it)."""
+        not evictions and come before it).  ``now``: the operation's clock reading,
+        NaN until read."""
         cdef int32_t v
         cdef int64_t w
-        if self.deadline != NULL and self.expiry_heap.count:
-            self._expire_into(self._now(), False)
+        if self.exp.deadline != NULL and expiry_count(&self.exp):
+            if isnan(now[0]):
+                now[0] = self._now()
+            self._expire_into(now[0])
         cdef Py_ssize_t mark = self.grave_n
         while self.n and self._overflow(extra_weight, extra_entries):
             v = self._policy_victim()
@@ -696,10 +697,13 @@ cdef class Index:
 
         Raises ValueError (and changes nothing) if the item can never fit.
         """
-        self._set(key, value, weight if type(weight) is int else int(weight), expires_at)
+        self._set(key, value, weight if type(weight) is int else int(weight), expires_at, NAN)
 
     @cython.final
-    cdef int _set(self, object key, object value, int64_t w, object expires_at) except -1:
+    cdef int _set(self, object key, object value, int64_t w, object expires_at,
+                  double now) except -1:
+        """The one insert/replace path; ``now`` is the clock reading of this operation
+        (NaN: read it on first need, at most once)."""
         cdef Py_hash_t h
         cdef Py_ssize_t s
         cdef bint lost = False
@@ -716,7 +720,7 @@ cdef class Index:
         h = PyObject_Hash(key)
         s = self._find(key, h)
         cdef Py_ssize_t hint = self.ins_pos if s < 0 else -1
-        if s >= 0 and self._has_deadline(<int32_t>s) and self._expired(<int32_t>s):
+        if s >= 0 and self._expired_at(<int32_t>s, &now):
             self._unlink_slot(<int32_t>s)
             self.expirations += 1
             s = -1
@@ -724,11 +728,11 @@ cdef class Index:
             self._enable_weights()
         if s >= 0:
             if self.max_weight_ >= 0 and self.total_weight - self._weight(<int32_t>s) + w > self.max_weight_:
-                mark = self._make_room(w - self._weight(<int32_t>s), 0, <int32_t>s, &lost)
+                mark = self._make_room(w - self._weight(<int32_t>s), 0, <int32_t>s, &lost, &now)
                 if lost:
                     s = -1
         elif self._overflow(w, 1):
-            mark = self._make_room(w, 1, NIL, &lost)
+            mark = self._make_room(w, 1, NIL, &lost, &now)
         mark_end = self.grave_n
         if s < 0:
             s = self._alloc_slot()
@@ -741,8 +745,6 @@ cdef class Index:
             Py_DECREF(None)
             if self.weights != NULL:
                 self.weights[s] = w
-            if self.deadline != NULL:
-                self.expiry_heap.pos[s] = NIL
             self._table_insert(<int32_t>s, hint)
             self._policy_insert(<int32_t>s)
             self.n += 1
@@ -756,7 +758,7 @@ cdef class Index:
             if self.weights != NULL:
                 self.weights[s] = w
             self._policy_access(<int32_t>s)
-        if expires_at is not None or self.deadline != NULL:
+        if expires_at is not None or self.exp.deadline != NULL:
             self._set_deadline(<int32_t>s, expires_at, deadline)
         if self.grave_n > base:
             if mark >= 0 and mark_end > mark and self.on_evict is not None:
@@ -778,16 +780,10 @@ cdef class Index:
     cdef int _set_deadline(self, int32_t s, object expires_at, double d) except -1:
         if expires_at is None:
             if self._has_deadline(s):
-                heap_remove(&self.expiry_heap, s, self.deadline, self.dstamp)
+                expiry_remove(&self.exp, s)
             return 0
-        self._enable_expiry()
-        self.deadline[s] = d
-        self.dstamps += 1
-        self.dstamp[s] = self.dstamps
-        if self.expiry_heap.pos[s] != NIL:
-            heap_fix(&self.expiry_heap, s, self.deadline, self.dstamp)
-        else:
-            heap_push(&self.expiry_heap, s, self.deadline, self.dstamp)
+        expiry_enable(&self.exp, self.cap)
+        expiry_set(&self.exp, s, d)
         return 0
 
     def set_expiry(self, key, expires_at):
@@ -895,22 +891,22 @@ cdef class Index:
         return out
 
     @cython.final
-    cdef int _expire_into(self, double now, bint unused) except -1:
-        """Bury every entry whose deadline is <= ``now``."""
-        cdef int32_t s
-        while self.expiry_heap.count and not (now < self.deadline[self.expiry_heap.items[0]]):
-            s = self.expiry_heap.items[0]
+    cdef int _expire_into(self, double now) except -1:
+        """Bury every entry whose deadline is <= ``now`` (first to expire first)."""
+        cdef int32_t s = expiry_first(&self.exp)
+        while s != NIL and not (now < self.exp.deadline[s]):
             self._unlink_slot(s)
+            s = expiry_first(&self.exp)
             self.expirations += 1
         return 0
 
     def expire(self, now=None):
         """Remove every entry whose deadline is <= ``now``; return them."""
-        if self.deadline == NULL:
+        if self.exp.deadline == NULL:
             return []
         cdef double t = self._now() if now is None else float(now)
         cdef Py_ssize_t base = self.grave_n
-        self._expire_into(t, False)
+        self._expire_into(t)
         return self._take(base)
 
     def set_probability(self, key, probability):
@@ -942,10 +938,10 @@ cdef class Index:
         cdef list order = self._policy_order()
         cdef double now
         cdef int32_t s
-        if self.deadline == NULL or self.expiry_heap.count == 0:
+        if self.exp.deadline == NULL or expiry_count(&self.exp) == 0:
             return order
         now = self._now()
-        return [s for s in order if not (self.expiry_heap.pos[s] != NIL and not (now < self.deadline[s]))]
+        return [s for s in order if self.exp.deadline[s] == INFINITY or now < self.exp.deadline[s]]
 
     def __iter__(self):
         return iter(self.keys())
@@ -991,13 +987,18 @@ cdef class Index:
 
     def __setitem__(self, key, value):
         cdef int64_t w = 1
+        cdef double now
         if self._sizeof is None and not self.has_item_ttl:
-            self._set(key, value, 1, None)
+            self._set(key, value, 1, None, NAN)
             return
         if self._sizeof is not None:
             size = self._sizeof(value)
             w = size if type(size) is int else int(size)
-        self._set(key, value, w, (self._now() + self.item_ttl_) if self.has_item_ttl else None)
+        if not self.has_item_ttl:
+            self._set(key, value, w, None, NAN)
+            return
+        now = self._now()  # one reading: the deadline and the expiry sweep agree
+        self._set(key, value, w, now + self.item_ttl_, now)
 
     def __delitem__(self, key):
         if not self.delete(key):
@@ -1057,11 +1058,8 @@ cdef class Index:
             assert self.prob_heap.count == self.n
         elif self.pol == P_ADAPTIVE:
             adaptive_check(&self.ad, self.hashes, self.prev, self.next, self.aux, self.n)
-        if self.deadline != NULL:
-            heap_check(&self.expiry_heap, self.deadline, self.dstamp)
-            for s in resident:
-                if self.expiry_heap.pos[s] != NIL:
-                    assert self.expiry_heap.items[self.expiry_heap.pos[s]] == s
+        if self.exp.deadline != NULL:
+            expiry_check(&self.exp, resident)
         if self.max_entries_ >= 0:
             assert self.n <= self.max_entries_, "over entry capacity"
         if self.max_weight_ >= 0:

@@ -183,6 +183,12 @@ class Index:
 
         Raises ValueError (and changes nothing) if the item can never fit.
         """
+        self._set(key, value, weight, expires_at, None)
+
+    def _set(self, key: Hashable, value: Any, weight: int, expires_at: Optional[float],
+             now: Optional[float]) -> None:
+        """The one insert/replace path; ``now`` is this operation's clock reading
+        (None: read it on first need, at most once)."""
         weight = int(weight)
         if weight < 0:
             raise ValueError("weight must be non-negative")
@@ -195,20 +201,23 @@ class Index:
             raise ValueError("expires_at must not be NaN")
         probe = _Probe(key)  # an unhashable or raising key fails here, before any change
         entry = self._data.get(probe)
-        if entry is not None and entry.deadline is not None and not (self.timer() < entry.deadline):
-            self._drop(entry)
-            self.expirations += 1
-            entry = None
+        if entry is not None and entry.deadline is not None:
+            if now is None:
+                now = self.timer()
+            if not (now < entry.deadline):
+                self._drop(entry)
+                self.expirations += 1
+                entry = None
         # entries leaving are held until the index is consistent again: their
         # finalisers (and on_evict) may run arbitrary code, even code using this index
         victims: List[_Entry] = []
         swept: List[_Entry] = []
         if entry is not None:
             if self.max_weight is not None and self._weight - entry.weight + weight > self.max_weight:
-                if self._make_room(weight - entry.weight, 0, entry, victims, swept):
+                if self._make_room(weight - entry.weight, 0, entry, victims, swept, now):
                     entry = None
         else:
-            self._make_room(weight, 1, None, victims, swept)
+            self._make_room(weight, 1, None, victims, swept, now)
         if entry is None:
             self._stamp += 1
             entry = _Entry(key, probe.hash, value, weight, self._stamp)
@@ -237,6 +246,7 @@ class Index:
         keep: Optional[_Entry],
         victims: List[_Entry],
         swept: List[_Entry],
+        now: Optional[float] = None,
     ) -> bool:
         """Evict until an item fits into ``victims`` (expired ones into ``swept``).
 
@@ -246,7 +256,7 @@ class Index:
         if not self._overflow(extra_weight, extra_entries):
             return lost
         if self._expiring:
-            swept.extend(self._expire_entries(self.timer()))
+            swept.extend(self._expire_entries(self.timer() if now is None else now))
         while self._data and self._overflow(extra_weight, extra_entries):
             entry = self._policy.victim()
             self._drop(entry)
@@ -419,8 +429,11 @@ class Index:
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
         weight = 1 if self._sizeof is None else self._sizeof(value)
-        expires = None if self.item_ttl is None else self.timer() + self.item_ttl
-        self.set(key, value, weight, expires)
+        if self.item_ttl is None:
+            self._set(key, value, weight, None, None)
+        else:
+            now = self.timer()  # one reading: the deadline and the expiry sweep agree
+            self._set(key, value, weight, now + self.item_ttl, now)
 
     def __delitem__(self, key: Hashable) -> None:
         if not self.delete(key):
