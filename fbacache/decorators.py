@@ -40,14 +40,10 @@ True
 from __future__ import annotations
 
 import collections
-import dataclasses
-import enum
 import functools
 import glob
-import hashlib
 import inspect
 import itertools
-import json
 import secrets
 import string
 import threading
@@ -55,6 +51,7 @@ import weakref
 from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
 
 from fbacache.errors import ConfigError
+from fbacache.keys import _qualname, argument_form, fixed_form, form_digest, key_plan, make_key
 from fbacache.log import describe_key, get_logger
 from fbacache.metrics import Counter
 
@@ -65,11 +62,21 @@ log = get_logger("decorators")
 
 ManagerRef = Any  # a CacheManager, a zero-argument callable returning one, or None
 _HEX = 32
+_EMPTY = inspect.Parameter.empty
 _NONCE = secrets.token_hex(6)  # tokens unique across processes sharing a backend
 _token_counter = itertools.count(1)
 _default_lock = threading.Lock()
 _default: Any = None
 _NONE: Any = object()  # "not a method call"
+# Digest memo (per decorated function): calls whose arguments are all of these types
+# map (argument types, arguments) to their digest without encoding or hashing.
+# Within one of these types, equal values have equal canonical forms, except
+# 0.0 == -0.0 (floats equal to zero are never remembered); the types in the memo key
+# keep 1, 1.0 and True apart. Python's hash() only serves this in-process lookup.
+_DYNAMIC: Any = object()  # tags computed per call
+_MEMO_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+_MEMO_SIZE = 1024  # entries per function; the memo is emptied when full
+_MEMO_CHARS = 256  # arguments with more str/bytes characters are not remembered
 
 
 class CacheInfo(NamedTuple):
@@ -104,7 +111,8 @@ def set_default_manager(manager: Any) -> None:
 
 def _resolve(manager: ManagerRef) -> Any:
     if manager is None:
-        return default_manager()
+        current = _default  # read without the lock: set once, replaced only by a setter
+        return current if current is not None else default_manager()
     if hasattr(manager, "get_or_set"):
         return manager
     if callable(manager):
@@ -114,118 +122,10 @@ def _resolve(manager: ManagerRef) -> Any:
 
 
 # --------------------------------------------------------------------------- keys
-def _qualname(t: type) -> str:
-    return f"{t.__module__}.{t.__qualname__}"
-
-
-def _canon(obj: Any) -> Any:
-    """JSON-able, type-tagged form of an argument (TypeError if it has none)."""
-    if obj is None or isinstance(obj, bool) or type(obj) is str:
-        return obj
-    t = type(obj)
-    if t is int:
-        return {"i": str(obj)}
-    if t is float:
-        return {"f": repr(obj)}
-    if t is bytes:
-        return {"b": obj.hex()}
-    if isinstance(obj, enum.Enum):
-        return {"e": _qualname(t), "n": obj.name}
-    hook = getattr(obj, "__cache_key__", None)
-    if hook is not None and callable(hook) and not isinstance(obj, type):
-        return {"k": _qualname(t), "v": _canon(hook())}
-    if isinstance(obj, (list, tuple)):
-        tag = {list: "l", tuple: "t"}.get(t)
-        items = [_canon(x) for x in obj]
-        return {tag: items} if tag else {"seq": _qualname(t), "v": items}
-    if isinstance(obj, (set, frozenset)):
-        return {"fs" if isinstance(obj, frozenset) else "s":
-                sorted(json.dumps(_canon(x), sort_keys=True) for x in obj)}
-    if isinstance(obj, collections.abc.Mapping):
-        pairs = sorted((json.dumps(_canon(k), sort_keys=True), _canon(v))
-                       for k, v in obj.items())
-        return {"d": pairs} if t is dict else {"map": _qualname(t), "v": pairs}
-    if isinstance(obj, type):
-        return {"T": _qualname(obj)}
-    if dataclasses.is_dataclass(obj):
-        return {"dc": _qualname(t),
-                "v": [[f.name, _canon(getattr(obj, f.name))] for f in dataclasses.fields(obj)]}
-    if isinstance(obj, (str, int, float, bytes)):  # subclasses: value plus type
-        return {"sub": _qualname(t), "v": _canon(t.__mro__[-2](obj))}
-    if t.__repr__ is object.__repr__:
-        raise TypeError(
-            f"cannot build a cache key from a {_qualname(t)} argument: its repr holds a "
-            "memory address; give the class __repr__ or __cache_key__(), or pass key=...")
-    return {"o": _qualname(t), "r": repr(obj)}
-
-
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _digest(form: Any) -> str:
-    return hashlib.sha256(_encode(form).encode("utf-8")).hexdigest()[:_HEX]
-
-
-_EMPTY = inspect.Parameter.empty
-
-
-def _simple_params(signature: inspect.Signature) -> Optional[tuple[tuple[str, ...], tuple]]:
-    """(names, defaults) when every parameter is positional-or-keyword, else None."""
-    params = list(signature.parameters.values())
-    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
-        return None
-    return tuple(p.name for p in params), tuple(p.default for p in params)
-
-
-def _bind_fast(simple: tuple[tuple[str, ...], tuple], args: tuple,
-               kwargs: dict) -> Optional[list[tuple[str, Any]]]:
-    """What ``bind`` + ``apply_defaults`` give for a simple signature; None: use bind."""
-    names, defaults = simple
-    n = len(args)
-    if n > len(names):
-        return None
-    items = list(zip(names, args))
-    used = 0
-    for name, default in zip(names[n:], defaults[n:]):
-        if name in kwargs:
-            items.append((name, kwargs[name]))
-            used += 1
-        elif default is _EMPTY:
-            return None
-        else:
-            items.append((name, default))
-    return items if used == len(kwargs) else None
-
-
-def make_key(prefix: str, signature: inspect.Signature, args: tuple, kwargs: dict,
-             skip_first: bool = False,
-             simple: Optional[tuple[tuple[str, ...], tuple]] = None) -> str:
-    """``<prefix>:<digest>`` of a call bound to ``signature`` (defaults applied).
-
-    >>> import inspect
-    >>> sig = inspect.signature(lambda a, b=2: None)
-    >>> make_key("f", sig, (1,), {}) == make_key("f", sig, (), {"a": 1, "b": 2})
-    True
-    >>> make_key("f", sig, (1, 23), {}) != make_key("f", sig, (12, 3), {})
-    True
-    """
-    items = _bind_fast(simple, args, kwargs) if simple is not None else None
-    if items is None:  # general signatures, and errors reported by bind itself
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        items = list(bound.arguments.items())
-    if skip_first:
-        items = items[1:]
-    if simple is not None:
-        return f"{prefix}:{_digest([[name, _canon(value)] for name, value in items])}"
-    form = []
-    for name, value in items:
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            form.append([name, {"l": [_canon(v) for v in value]}])
-        else:
-            form.append([name, _canon(value)])
-    return f"{prefix}:{_digest(form)}"
+# The key encoding lives in fbacache.keys; _canon/_digest/_simple_params keep their old names here.
+_canon = argument_form
+_digest = form_digest
+_simple_params = key_plan
 
 
 def _default_prefix(func: Callable[..., Any]) -> str:
@@ -236,6 +136,27 @@ def _default_prefix(func: Callable[..., Any]) -> str:
 
 
 # --------------------------------------------------------------------------- cached
+def _types(args: tuple) -> tuple[type, ...]:
+    """The types of ``args``; short tuples without ``map`` (3x faster: type(x) in
+    bytecode is specialised, ``map(type, ...)`` is a generic call per item)."""
+    n = len(args)
+    if n == 1:
+        return (type(args[0]),)
+    if n == 2:
+        return (type(args[0]), type(args[1]))
+    if n == 3:
+        return (type(args[0]), type(args[1]), type(args[2]))
+    return tuple(map(type, args))
+
+
+def _rememberable(types: tuple[type, ...], args: tuple) -> bool:
+    """Whether the memo may keep the key of ``args`` (see _MEMO_TYPES)."""
+    if float in types and any(type(a) is float and a == 0.0 for a in args):
+        return False
+    size = sum(len(a) for a in args if type(a) is str or type(a) is bytes)
+    return size <= _MEMO_CHARS
+
+
 class CachedFunction:
     """The wrapper ``@cached`` returns (a descriptor: methods bind per instance)."""
 
@@ -257,12 +178,20 @@ class CachedFunction:
         self._func = func
         self._sig = inspect.signature(func)
         self._simple = _simple_params(self._sig)
+        # The memo needs keys that depend on the given arguments only: no defaults
+        # that could change (a list default can be appended to between calls).
+        defaults = [p.default for p in self._sig.parameters.values() if p.default is not _EMPTY]
+        self._memo: Optional[dict[tuple[tuple[type, ...], tuple], str]] = (
+            {} if all(map(fixed_form, defaults)) else None)
         self.ttl = ttl
         self.key_prefix = key_prefix or _default_prefix(func)
         self._manager_ref = manager
+        # A manager given directly needs no resolving at each call.
+        self._manager = manager if hasattr(manager, "get_or_set") else None
         self._grace = grace
         self._background = background
         self._tags = tags if callable(tags) else (tuple(tags) if tags else ())
+        self._static_tags = _DYNAMIC if callable(tags) else (list(self._tags) or None)
         self._instance_key = instance_key
         self._is_method = False
         self._hits = Counter()
@@ -274,6 +203,8 @@ class CachedFunction:
     def __set_name__(self, owner: type, name: str) -> None:
         # Defined in a class body: the first argument is the instance.
         self._is_method = True
+        if self._memo is not None:
+            self._memo.clear()  # keys so far were made without an instance parameter
 
     def __get__(self, instance: Any, owner: Optional[type] = None) -> Any:
         if instance is None:
@@ -335,23 +266,64 @@ class CachedFunction:
                       self.key_prefix, n, len(tags))
 
     # ------------------------------------------------------------------ calls
-    def _key(self, instance: Any, args: tuple, kwargs: dict) -> tuple[str, Optional[str]]:
-        if instance is _NONE:
-            return make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple), None
-        part, tag = self._instance_part(instance)
-        key = make_key(f"{self.key_prefix}:{part}", self._sig, (instance, *args), kwargs,
-                       skip_first=True, simple=self._simple)
-        return key, tag
+    # Keys. Calls with positional arguments of the _MEMO_TYPES are looked up in
+    # self._memo by (argument types, arguments): functions keep their whole key
+    # there, methods the digest (the instance part is added per call). Any other
+    # call builds its key with make_key (whose KeyPlan encodes simple arguments
+    # directly, and everything else canonically).
+    def _remember(self, types: tuple[type, ...], args: tuple, value: str) -> None:
+        memo = self._memo
+        if memo is not None and _rememberable(types, args):
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[(types, args)] = value
 
-    def _call(self, instance: Any, args: tuple, kwargs: dict) -> Any:
-        manager = self.manager
+    def _function_key(self, args: tuple, kwargs: dict) -> str:
+        memo = self._memo
+        if not kwargs and memo is not None:
+            types = _types(args)
+            if _MEMO_TYPES.issuperset(types):
+                key = memo.get((types, args))
+                if key is None:
+                    key = make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple)
+                    self._remember(types, args, key)
+                return key
+        return make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple)
+
+    def _method_digest(self, instance: Any, args: tuple, kwargs: dict) -> str:
+        memo = self._memo
+        if not kwargs and memo is not None:
+            types = _types(args)
+            if _MEMO_TYPES.issuperset(types):
+                digest = memo.get((types, args))
+                if digest is None:
+                    digest = make_key("", self._sig, (instance, *args), kwargs, skip_first=True,
+                                      simple=self._simple)[1:]
+                    self._remember(types, args, digest)
+                return digest
+        return make_key("", self._sig, (instance, *args), kwargs, skip_first=True,
+                        simple=self._simple)[1:]
+
+    def _key(self, instance: Any, args: tuple, kwargs: dict) -> tuple[str, Optional[str]]:
+        """(key of the call, the instance's cleanup tag or None)."""
+        if instance is _NONE:
+            return self._function_key(args, kwargs), None
+        part, tag = self._instance_part(instance)
+        return f"{self.key_prefix}:{part}:{self._method_digest(instance, args, kwargs)}", tag
+
+    def _fetch(self, key: str, instance_tag: Optional[str], call_args: tuple,
+               kwargs: dict) -> Any:
+        manager = self._manager
+        if manager is None:
+            manager = self.manager
         if self._dead:
             self._reap(manager)
-        key, instance_tag = self._key(instance, args, kwargs)
-        call_args = args if instance is _NONE else (instance, *args)
-        tags = list(self._tags(*call_args, **kwargs) if callable(self._tags) else self._tags)
-        if instance_tag is not None:
-            tags.append(instance_tag)
+        if instance_tag is None and self._static_tags is not _DYNAMIC:
+            tags = self._static_tags
+        else:
+            tags = list(self._tags(*call_args, **kwargs) if callable(self._tags) else self._tags)
+            if instance_tag is not None:
+                tags.append(instance_tag)
         ran = []
 
         def compute() -> Any:
@@ -364,12 +336,16 @@ class CachedFunction:
         (self._misses if ran else self._hits).inc()
         return value
 
+    def _call(self, instance: Any, args: tuple, kwargs: dict) -> Any:
+        key, instance_tag = self._key(instance, args, kwargs)
+        return self._fetch(key, instance_tag, (instance, *args), kwargs)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._is_method:
             if not args:
                 raise TypeError(f"{self.__qualname__}() missing its instance argument")
             return self._call(args[0], args[1:], kwargs)
-        return self._call(_NONE, args, kwargs)
+        return self._fetch(self._function_key(args, kwargs), None, args, kwargs)
 
     # ------------------------------------------------------------------ management
     def key_for(self, *args: Any, **kwargs: Any) -> str:

@@ -5,15 +5,19 @@ keys are shortened with SHA-256.
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import fnmatch
 import functools
 import hashlib
+import inspect
 import json
 import re
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import quote
 
-__all__ = ["generate_cache_key", "canonical_bytes", "compile_pattern", "MAX_KEY_LENGTH"]
+__all__ = ["generate_cache_key", "canonical_bytes", "compile_pattern", "MAX_KEY_LENGTH",
+           "argument_form", "form_digest", "fixed_form", "KeyPlan", "key_plan", "make_key"]
 
 MAX_KEY_LENGTH = 250
 HASH_CHARS = 32  # hex characters of the SHA-256 digest kept in hashed keys (128 bits)
@@ -107,3 +111,244 @@ def compile_pattern(pattern: str) -> Callable[[str], Any]:
     (True, False)
     """
     return re.compile(fnmatch.translate(pattern)).match
+
+
+# --------------------------------------------------------------------------- decorator keys
+# ``@cached`` keys: the SHA-256 of the canonical JSON of the bound arguments,
+# ``[["name", <form>], ...]`` where ``argument_form`` gives each value's form.
+# Two encoders produce that JSON: the general one (``argument_form`` + json),
+# and ``_text``, which writes the same bytes directly for the simple types
+# (str, int, float, bool, None, bytes, tuples and lists of those) about ten
+# times faster. tests/app/test_cached_keys.py checks they agree.
+
+def _qualname(t: type) -> str:
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def argument_form(obj: Any) -> Any:
+    """JSON-able, type-tagged form of a decorated function's argument.
+
+    Raises TypeError for an object whose only repr holds a memory address.
+
+    >>> argument_form(1), argument_form(1.0), argument_form(True), argument_form((1, "a"))
+    ({'i': '1'}, {'f': '1.0'}, True, {'t': [{'i': '1'}, 'a']})
+    """
+    if obj is None or isinstance(obj, bool) or type(obj) is str:
+        return obj
+    t = type(obj)
+    if t is int:
+        return {"i": str(obj)}
+    if t is float:
+        return {"f": repr(obj)}
+    if t is bytes:
+        return {"b": obj.hex()}
+    if isinstance(obj, enum.Enum):
+        return {"e": _qualname(t), "n": obj.name}
+    hook = getattr(obj, "__cache_key__", None)
+    if hook is not None and callable(hook) and not isinstance(obj, type):
+        return {"k": _qualname(t), "v": argument_form(hook())}
+    if isinstance(obj, (list, tuple)):
+        tag = {list: "l", tuple: "t"}.get(t)
+        items = [argument_form(x) for x in obj]
+        return {tag: items} if tag else {"seq": _qualname(t), "v": items}
+    if isinstance(obj, (set, frozenset)):
+        return {"fs" if isinstance(obj, frozenset) else "s":
+                sorted(json.dumps(argument_form(x), sort_keys=True) for x in obj)}
+    if isinstance(obj, Mapping):
+        pairs = sorted((json.dumps(argument_form(k), sort_keys=True), argument_form(v))
+                       for k, v in obj.items())
+        return {"d": pairs} if t is dict else {"map": _qualname(t), "v": pairs}
+    if isinstance(obj, type):
+        return {"T": _qualname(obj)}
+    if dataclasses.is_dataclass(obj):
+        return {"dc": _qualname(t), "v": [[f.name, argument_form(getattr(obj, f.name))]
+                                          for f in dataclasses.fields(obj)]}
+    if isinstance(obj, (str, int, float, bytes)):  # subclasses: value plus type
+        return {"sub": _qualname(t), "v": argument_form(t.__mro__[-2](obj))}
+    if t.__repr__ is object.__repr__:
+        raise TypeError(
+            f"cannot build a cache key from a {_qualname(t)} argument: its repr holds a "
+            "memory address; give the class __repr__ or __cache_key__(), or pass key=...")
+    return {"o": _qualname(t), "r": repr(obj)}
+
+
+_json_text = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_json_str = json.encoder.encode_basestring  # what _json_text uses for str (ensure_ascii=False)
+_sha256 = hashlib.sha256
+
+
+def _hex(text: str) -> str:
+    return _sha256(text.encode("utf-8")).hexdigest()[:HASH_CHARS]
+
+
+def form_digest(form: Any) -> str:
+    """First 128 bits (32 hex chars) of the SHA-256 of the canonical JSON of ``form``.
+
+    >>> form_digest([["a", argument_form(1)]])
+    '19d238fb6b8ae889cd944fb75357aa1d'
+    """
+    return _hex(_json_text(form))
+
+
+def _text(v: Any) -> Optional[str]:
+    """``_json_text(argument_form(v))`` for the simple types; None for any other."""
+    t = type(v)
+    if t is str:
+        return _json_str(v)
+    if t is int:
+        return f'{{"i":"{v}"}}'  # int.__format__ is str(): digits and "-", nothing to escape
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    if t is float:
+        return f'{{"f":"{v!r}"}}'  # repr: digits, ".", "e", "+", "-", "inf", "nan"
+    if t is tuple or t is list:
+        parts = [_text(x) for x in v]
+        if None in parts:
+            return None
+        return ('{"t":[' if t is tuple else '{"l":[') + ",".join(parts) + "]}"  # type: ignore[arg-type]
+    if t is bytes:
+        return f'{{"b":"{v.hex()}"}}'
+    return None
+
+
+def _immutable(v: Any) -> bool:
+    return type(v) is not list and (type(v) is not tuple or all(map(_immutable, v)))
+
+
+def fixed_form(value: Any) -> bool:
+    """True when ``value`` is of the simple types (str, int, float, bool, None, bytes,
+    tuples of those) whose key form can never change (a list can be mutated).
+
+    >>> fixed_form((1, "a", None)), fixed_form((1, [2])), fixed_form({})
+    (True, False, False)
+    """
+    return _immutable(value) and _text(value) is not None
+
+
+_EMPTY = inspect.Parameter.empty
+
+
+class KeyPlan:
+    """What key building needs about a signature whose parameters are all
+    positional-or-keyword, computed once per decorated function.
+
+    ``digest(args, kwargs, offset)`` is ``form_digest`` of the bound call's form
+    (``offset`` leading parameters, e.g. ``self``, are bound but not encoded),
+    or None when the call is not simple (then bind with inspect).
+    """
+
+    __slots__ = ("names", "defaults", "_heads", "_tails")
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        params = list(signature.parameters.values())
+        if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+            raise ValueError("KeyPlan needs positional-or-keyword parameters only")
+        self.names = tuple(p.name for p in params)
+        self.defaults = tuple(p.default for p in params)
+        self._heads = tuple(f"[{_json_str(name)}," for name in self.names)
+        # _tails[k]: the encoded defaults of parameters k.. (None when one is missing,
+        # not simple, or mutable: a list default can change between calls).
+        tails: list[Optional[str]] = []
+        for k in range(len(params) + 1):
+            texts = [_text(d) if d is not _EMPTY and _immutable(d) else None
+                     for d in self.defaults[k:]]  # None: not fixed_form
+            tails.append(None if None in texts else
+                         ",".join(h + t + "]" for h, t in zip(self._heads[k:], texts)))  # type: ignore[operator]
+        self._tails = tuple(tails)
+
+    def bind(self, args: tuple, kwargs: dict) -> Optional[list[tuple[str, Any]]]:
+        """What ``bind`` + ``apply_defaults`` give; None: let inspect bind (and raise)."""
+        names, defaults = self.names, self.defaults
+        n = len(args)
+        if n > len(names):
+            return None
+        items = list(zip(names, args))
+        used = 0
+        for name, default in zip(names[n:], defaults[n:]):
+            if name in kwargs:
+                items.append((name, kwargs[name]))
+                used += 1
+            elif default is _EMPTY:
+                return None
+            else:
+                items.append((name, default))
+        return items if used == len(kwargs) else None
+
+    def digest(self, args: tuple, kwargs: dict, offset: int = 0) -> Optional[str]:
+        """Digest of the call ``f(<offset bound values>, *args, **kwargs)`` for simple
+        argument values, else None."""
+        heads = self._heads
+        if not kwargs:
+            end = offset + len(args)
+            if end > len(heads):
+                return None
+            tail = self._tails[end]
+            if tail is None:
+                return None
+            parts = []
+            for head, value in zip(heads[offset:], args):
+                text = _text(value)
+                if text is None:
+                    return None
+                parts.append(head + text + "]")
+            if tail:
+                parts.append(tail)
+            return _hex("[" + ",".join(parts) + "]")
+        items = self.bind((None,) * offset + args, kwargs)
+        if items is None:
+            return None
+        parts = []
+        for head, (_, value) in zip(heads[offset:], items[offset:]):
+            text = _text(value)
+            if text is None:
+                return None
+            parts.append(head + text + "]")
+        return _hex("[" + ",".join(parts) + "]")
+
+
+def key_plan(signature: inspect.Signature) -> Optional[KeyPlan]:
+    """A :class:`KeyPlan` when every parameter is positional-or-keyword, else None."""
+    try:
+        return KeyPlan(signature)
+    except ValueError:
+        return None
+
+
+def make_key(prefix: str, signature: inspect.Signature, args: tuple, kwargs: dict,
+             skip_first: bool = False, simple: Optional[KeyPlan] = None) -> str:
+    """``<prefix>:<digest>`` of a call bound to ``signature`` (defaults applied).
+
+    ``skip_first`` leaves the first bound argument (``self``) out of the digest;
+    ``simple`` is the signature's :func:`key_plan` (optional: it only makes the
+    common calls cheaper, the key is the same). Raises TypeError when the
+    arguments do not bind, or one of them has no stable form.
+
+    >>> import inspect
+    >>> sig = inspect.signature(lambda a, b=2: None)
+    >>> make_key("f", sig, (1,), {}) == make_key("f", sig, (), {"a": 1, "b": 2})
+    True
+    >>> make_key("f", sig, (1, 23), {}) != make_key("f", sig, (12, 3), {})
+    True
+    """
+    if simple is not None and (args or not skip_first):
+        digest = simple.digest(args[1:], kwargs, 1) if skip_first else simple.digest(args, kwargs)
+        if digest is not None:
+            return f"{prefix}:{digest}"
+    items = simple.bind(args, kwargs) if simple is not None else None
+    if items is None:  # general signatures, and errors reported by bind itself
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        items = list(bound.arguments.items())
+    if skip_first:
+        items = items[1:]
+    if simple is not None:
+        return f"{prefix}:{form_digest([[name, argument_form(value)] for name, value in items])}"
+    form = []
+    for name, value in items:
+        if signature.parameters[name].kind is inspect.Parameter.VAR_POSITIONAL:
+            form.append([name, {"l": [argument_form(v) for v in value]}])
+        else:
+            form.append([name, argument_form(value)])
+    return f"{prefix}:{form_digest(form)}"
