@@ -68,8 +68,9 @@ _token_counter = itertools.count(1)
 _default_lock = threading.Lock()
 _default: Any = None
 _NONE: Any = object()  # "not a method call"
-# Digest memo (per decorated function): calls whose arguments are all of these types
-# map (argument types, arguments) to their digest without encoding or hashing.
+# Key memo (per decorated function): calls whose arguments are all of these types
+# map (argument types, arguments[, keyword names]) to their key (methods: digest)
+# without encoding or hashing.
 # Within one of these types, equal values have equal canonical forms, except
 # 0.0 == -0.0 (floats equal to zero are never remembered); the types in the memo key
 # keep 1, 1.0 and True apart. Python's hash() only serves this in-process lookup.
@@ -136,25 +137,65 @@ def _default_prefix(func: Callable[..., Any]) -> str:
 
 
 # --------------------------------------------------------------------------- cached
-def _types(args: tuple) -> tuple[type, ...]:
-    """The types of ``args``; short tuples without ``map`` (3x faster: type(x) in
-    bytecode is specialised, ``map(type, ...)`` is a generic call per item)."""
-    n = len(args)
+def _memo_key(args: tuple, kwargs: dict) -> Optional[tuple]:
+    """The memo's key for a call: (types, values) for positional calls, (types,
+    values, keyword names) otherwise; None when an argument is not of _MEMO_TYPES."""
+    values = (*args, *kwargs.values()) if kwargs else args
+    # type(x) in bytecode is specialised; map(type, ...) is a generic call per
+    # item (3x slower for the usual one to three arguments).
+    n = len(values)
     if n == 1:
-        return (type(args[0]),)
-    if n == 2:
-        return (type(args[0]), type(args[1]))
-    if n == 3:
-        return (type(args[0]), type(args[1]), type(args[2]))
-    return tuple(map(type, args))
+        types: tuple[type, ...] = (type(values[0]),)
+    elif n == 2:
+        types = (type(values[0]), type(values[1]))
+    elif n == 3:
+        types = (type(values[0]), type(values[1]), type(values[2]))
+    else:
+        types = tuple(map(type, values))
+    if not _MEMO_TYPES.issuperset(types):
+        if tuple not in types:
+            return None
+        types = tuple(map(_shape, values))  # (1,) and (1.0,) are equal: their shapes differ
+        if None in types:
+            return None
+    return (types, values, tuple(kwargs)) if kwargs else (types, values)
 
 
-def _rememberable(types: tuple[type, ...], args: tuple) -> bool:
-    """Whether the memo may keep the key of ``args`` (see _MEMO_TYPES)."""
-    if float in types and any(type(a) is float and a == 0.0 for a in args):
-        return False
-    size = sum(len(a) for a in args if type(a) is str or type(a) is bytes)
-    return size <= _MEMO_CHARS
+def _shape(value: Any) -> Any:
+    """The type of a value of _MEMO_TYPES, the tuple of the items' shapes for a
+    tuple, None for anything else."""
+    t = type(value)
+    if t is tuple:
+        shapes = tuple(map(_shape, value))
+        return None if None in shapes else shapes
+    return t if t in _MEMO_TYPES else None
+
+
+def _leaves(values: tuple) -> list:
+    out: list = []
+    for v in values:
+        if type(v) is tuple:
+            out.extend(_leaves(v))
+        else:
+            out.append(v)
+    return out
+
+
+def _remember(memo: dict, memo_key: tuple, value: str) -> None:
+    """Keep ``value`` under ``memo_key`` unless a float is zero (0.0 == -0.0, but their
+    keys differ) or the strs and bytes are long (the memo would keep them alive)."""
+    types, values = memo_key[0], memo_key[1]
+    if any(type(t) is tuple for t in types):
+        values = _leaves(values)
+        types = tuple(map(type, values))
+    if float in types and 0.0 in [a for a in values if type(a) is float]:
+        return
+    if (str in types or bytes in types) and sum(
+            [len(a) for a in values if type(a) is str or type(a) is bytes]) > _MEMO_CHARS:
+        return
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[memo_key] = value
 
 
 class CachedFunction:
@@ -183,6 +224,7 @@ class CachedFunction:
         defaults = [p.default for p in self._sig.parameters.values() if p.default is not _EMPTY]
         self._memo: Optional[dict[tuple[tuple[type, ...], tuple], str]] = (
             {} if all(map(fixed_form, defaults)) else None)
+        self._parts: dict[tuple, str] = {}  # memo of instance_key(self) -> instance part
         self.ttl = ttl
         self.key_prefix = key_prefix or _default_prefix(func)
         self._manager_ref = manager
@@ -249,7 +291,15 @@ class CachedFunction:
     def _instance_part(self, instance: Any) -> tuple[str, Optional[str]]:
         """(instance part of the key, tag for cleanup or None)."""
         if self._instance_key is not None:
-            return _digest(_canon(self._instance_key(instance))), None
+            ident = self._instance_key(instance)
+            memo_key = _memo_key((ident,), {})
+            if memo_key is None:
+                return _digest(_canon(ident)), None
+            part = self._parts.get(memo_key)
+            if part is None:
+                part = _digest(_canon(ident))
+                _remember(self._parts, memo_key, part)
+            return part, None
         token = self._token(instance)
         return token, f"{self.key_prefix}#instance:{token}"
 
@@ -266,40 +316,31 @@ class CachedFunction:
                       self.key_prefix, n, len(tags))
 
     # ------------------------------------------------------------------ calls
-    # Keys. Calls with positional arguments of the _MEMO_TYPES are looked up in
-    # self._memo by (argument types, arguments): functions keep their whole key
-    # there, methods the digest (the instance part is added per call). Any other
-    # call builds its key with make_key (whose KeyPlan encodes simple arguments
-    # directly, and everything else canonically).
-    def _remember(self, types: tuple[type, ...], args: tuple, value: str) -> None:
-        memo = self._memo
-        if memo is not None and _rememberable(types, args):
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[(types, args)] = value
-
+    # Keys. Calls whose arguments are all of the _MEMO_TYPES are looked up in
+    # self._memo (see _memo_key): functions keep their whole key there, methods
+    # the digest (the instance part is added per call). Any other call builds its
+    # key with make_key (whose KeyPlan encodes simple arguments directly, and
+    # everything else canonically).
     def _function_key(self, args: tuple, kwargs: dict) -> str:
-        memo = self._memo
-        if not kwargs and memo is not None:
-            types = _types(args)
-            if _MEMO_TYPES.issuperset(types):
-                key = memo.get((types, args))
+        if self._memo is not None:
+            memo_key = _memo_key(args, kwargs)
+            if memo_key is not None:
+                key = self._memo.get(memo_key)
                 if key is None:
                     key = make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple)
-                    self._remember(types, args, key)
+                    _remember(self._memo, memo_key, key)
                 return key
         return make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple)
 
     def _method_digest(self, instance: Any, args: tuple, kwargs: dict) -> str:
-        memo = self._memo
-        if not kwargs and memo is not None:
-            types = _types(args)
-            if _MEMO_TYPES.issuperset(types):
-                digest = memo.get((types, args))
+        if self._memo is not None:
+            memo_key = _memo_key(args, kwargs)
+            if memo_key is not None:
+                digest = self._memo.get(memo_key)
                 if digest is None:
                     digest = make_key("", self._sig, (instance, *args), kwargs, skip_first=True,
                                       simple=self._simple)[1:]
-                    self._remember(types, args, digest)
+                    _remember(self._memo, memo_key, digest)
                 return digest
         return make_key("", self._sig, (instance, *args), kwargs, skip_first=True,
                         simple=self._simple)[1:]

@@ -239,7 +239,7 @@ class KeyPlan:
     or None when the call is not simple (then bind with inspect).
     """
 
-    __slots__ = ("names", "defaults", "_heads", "_tails")
+    __slots__ = ("names", "defaults", "_heads", "_templates")
 
     def __init__(self, signature: inspect.Signature) -> None:
         params = list(signature.parameters.values())
@@ -248,7 +248,7 @@ class KeyPlan:
         self.names = tuple(p.name for p in params)
         self.defaults = tuple(p.default for p in params)
         self._heads = tuple(f"[{_json_str(name)}," for name in self.names)
-        # _tails[k]: the encoded defaults of parameters k.. (None when one is missing,
+        # tails[k]: the encoded defaults of parameters k.. (None when one is missing,
         # not simple, or mutable: a list default can change between calls).
         tails: list[Optional[str]] = []
         for k in range(len(params) + 1):
@@ -256,7 +256,23 @@ class KeyPlan:
                      for d in self.defaults[k:]]  # None: not fixed_form
             tails.append(None if None in texts else
                          ",".join(h + t + "]" for h, t in zip(self._heads[k:], texts)))  # type: ignore[operator]
-        self._tails = tuple(tails)
+        # _templates[offset][n]: the whole JSON text of a call with n positional
+        # arguments after ``offset`` bound ones, with a %s per argument; None when
+        # the defaults of the remaining parameters cannot be precomputed.
+        templates = []
+        for offset in (0, 1):
+            row: list[Optional[str]] = []
+            for n in range(len(params) - offset + 1):  # none for (self) on ()
+                tail = tails[offset + n]
+                if tail is None:
+                    row.append(None)
+                    continue
+                parts = [h.replace("%", "%%") + "%s]" for h in self._heads[offset:offset + n]]
+                if tail:
+                    parts.append(tail.replace("%", "%%"))
+                row.append("[" + ",".join(parts) + "]")
+            templates.append(tuple(row))
+        self._templates = tuple(templates)
 
     def bind(self, args: tuple, kwargs: dict) -> Optional[list[tuple[str, Any]]]:
         """What ``bind`` + ``apply_defaults`` give; None: let inspect bind (and raise)."""
@@ -279,23 +295,16 @@ class KeyPlan:
     def digest(self, args: tuple, kwargs: dict, offset: int = 0) -> Optional[str]:
         """Digest of the call ``f(<offset bound values>, *args, **kwargs)`` for simple
         argument values, else None."""
-        heads = self._heads
         if not kwargs:
-            end = offset + len(args)
-            if end > len(heads):
+            row = self._templates[offset]
+            if len(args) >= len(row):
                 return None
-            tail = self._tails[end]
-            if tail is None:
+            template = row[len(args)]
+            texts = tuple(map(_text, args))
+            if template is None or None in texts:
                 return None
-            parts = []
-            for head, value in zip(heads[offset:], args):
-                text = _text(value)
-                if text is None:
-                    return None
-                parts.append(head + text + "]")
-            if tail:
-                parts.append(tail)
-            return _hex("[" + ",".join(parts) + "]")
+            return _hex(template % texts)
+        heads = self._heads
         items = self.bind((None,) * offset + args, kwargs)
         if items is None:
             return None

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import fbacache.keys
 from fbacache import cached
 from fbacache.decorators import make_key
+from fbacache.keys import argument_form, form_digest
 
 from .conftest import stress
 
@@ -174,6 +175,17 @@ def test_general_signatures_and_arguments(manager):
     assert h.key_for(1) == general_key(h, (1,), {}, "lst") == h.key_for(1, [1, 2, 3])
 
 
+def test_defaults_with_format_characters(manager):
+    @cached(manager=manager, key_prefix="pct")
+    def f(a, b="%s%%", c=(1, "%d"), d=None):
+        return a
+
+    for args, kwargs in [((1,), {}), (("%s",), {}), ((1, "%"), {}), ((1, "%", ("%",)), {}),
+                         ((), {"a": "%%"}), (("x",), {"d": "%(a)s"})]:
+        assert f.key_for(*args, **kwargs) == general_key(f, args, kwargs, "pct")
+        assert f.key_for(*args, **kwargs) == general_key(f, args, kwargs, "pct")
+
+
 def test_methods_memo_digests_not_instances(manager):
     class Repo:
         def __init__(self, name):
@@ -198,6 +210,12 @@ def test_methods_memo_digests_not_instances(manager):
         digest = a.load.key_for(item).rsplit(":", 1)[1]
         assert digest == make_key("", sig, (a, item), {}, skip_first=True)[1:]
     assert Repo.load.cache_info().hits == 4
+    # instance parts: memoised too, and 1 / 1.0 / True / (1,) / (1.0,) stay apart
+    idents = [1, 1.0, True, "1", (1,), (1.0,), (True, "a"), 0.0, -0.0, [1]]
+    for _ in range(2):
+        parts = [Repo(n).keyed.key_for("x").split(":")[1] for n in idents]
+        assert parts == [form_digest(argument_form(n)) for n in idents]
+        assert len(set(parts)) == len(idents)
 
 
 def test_method_set_on_a_class_after_use_gets_method_keys(manager):
