@@ -2,7 +2,7 @@
 
 Command::
 
-    .venv/bin/python benchmarks/bench_decorators.py [--rounds 7] [--distinct 500]
+    .venv/bin/python benchmarks/bench_decorators.py [--rounds 9] [--distinct 500] [--churn 5000]
 
 For each manager configuration (serialization 'none': values stored as they
 are, the cheapest ``get``; and the default 'pickle') and each call shape, the
@@ -10,7 +10,8 @@ table gives ns per call for a cache hit through ``@cached`` and its ratio to
 ``CacheManager.get`` and ``CacheManager.get_or_set`` on the very keys the
 decorator uses (every one resident). Each variant loops over ``--distinct``
 argument sets; variants are interleaved round by round and the best round
-counts (noise on a shared machine only makes things slower).
+counts (noise on a shared machine only makes things slower); a round runs the
+loop four times.
 
 Call shapes: positional ints and strs (the digest memo serves them), four
 simple arguments including a float and a tuple (encoded and hashed at each
@@ -33,12 +34,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from fbacache import CORE_IMPLEMENTATION, CacheManager, cached  # noqa: E402
 
 
-def _best(fn: Callable[[], Any], calls: int, best: float) -> float:
+def _best(fn: Callable[[], Any], calls: int, best: float, inner: int) -> float:
     gc.disable()
     try:
         t0 = time.perf_counter()
-        fn()
-        return min(best, (time.perf_counter() - t0) / calls)
+        for _ in range(inner):
+            fn()
+        return min(best, (time.perf_counter() - t0) / (calls * inner))
     finally:
         gc.enable()
 
@@ -110,8 +112,8 @@ def _shapes(manager: CacheManager, n: int, churn: int) -> dict[str, tuple[Any, l
     }
 
 
-def bench(serialization: str, rounds: int, n: int, churn: int) -> list[tuple[str, float, float,
-                                                                               float]]:
+def bench(serialization: str, rounds: int, n: int, churn: int,
+          inner: int = 4) -> list[tuple[str, float, float, float]]:
     """[(shape, ns per @cached hit, x get, x get_or_set)] for one manager configuration."""
     manager = CacheManager(serialization_format=serialization, max_entries=4 * (n + churn))
     shapes = _shapes(manager, n, churn)
@@ -132,9 +134,9 @@ def bench(serialization: str, rounds: int, n: int, churn: int) -> list[tuple[str
 
         t_get = t_gos = t_dec = float("inf")
         for _ in range(rounds):
-            t_get = _best(loop_get, len(keys), t_get)
-            t_gos = _best(loop_get_or_set, len(keys), t_gos)
-            t_dec = _best(loop, len(keys), t_dec)
+            t_get = _best(loop_get, len(keys), t_get, inner)
+            t_gos = _best(loop_get_or_set, len(keys), t_gos, inner)
+            t_dec = _best(loop, len(keys), t_dec, inner)
         out.append((name, t_dec * 1e9, t_dec / t_get, t_dec / t_gos))
         out.append((f"  (CacheManager.get {t_get * 1e9:.0f} ns, get_or_set "
                     f"{t_gos * 1e9:.0f} ns)", 0.0, 0.0, 0.0))
@@ -144,7 +146,7 @@ def bench(serialization: str, rounds: int, n: int, churn: int) -> list[tuple[str
 def main(argv: list[str] | None = None) -> int:
     """Print one table per manager configuration; exit 0."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--distinct", type=int, default=500)
     ap.add_argument("--churn", type=int, default=5000)
     args = ap.parse_args(argv)

@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import json
 import re
+from collections import abc
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import quote
 
@@ -154,7 +155,7 @@ def argument_form(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset)):
         return {"fs" if isinstance(obj, frozenset) else "s":
                 sorted(json.dumps(argument_form(x), sort_keys=True) for x in obj)}
-    if isinstance(obj, Mapping):
+    if isinstance(obj, abc.Mapping):  # not typing.Mapping: its isinstance is much slower
         pairs = sorted((json.dumps(argument_form(k), sort_keys=True), argument_form(v))
                        for k, v in obj.items())
         return {"d": pairs} if t is dict else {"map": _qualname(t), "v": pairs}
