@@ -220,7 +220,10 @@ cdef void _ad_grow(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int6
     a.protected_max -= q
     _fix_protected(a, prev, next, aux)
     main_max = (a.capacity if a.capacity > 1 else 1) - a.window_max
-    while a.size[SEG_PROBATION] + a.size[SEG_PROTECTED] > main_max:
+    # a weight-bounded index may hold more keys than the capacity (weight-0 keys): the
+    # window never takes more than its maximum, the main space keeps the rest
+    while (a.size[SEG_PROBATION] + a.size[SEG_PROTECTED] > main_max
+           and a.size[SEG_WINDOW] < a.window_max):
         if a.size[SEG_PROBATION]:
             _seg_move(a, prev, next, aux, a.head[SEG_PROBATION], SEG_WINDOW)
         else:

@@ -382,7 +382,9 @@ class AdaptivePolicy:
         self._fix_protected()
         window, probation, protected = self._segs
         main_max = max(self.capacity, 1) - self.window_max
-        while len(probation) + len(protected) > main_max:
+        # a weight-bounded index may hold more keys than the capacity (weight-0 keys): the
+        # window never takes more than its maximum, the main space keeps the rest
+        while len(probation) + len(protected) > main_max and len(window) < self.window_max:
             self._move(next(iter(probation if probation else protected)), WINDOW)
 
     def _shrink(self, q: int) -> None:

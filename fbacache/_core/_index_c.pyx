@@ -3,8 +3,9 @@
 
 Layout (per resident entry, about 40 bytes plus the hash table):
 
-* ``_keys`` / ``_values``: two Python lists indexed by *slot*.  Keeping the
-  object references in lists (not raw C arrays) lets the cyclic garbage
+* ``_kv``: one Python list holding slot ``s``'s key at ``2*s`` and its value at
+  ``2*s + 1`` (side by side: a hit reads one cache line for both).  Keeping the
+  object references in a list (not a raw C array) lets the cyclic garbage
   collector see them, so a cached value that refers back to its cache is
   still collectable.
 * C arrays indexed by slot: the key's hash, ``prev``/``next`` links (policy
@@ -60,6 +61,27 @@ cdef extern from "Python.h":
     PyObject* _list_get "PyList_GET_ITEM"(PyObject* lst, Py_ssize_t i)
     void _list_put "PyList_SET_ITEM"(PyObject* lst, Py_ssize_t i, PyObject* item)
 
+cdef extern from *:
+    """
+    /* Keys whose equality cannot run Python code: exact str and exact int.  Two such
+       keys with equal hashes are compared here on borrowed pointers (no reference
+       counting, no re-entrancy check); 1 for equal, 0 for not, -1 for "not such keys". */
+    static inline int fbacache_plain_eq(PyObject* a, PyObject* b) {
+        PyTypeObject* t = Py_TYPE(a);
+        if (t != Py_TYPE(b)) return -1;
+        if (t == &PyUnicode_Type) {
+            Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+            if (((PyASCIIObject*)a)->hash != ((PyASCIIObject*)b)->hash) return 0;  /* both cached */
+            int kind = PyUnicode_KIND(a);
+            return n == PyUnicode_GET_LENGTH(b) && kind == PyUnicode_KIND(b)
+                   && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
+        }
+        if (t == &PyLong_Type) return PyObject_RichCompareBool(a, b, Py_EQ);
+        return -1;
+    }
+    """
+    int _plain_eq "fbacache_plain_eq"(PyObject* a, PyObject* b) noexcept
+
 cdef object _MISSING = object()
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 
@@ -100,8 +122,7 @@ cdef class Index:
     ['a', 'c']
     """
 
-    cdef list _keys
-    cdef list _values
+    cdef list _kv  # key of slot s at 2*s, its value at 2*s + 1
     cdef object __weakref__
     cdef Py_hash_t* hashes
     cdef int32_t* prev
@@ -242,14 +263,21 @@ cdef class Index:
         self.free_head = NIL
         self.head = self.tail = NIL
         self.total_weight = 0
-        self._keys = []
-        self._values = []
+        self._kv = []
         self._version += 1
         self._grow_slots(cap)
         self._rebuild_table(8)
         return 0
 
     # ------------------------------------------------------------------ storage
+    @cython.final
+    cdef inline object _key(self, int32_t s):
+        return <object>_list_get(<PyObject*>self._kv, 2 * s)
+
+    @cython.final
+    cdef inline object _value(self, int32_t s):
+        return <object>_list_get(<PyObject*>self._kv, 2 * s + 1)
+
     @cython.final
     cdef int _grow_slots(self, int32_t cap) except -1:
         cdef int32_t old = self.cap
@@ -269,8 +297,7 @@ cdef class Index:
             self.prob = <double*>_grow(self.prob, cap, sizeof(double))
             self.pstamp = <uint64_t*>_grow(self.pstamp, cap, sizeof(uint64_t))
             heap_reserve_pos(&self.prob_heap, cap)
-        self._keys.extend([None] * (cap - old))
-        self._values.extend([None] * (cap - old))
+        self._kv.extend([None] * (2 * (cap - old)))
         self.cap = cap
         return 0
 
@@ -321,6 +348,7 @@ cdef class Index:
         cdef int32_t s
         cdef uint64_t version
         cdef int eq
+        cdef PyObject* sk
         while True:
             perturb = <size_t>h
             i = <Py_ssize_t>(perturb & <size_t>self.mask)
@@ -335,9 +363,17 @@ cdef class Index:
                 if s == DUMMY and self.ins_pos < 0:
                     self.ins_pos = i
                 if s >= 0 and self.hashes[s] == h:
-                    if _list_get(<PyObject*>self._keys, s) == <PyObject*>key:
+                    sk = _list_get(<PyObject*>self._kv, 2 * s)
+                    if sk == <PyObject*>key:
                         return s  # the same object: no reference counting, no __eq__
-                    stored = self._keys[s]  # owned: __eq__ may drop the list's reference
+                    eq = _plain_eq(sk, <PyObject*>key)  # exact str/int: in place, no refcounts
+                    if eq == 1:
+                        return s
+                    if eq == 0:
+                        perturb >>= 5
+                        i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
+                        continue
+                    stored = <object>sk  # owned: __eq__ may drop the list's reference
                     eq = PyObject_RichCompareBool(stored, key, Py_EQ)
                     if self._version != version:
                         break  # mutated by __eq__: start again
@@ -541,12 +577,12 @@ cdef class Index:
     @cython.final
     cdef int _unlink_slot(self, int32_t s) except -1:
         """Detach slot ``s`` from every structure; its key and value go to the graveyard."""
-        self._bury(_list_get(<PyObject*>self._keys, s))
+        self._bury(_list_get(<PyObject*>self._kv, 2 * s))
         Py_INCREF(None)
-        _list_put(<PyObject*>self._keys, s, <PyObject*>None)
-        self._bury(_list_get(<PyObject*>self._values, s))
+        _list_put(<PyObject*>self._kv, 2 * s, <PyObject*>None)
+        self._bury(_list_get(<PyObject*>self._kv, 2 * s + 1))
         Py_INCREF(None)
-        _list_put(<PyObject*>self._values, s, <PyObject*>None)
+        _list_put(<PyObject*>self._kv, 2 * s + 1, <PyObject*>None)
         self._table_remove(s)
         self.n -= 1
         self._policy_remove(s)
@@ -604,12 +640,12 @@ cdef class Index:
             return default
         self.hits += 1
         self._policy_access(<int32_t>s)
-        return self._values[s]
+        return self._value(<int32_t>s)
 
     def peek(self, key, default=None):
         """Return the value of ``key`` without touching the policy or counters."""
         cdef Py_ssize_t s = self._live(key)
-        return default if s < 0 else self._values[s]
+        return default if s < 0 else self._value(<int32_t>s)
 
     def contains(self, key):
         """True if ``key`` is resident and not expired."""
@@ -738,9 +774,9 @@ cdef class Index:
             s = self._alloc_slot()
             self.hashes[s] = h
             Py_INCREF(key)
-            _list_put(<PyObject*>self._keys, s, <PyObject*>key)  # replaces a counted None
+            _list_put(<PyObject*>self._kv, 2 * s, <PyObject*>key)  # replaces a counted None
             Py_INCREF(value)
-            _list_put(<PyObject*>self._values, s, <PyObject*>value)
+            _list_put(<PyObject*>self._kv, 2 * s + 1, <PyObject*>value)
             Py_DECREF(None)
             Py_DECREF(None)
             if self.weights != NULL:
@@ -751,9 +787,9 @@ cdef class Index:
             self.total_weight += w
             self._version += 1
         else:
-            self._bury(_list_get(<PyObject*>self._values, s))
+            self._bury(_list_get(<PyObject*>self._kv, 2 * s + 1))
             Py_INCREF(value)
-            _list_put(<PyObject*>self._values, s, <PyObject*>value)
+            _list_put(<PyObject*>self._kv, 2 * s + 1, <PyObject*>value)
             self.total_weight += w - self._weight(<int32_t>s)
             if self.weights != NULL:
                 self.weights[s] = w
@@ -836,7 +872,7 @@ cdef class Index:
 
     def clear(self):
         """Remove every entry (counters are kept)."""
-        keys, values = self._keys, self._values  # released after the reset
+        kv = self._kv  # released after the reset
         self._reset_storage(8)
         if self.pol == P_ADAPTIVE:
             adaptive_setup(&self.ad, self.ad.capacity, self.ad.seed)  # forgets what it learned
@@ -871,7 +907,7 @@ cdef class Index:
             if not ((self.max_entries_ >= 0 and entries + 1 > self.max_entries_)
                     or (self.max_weight_ >= 0 and total + w > self.max_weight_)):
                 break
-            out.append(self._keys[s])
+            out.append(self._key(s))
             entries -= 1
             total -= self._weight(s)
         return out
@@ -949,12 +985,12 @@ cdef class Index:
     def keys(self):
         """Non-expired keys, next victim first."""
         cdef int32_t s
-        return [self._keys[s] for s in self._live_slots()]
+        return [self._key(s) for s in self._live_slots()]
 
     def items(self):
         """Non-expired ``(key, value)`` pairs, next victim first."""
         cdef int32_t s
-        return [(self._keys[s], self._values[s]) for s in self._live_slots()]
+        return [(self._key(s), self._value(s)) for s in self._live_slots()]
 
     # ------------------------------------------------------------------ mapping
     def __getitem__(self, key):
@@ -965,7 +1001,7 @@ cdef class Index:
             return self.__missing__(key)
         self.hits += 1
         self._policy_access(<int32_t>s)
-        return self._values[s]
+        return self._value(<int32_t>s)
 
     def __missing__(self, key):
         raise KeyError(key)
@@ -1014,7 +1050,7 @@ cdef class Index:
         for s in range(self.hiwater):
             if self.prev[s] == DUMMY:
                 free_count += 1
-                assert self._keys[s] is None and self._values[s] is None, "free slot holds a reference"
+                assert self._key(s) is None and self._value(s) is None, "free slot holds a reference"
             else:
                 resident.add(s)
                 weight += self._weight(s)
@@ -1032,7 +1068,7 @@ cdef class Index:
             if self.table[i] >= 0:
                 live += 1
                 assert self.table[i] in resident, "table points to a free slot"
-                assert (<Py_ssize_t>self._find(self._keys[self.table[i]], self.hashes[self.table[i]])
+                assert (<Py_ssize_t>self._find(self._key(self.table[i]), self.hashes[self.table[i]])
                         == self.table[i]), "key not reachable by probing"
             elif self.table[i] == DUMMY:
                 dummies += 1

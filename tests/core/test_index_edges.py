@@ -281,3 +281,20 @@ print(after - before)
     growth = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                 text=True, env={**os.environ}).stdout.strip())
     assert growth < 2 * 1024 * 1024, f"RSS grew by {growth} bytes over 10^6 evicting inserts"
+
+
+def test_adaptive_window_stays_bounded_with_more_keys_than_capacity(Index):
+    """Weight-0 keys let a weight-bounded index hold more keys than the policy's
+    capacity; growing the window must not push it past its maximum (found by the
+    twin state machine: max_weight=22, one weight-0 key, then a Pareto burst)."""
+    import random
+
+    idx = Index("adaptive", max_weight=22, timer=lambda: 0.0, seed=0)
+    idx.set(0, 0, 0)
+    rng = random.Random(0)
+    for _ in range(2000):
+        k = int(rng.paretovariate(1.0)) % 60 - 10
+        if idx.get(k) is None:
+            idx[k] = k
+        idx._check()
+    assert len(idx) == 23 and idx.currsize == 22
