@@ -10,7 +10,9 @@ encoded canonically (dicts and sets order-independently). Enums, dataclasses,
 classes and objects with their own ``__repr__`` or a ``__cache_key__()`` method
 have stable forms; an object with only the default ``<X object at 0x...>``
 repr raises :class:`TypeError` (its address could be reused by another object).
-The keys are the same in every process.
+The keys are the same in every process. Calls whose arguments are all str, int,
+float, bool, None, bytes or tuples of those find their key in a per-function memo
+(the same key, without encoding and hashing again).
 
 Methods: ``self`` is not encoded. Each instance's results are kept apart by an
 *instance part*: ``instance_key(self)`` when given (instances with equal keys
@@ -51,7 +53,8 @@ import weakref
 from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
 
 from fbacache.errors import ConfigError
-from fbacache.keys import _qualname, argument_form, fixed_form, form_digest, key_plan, make_key
+from fbacache.keys import (_qualname, argument_form, fixed_form, form_digest, key_plan, make_key,
+                           memo_key, remember)
 from fbacache.log import describe_key, get_logger
 from fbacache.metrics import Counter
 
@@ -68,16 +71,7 @@ _token_counter = itertools.count(1)
 _default_lock = threading.Lock()
 _default: Any = None
 _NONE: Any = object()  # "not a method call"
-# Key memo (per decorated function): calls whose arguments are all of these types
-# map (argument types, arguments[, keyword names]) to their key (methods: digest)
-# without encoding or hashing.
-# Within one of these types, equal values have equal canonical forms, except
-# 0.0 == -0.0 (floats equal to zero are never remembered); the types in the memo key
-# keep 1, 1.0 and True apart. Python's hash() only serves this in-process lookup.
 _DYNAMIC: Any = object()  # tags computed per call
-_MEMO_TYPES = frozenset({str, int, float, bool, type(None), bytes})
-_MEMO_SIZE = 1024  # entries per function; the memo is emptied when full
-_MEMO_CHARS = 256  # arguments with more str/bytes characters are not remembered
 
 
 class CacheInfo(NamedTuple):
@@ -137,67 +131,6 @@ def _default_prefix(func: Callable[..., Any]) -> str:
 
 
 # --------------------------------------------------------------------------- cached
-def _memo_key(args: tuple, kwargs: dict) -> Optional[tuple]:
-    """The memo's key for a call: (types, values) for positional calls, (types,
-    values, keyword names) otherwise; None when an argument is not of _MEMO_TYPES."""
-    values = (*args, *kwargs.values()) if kwargs else args
-    # type(x) in bytecode is specialised; map(type, ...) is a generic call per
-    # item (3x slower for the usual one to three arguments).
-    n = len(values)
-    if n == 1:
-        types: tuple[type, ...] = (type(values[0]),)
-    elif n == 2:
-        types = (type(values[0]), type(values[1]))
-    elif n == 3:
-        types = (type(values[0]), type(values[1]), type(values[2]))
-    else:
-        types = tuple(map(type, values))
-    if not _MEMO_TYPES.issuperset(types):
-        if tuple not in types:
-            return None
-        types = tuple(map(_shape, values))  # (1,) and (1.0,) are equal: their shapes differ
-        if None in types:
-            return None
-    return (types, values, tuple(kwargs)) if kwargs else (types, values)
-
-
-def _shape(value: Any) -> Any:
-    """The type of a value of _MEMO_TYPES, the tuple of the items' shapes for a
-    tuple, None for anything else."""
-    t = type(value)
-    if t is tuple:
-        shapes = tuple(map(_shape, value))
-        return None if None in shapes else shapes
-    return t if t in _MEMO_TYPES else None
-
-
-def _leaves(values: tuple) -> list:
-    out: list = []
-    for v in values:
-        if type(v) is tuple:
-            out.extend(_leaves(v))
-        else:
-            out.append(v)
-    return out
-
-
-def _remember(memo: dict, memo_key: tuple, value: str) -> None:
-    """Keep ``value`` under ``memo_key`` unless a float is zero (0.0 == -0.0, but their
-    keys differ) or the strs and bytes are long (the memo would keep them alive)."""
-    types, values = memo_key[0], memo_key[1]
-    if any(type(t) is tuple for t in types):
-        values = _leaves(values)
-        types = tuple(map(type, values))
-    if float in types and 0.0 in [a for a in values if type(a) is float]:
-        return
-    if (str in types or bytes in types) and sum(
-            [len(a) for a in values if type(a) is str or type(a) is bytes]) > _MEMO_CHARS:
-        return
-    if len(memo) >= _MEMO_SIZE:
-        memo.clear()
-    memo[memo_key] = value
-
-
 class CachedFunction:
     """The wrapper ``@cached`` returns (a descriptor: methods bind per instance)."""
 
@@ -292,13 +225,13 @@ class CachedFunction:
         """(instance part of the key, tag for cleanup or None)."""
         if self._instance_key is not None:
             ident = self._instance_key(instance)
-            memo_key = _memo_key((ident,), {})
-            if memo_key is None:
+            mkey = memo_key((ident,), {})
+            if mkey is None:
                 return _digest(_canon(ident)), None
-            part = self._parts.get(memo_key)
+            part = self._parts.get(mkey)
             if part is None:
                 part = _digest(_canon(ident))
-                _remember(self._parts, memo_key, part)
+                remember(self._parts, mkey, part)
             return part, None
         token = self._token(instance)
         return token, f"{self.key_prefix}#instance:{token}"
@@ -316,31 +249,31 @@ class CachedFunction:
                       self.key_prefix, n, len(tags))
 
     # ------------------------------------------------------------------ calls
-    # Keys. Calls whose arguments are all of the _MEMO_TYPES are looked up in
-    # self._memo (see _memo_key): functions keep their whole key there, methods
+    # Keys. Calls whose arguments are all of keys.MEMO_TYPES are looked up in
+    # self._memo (see keys.memo_key): functions keep their whole key there, methods
     # the digest (the instance part is added per call). Any other call builds its
     # key with make_key (whose KeyPlan encodes simple arguments directly, and
     # everything else canonically).
     def _function_key(self, args: tuple, kwargs: dict) -> str:
         if self._memo is not None:
-            memo_key = _memo_key(args, kwargs)
-            if memo_key is not None:
-                key = self._memo.get(memo_key)
+            mkey = memo_key(args, kwargs)
+            if mkey is not None:
+                key = self._memo.get(mkey)
                 if key is None:
                     key = make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple)
-                    _remember(self._memo, memo_key, key)
+                    remember(self._memo, mkey, key)
                 return key
         return make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple)
 
     def _method_digest(self, instance: Any, args: tuple, kwargs: dict) -> str:
         if self._memo is not None:
-            memo_key = _memo_key(args, kwargs)
-            if memo_key is not None:
-                digest = self._memo.get(memo_key)
+            mkey = memo_key(args, kwargs)
+            if mkey is not None:
+                digest = self._memo.get(mkey)
                 if digest is None:
                     digest = make_key("", self._sig, (instance, *args), kwargs, skip_first=True,
                                       simple=self._simple)[1:]
-                    _remember(self._memo, memo_key, digest)
+                    remember(self._memo, mkey, digest)
                 return digest
         return make_key("", self._sig, (instance, *args), kwargs, skip_first=True,
                         simple=self._simple)[1:]

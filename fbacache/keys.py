@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping, Optional
 from urllib.parse import quote
 
 __all__ = ["generate_cache_key", "canonical_bytes", "compile_pattern", "MAX_KEY_LENGTH",
-           "argument_form", "form_digest", "fixed_form", "KeyPlan", "key_plan", "make_key"]
+           "argument_form", "form_digest", "fixed_form", "KeyPlan", "key_plan", "make_key",
+           "memo_key", "remember", "MEMO_TYPES"]
 
 MAX_KEY_LENGTH = 250
 HASH_CHARS = 32  # hex characters of the SHA-256 digest kept in hashed keys (128 bits)
@@ -362,3 +363,80 @@ def make_key(prefix: str, signature: inspect.Signature, args: tuple, kwargs: dic
         else:
             form.append([name, argument_form(value)])
     return f"{prefix}:{form_digest(form)}"
+
+
+# --------------------------------------------------------------------------- key memo
+# Key memo (per decorated function): calls whose arguments are all of these types
+# map (argument types, arguments[, keyword names]) to their key (methods: digest)
+# without encoding or hashing.
+# Within one of these types, equal values have equal canonical forms, except
+# 0.0 == -0.0 (floats equal to zero are never remembered); the types in the memo key
+# keep 1, 1.0 and True apart. Python's hash() only serves this in-process lookup.
+MEMO_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+_MEMO_SIZE = 1024  # entries per function; the memo is emptied when full
+_MEMO_CHARS = 256  # arguments with more str/bytes characters are not remembered
+
+
+def memo_key(args: tuple, kwargs: dict) -> Optional[tuple]:
+    """The key memo's key for a call: (types, values) for positional calls, (types,
+    values, keyword names) otherwise; None when an argument is not of MEMO_TYPES.
+
+    >>> memo_key((1, "a"), {}) != memo_key((1.0, "a"), {}), memo_key(([1],), {})
+    (True, None)
+    """
+    values = (*args, *kwargs.values()) if kwargs else args
+    # type(x) in bytecode is specialised; map(type, ...) is a generic call per
+    # item (3x slower for the usual one to three arguments).
+    n = len(values)
+    if n == 1:
+        types: tuple[type, ...] = (type(values[0]),)
+    elif n == 2:
+        types = (type(values[0]), type(values[1]))
+    elif n == 3:
+        types = (type(values[0]), type(values[1]), type(values[2]))
+    else:
+        types = tuple(map(type, values))
+    if not MEMO_TYPES.issuperset(types):
+        if tuple not in types:
+            return None
+        types = tuple(map(_shape, values))  # (1,) and (1.0,) are equal: their shapes differ
+        if None in types:
+            return None
+    return (types, values, tuple(kwargs)) if kwargs else (types, values)
+
+
+def _shape(value: Any) -> Any:
+    """The type of a value of MEMO_TYPES, the tuple of the items' shapes for a
+    tuple, None for anything else."""
+    t = type(value)
+    if t is tuple:
+        shapes = tuple(map(_shape, value))
+        return None if None in shapes else shapes
+    return t if t in MEMO_TYPES else None
+
+
+def _leaves(values: tuple) -> list:
+    out: list = []
+    for v in values:
+        if type(v) is tuple:
+            out.extend(_leaves(v))
+        else:
+            out.append(v)
+    return out
+
+
+def remember(memo: dict, memo_key: tuple, value: str) -> None:
+    """Store ``value`` in ``memo`` under ``memo_key`` unless a float is zero (0.0 == -0.0, but their
+    keys differ) or the strs and bytes are long (the memo would keep them alive)."""
+    types, values = memo_key[0], memo_key[1]
+    if any(type(t) is tuple for t in types):
+        values = _leaves(values)
+        types = tuple(map(type, values))
+    if float in types and 0.0 in [a for a in values if type(a) is float]:
+        return
+    if (str in types or bytes in types) and sum(
+            [len(a) for a in values if type(a) is str or type(a) is bytes]) > _MEMO_CHARS:
+        return
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[memo_key] = value
