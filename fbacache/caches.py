@@ -18,6 +18,9 @@ in cachetools 6+.  Deliberate differences (docs/caches.md lists them all):
 * ``keys()``, ``values()`` and ``items()`` are views over a snapshot taken in
   eviction order; iterating them never touches recency.
 * ``timer`` is the clock callable itself, not a nesting context manager.
+* ``pickle`` and ``copy`` rebuild a cache from its constructor arguments and its
+  entries in eviction order (weights, deadlines and probabilities included); LFU
+  counts and the adaptive policy's learned state start afresh.
 * Instances are not thread-safe (as in cachetools); use ``CacheManager`` or a lock.
 """
 from __future__ import annotations
@@ -62,6 +65,15 @@ def _cache_base(core: Any) -> Any:
         _core_items = core.items
 
         _policy_name = "lru"
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            # remember the constructor call: pickle and copy rebuild the cache from it
+            if core.__new__ is object.__new__:
+                self = core.__new__(cls)
+            else:
+                self = core.__new__(cls, *args, **kwargs)
+            self._init_args = (args, kwargs)
+            return self
 
         def __init__(
             self,
@@ -149,7 +161,35 @@ def _cache_base(core: Any) -> Any:
 
         __hash__ = None  # type: ignore[assignment]
 
+        def __reduce__(self) -> Tuple[Any, ...]:
+            """Pickle and ``copy`` support: the constructor call, then the live entries.
+
+            Entries are ``(key, value, weight, deadline)`` in eviction order (next
+            victim first), so replaying them rebuilds the same eviction order for the
+            LRU, FIFO and TTL caches; a ProbabilityCache keeps every probability.
+            Deadlines are values of ``timer`` and mean something only on the same
+            clock (as in cachetools).  ``on_evict`` and attributes set after
+            construction are not kept; LFU counts and adaptive state start afresh.
+            """
+            cls = getattr(type(self), "_pickle_class", type(self))
+            entries = [(k, v, core.weight(self, k), core.expiry(self, k)) for k, v in core.items(self)]
+            probabilities = None
+            if self.policy == "probability":
+                probabilities = [core.probability(self, k) for k, _, _, _ in entries]
+            return (_rebuild, (cls, self._init_args, entries, probabilities))
+
     return _Cache
+
+
+def _rebuild(cls: type, init_args: Tuple[tuple, dict], entries: list, probabilities: Optional[list]) -> Any:
+    """Unpickle a cache pickled by ``_Cache.__reduce__``."""
+    args, kwargs = init_args
+    cache = cls(*args, **kwargs)
+    for key, value, weight, deadline in entries:
+        cache.set(key, value, weight, deadline)
+    if probabilities is not None:
+        cache.set_probabilities(zip([e[0] for e in entries], probabilities))
+    return cache
 
 
 _Cache = _cache_base(Index)
@@ -243,7 +283,8 @@ _CHOOSING: dict = {}
 def _choosing_class(cls: type) -> type:
     """``cls`` with the custom-choice eviction mixed in (one class per ``cls``)."""
     if cls not in _CHOOSING:
-        _CHOOSING[cls] = type(cls.__name__, (_ChoosingRRCache, cls), {"__module__": cls.__module__})
+        _CHOOSING[cls] = type(cls.__name__, (_ChoosingRRCache, cls),
+                              {"__module__": cls.__module__, "_pickle_class": cls})
     return _CHOOSING[cls]
 
 

@@ -246,3 +246,70 @@ def test_adaptive_cache_keeps_a_hot_set_through_a_scan():
 
     assert survivors(fbacache.LRUCache(100)) == 0
     assert survivors(fbacache.AdaptiveCache(100, seed=1)) >= 45
+
+
+def _clock_value():  # module level, so a TTLCache using it pickles
+    return 1000.0
+
+
+@CLASSES
+def test_pickle_and_copy_keep_items_capacity_and_next_victims(lib, name):
+    import copy
+    import pickle
+
+    def fresh():
+        c = make(lib, name, 4, getsizeof=len)
+        for k in ("a", "bb", "c"):
+            c[k] = "x" * len(k)
+        _ = c["a"]
+        return c
+
+    clones = [lambda c: pickle.loads(pickle.dumps(c)), copy.deepcopy]
+    if lib is fbacache:  # cachetools' copy.copy() shares its internal dicts with the original
+        clones.append(copy.copy)
+    for make_clone in clones:
+        c = fresh()
+        clone = make_clone(c)
+        assert type(clone) is type(c) and clone is not c
+        assert clone.maxsize == 4 and clone.currsize == c.currsize == 4
+        clone["d"] = "d"  # (read nothing before: cachetools' item views touch recency)
+        if name in ("LRUCache", "FIFOCache"):  # the key that leaves is the original's victim
+            expected = {"LRUCache": "bb", "FIFOCache": "a"}[name]
+            assert expected not in clone and len(clone) == 3
+        assert "d" in clone and set(c) == {"a", "bb", "c"}  # the original is untouched
+        assert {k: clone[k] for k in clone} == {**{k: c[k] for k in clone if k != "d"}, "d": "d"}
+
+
+@LIBS
+def test_pickled_ttl_cache_keeps_ttl_and_deadlines(lib):
+    import pickle
+
+    c = lib.TTLCache(maxsize=3, ttl=10, timer=_clock_value)
+    c["a"] = 1
+    clone = pickle.loads(pickle.dumps(c))
+    assert clone.ttl == 10 and clone.timer() == 1000.0 and clone["a"] == 1
+    assert clone.expire(1009.0) == [] and list(clone) == ["a"]
+    clone.expire(1010.0)
+    assert "a" not in clone
+
+
+def test_pickled_probability_cache_keeps_probabilities_and_custom_choice_rr_its_choice():
+    import pickle
+
+    p = fbacache.ProbabilityCache(3, default_probability=0.4)
+    p.update(a=1, b=2, c=3)
+    p.set_probabilities({"a": 0.9, "c": 0.1})
+    clone = pickle.loads(pickle.dumps(p))
+    assert [clone.probability(k) for k in "abc"] == [0.9, 0.4, 0.1]
+    clone["d"] = 4
+    assert "c" not in clone and set(clone) == {"a", "b", "d"}
+    with pytest.raises(KeyError):
+        clone.probability("c")
+    with pytest.raises(TypeError):
+        fbacache.LRUCache(2).probability("a")
+    rr = fbacache.RRCache(2, choice=max)
+    rr.update({1: 1, 2: 2})
+    rr_clone = pickle.loads(pickle.dumps(rr))
+    assert rr_clone.choice is max and type(rr_clone) is type(rr)
+    rr_clone[3] = 3
+    assert set(rr_clone) == {1, 3}  # max() picked 2 as the victim

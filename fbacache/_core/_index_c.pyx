@@ -959,6 +959,18 @@ cdef class Index:
         heap_fix(&self.prob_heap, <int32_t>s, self.prob, self.pstamp)
         return True
 
+    def probability(self, key):
+        """Return the access probability a resident key ranks by (PROBABILITY policy).
+
+        Raises ``TypeError`` for another policy and ``KeyError`` if ``key`` is absent.
+        """
+        if self.pol != P_PROB:
+            raise TypeError("probability() needs the 'probability' policy")
+        cdef Py_ssize_t s = self._live(key)
+        if s < 0:
+            raise KeyError(key)
+        return self.prob[s]
+
     def set_probabilities(self, mapping):
         """Assign many probabilities; return how many keys were resident."""
         items = mapping.items() if hasattr(mapping, "items") else mapping

@@ -396,6 +396,18 @@ class Index:
         self._policy.set_probability(entry, p)
         return True
 
+    def probability(self, key: Hashable) -> float:
+        """Return the access probability a resident key ranks by (PROBABILITY policy).
+
+        Raises ``TypeError`` for another policy and ``KeyError`` if ``key`` is absent.
+        """
+        if self.policy != "probability":
+            raise TypeError("probability() needs the 'probability' policy")
+        entry = self._live(key)
+        if entry is None:
+            raise KeyError(key)
+        return self._policy.probability(entry)
+
     def set_probabilities(self, mapping: Any) -> int:
         """Assign many probabilities; return how many keys were resident."""
         items = mapping.items() if hasattr(mapping, "items") else mapping

@@ -110,7 +110,7 @@ cdef void lfu_insert(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int
     _bucket_append(b, prev, next, aux, k, s)
 
 
-cdef void lfu_access(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s) noexcept:
+cdef inline void lfu_access(Buckets* b, int32_t* prev, int32_t* next, int32_t* aux, int32_t s) noexcept:
     cdef int32_t k = aux[s]
     cdef int64_t f = b.freq[k]
     cdef int32_t nk = b.bnext[k]
