@@ -12,6 +12,9 @@ Commands::
     .venv/bin/python benchmarks/hitratio.py --paper                 # README table
     .venv/bin/python benchmarks/hitratio.py trace.gz:1000,2000 other.txt --size 500
     .venv/bin/python benchmarks/hitratio.py --paper --json > hitratio.json
+    .venv/bin/python benchmarks/hitratio.py --paper --policies lru,lfu,adaptive --seed 1
+
+``--seed N`` seeds AdaptiveCache's admission jitter (default: the class default, 0x5EED).
 
 ``--paper`` replays /work/shared/traces (or ``--traces-dir``) at the sizes of its
 README and adds the published ARC and W-TinyLFU columns and the issue-7 targets.
@@ -23,7 +26,7 @@ import json
 import multiprocessing
 import sys
 import time
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -59,15 +62,17 @@ def replay(factory: Any, keys: Sequence[Any], size: int) -> int:
     return hits
 
 
-def run_job(job: Tuple[str, int, Tuple[str, ...], bool]) -> Dict[str, Any]:
+def run_job(job: Tuple[str, int, Tuple[str, ...], bool, Optional[int]]) -> Dict[str, Any]:
     """Replay one trace@size through the named policies and OPT; return a result row."""
-    path, size, names, allow_proto = job
+    path, size, names, allow_proto, seed = job
     keys, nxt = _trace(path)
     row: Dict[str, Any] = {"trace": Path(path).name.split(".")[0], "path": path, "size": size,
                            "requests": len(keys), "unique": len(set(keys)), "hit": {},
                            "labels": {}, "seconds": {}}
     for name in names:
         label, factory = resolve(name, allow_proto)
+        if name == "adaptive" and seed is not None:
+            factory = partial(factory, seed=seed)
         t0 = time.perf_counter()
         row["hit"][name] = 100.0 * replay(factory, keys, size) / len(keys)
         row["seconds"][name] = round(time.perf_counter() - t0, 3)
@@ -190,6 +195,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-proto", action="store_true", help=argparse.SUPPRESS)  # kept for old commands
     ap.add_argument("--jobs", type=int, default=min(2, multiprocessing.cpu_count()))
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--seed", type=lambda v: int(v, 0), default=None,
+                    help="AdaptiveCache seed (default: the class default, 0x5EED)")
     args = ap.parse_args(argv)
     names = tuple(n.strip() for n in args.policies.split(",") if n.strip())
     for n in names:
@@ -201,7 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     todo += _parse_trace_args(args.traces, args.size)
     if not todo:
         ap.error("give trace files or --paper")
-    jobs = [(path, size, names, not args.no_proto) for path, sizes in todo for size in sizes]
+    jobs = [(path, size, names, not args.no_proto, args.seed) for path, sizes in todo for size in sizes]
     if args.jobs > 1 and len(jobs) > 1:
         with multiprocessing.Pool(args.jobs) as pool:
             rows = pool.map(run_job, jobs, chunksize=1)

@@ -1,5 +1,5 @@
-# The ``adaptive`` policy (included by _index_c.pyx): W-TinyLFU with a hill-climbed window
-# and a sampled LRU guard.  The reference is fbacache/_core/_adaptive_py.py; every decision
+# The ``adaptive`` policy (included by _index_c.pyx): W-TinyLFU whose window is sized by
+# miniature simulations of itself at five window sizes (SHARDS-sampled, sharing the sketch).  The reference is fbacache/_core/_adaptive_py.py; every decision
 # here is the same 64-bit integer arithmetic, so both make the same choices for the same
 # ``hash(key)`` values (tests/core/test_twin_agreement.py).  docs/adaptive.md has the design.
 #
@@ -7,8 +7,11 @@
 # probation, protected) are linked lists over the index's prev/next arrays, ``aux[slot]``
 # holds the segment, and the key's mixed hash is recomputed from ``hashes[slot]`` (three
 # multiplies are cheaper than an 8-byte array's cache misses).  Shared state: the sketch
-# (16 4-bit counters per entry of capacity, packed 16 to a uint64 word) and the guard (at
-# most 1024 fingerprints in a linear-probing table with inline keys, about 44 KB).
+# (16 4-bit counters per entry of capacity, packed 16 to a uint64 word) and five miniature
+# simulations of at most 1024 fingerprints each (linear-probing table with inline keys plus
+# list links: 45 bytes per fingerprint, at most about 230 KB in all).
+
+from libc.stdint cimport uint8_t
 
 cdef enum:
     SEG_WINDOW = 0
@@ -19,16 +22,36 @@ cdef enum:
     AD_COUNTERS_PER_ENTRY = 16
     AD_SAMPLE_PER_ENTRY = 10
     AD_JITTER_FREQ = 6
-    AD_CLIMB_SAMPLE_MAX = 5000
-    AD_RESTART_RATE = 3277
-    AD_GUARD_SIZE = 1024
-    AD_GUARD_PERIOD_MIN = 128
     AD_SKETCH_CAPACITY_MAX = 1 << 20
+    AD_SIMS = 5             # simulated windows: i * 16 / 64 of capacity (at least 1 entry)
+    AD_SIM_SIZE = 1024
+    AD_SIM_CHECK = 64
+    AD_SIM_Z2 = 16
+    AD_SIM_MARGIN = 200
+    AD_SIM_HALF = 16
 
 
 cdef struct GuardSlot:
     uint64_t key            # a fingerprint (mixed hash), stored inline: one load per probe
-    int32_t node            # its node in the guard's LRU list; -1: empty
+    int32_t node            # its node in the simulation's lists; -1: empty
+
+
+cdef struct MiniSim:
+    # a miniature copy of the policy over fingerprints: three segments linked through
+    # prev/next, found by fingerprint through table (gpos[node]: the node's table position)
+    int32_t head[3]
+    int32_t tail[3]
+    int64_t size[3]
+    int64_t capacity
+    int64_t window_max
+    int64_t protected_max
+    int32_t count           # nodes in use (a simulation never deletes, it only replaces)
+    int32_t* prev
+    int32_t* next
+    int32_t* pos
+    uint8_t* seg
+    GuardSlot* table
+    uint64_t tmask
 
 
 cdef struct Adaptive:
@@ -47,29 +70,14 @@ cdef struct Adaptive:
     uint64_t mask           # counters - 1
     int64_t sample_size
     int64_t additions
-    # hill climber
-    int64_t climb_period
-    int64_t hits
-    int64_t misses
-    int64_t prev_rate
-    int64_t step
-    bint up
-    # LRU guard: nodes in LRU order (head = oldest), found through gtable by fingerprint;
-    # gpos[node] is the node's table position (updated when a deletion shifts it)
-    int32_t* gpos
-    int32_t* gprev
-    int32_t* gnext
-    GuardSlot* gtable
-    uint64_t gmask
-    int32_t ghead
-    int32_t gtail
-    int32_t gcount
-    int64_t guard_cap
-    uint64_t guard_thr
-    int64_t guard_period
-    int64_t g_n
-    int64_t g_ours
-    int64_t g_lru
+    # miniature simulations and the referee
+    MiniSim sims[AD_SIMS]
+    uint64_t sim_thr        # a lookup is sampled iff (h >> 40) < sim_thr
+    int32_t cur             # the simulation whose window the cache follows
+    int64_t lead[AD_SIMS]   # hits minus the current one's hits, since the last switch
+    int64_t disagree[AD_SIMS]
+    int64_t sim_n
+    int64_t half_period
 
 
 cdef inline uint64_t _mix64(uint64_t x) noexcept nogil:
@@ -79,29 +87,59 @@ cdef inline uint64_t _mix64(uint64_t x) noexcept nogil:
 
 
 cdef void adaptive_init(Adaptive* a):
+    cdef int i
     a.table = NULL
-    a.gpos = a.gprev = a.gnext = NULL
-    a.gtable = NULL
+    for i in range(AD_SIMS):
+        a.sims[i].prev = a.sims[i].next = a.sims[i].pos = NULL
+        a.sims[i].seg = NULL
+        a.sims[i].table = NULL
 
 
 cdef void adaptive_free(Adaptive* a):
-    free(a.table); free(a.gpos); free(a.gprev); free(a.gnext); free(a.gtable)
+    cdef int i
+    free(a.table)
+    for i in range(AD_SIMS):
+        free(a.sims[i].prev); free(a.sims[i].next); free(a.sims[i].pos)
+        free(a.sims[i].seg); free(a.sims[i].table)
     adaptive_init(a)
+
+
+cdef int _sim_setup(MiniSim* m, int64_t capacity, int64_t window_max) except -1:
+    cdef uint64_t tsize = 1
+    cdef int g
+    for g in range(3):
+        m.head[g] = m.tail[g] = NIL
+        m.size[g] = 0
+    m.capacity = capacity
+    m.window_max = window_max
+    m.protected_max = (capacity - window_max) * 4 // 5
+    m.count = 0
+    while tsize < <uint64_t>(2 * capacity):
+        tsize <<= 1
+    m.tmask = tsize - 1
+    m.prev = <int32_t*>_grow(NULL, capacity, sizeof(int32_t))
+    m.next = <int32_t*>_grow(NULL, capacity, sizeof(int32_t))
+    m.pos = <int32_t*>_grow(NULL, capacity, sizeof(int32_t))
+    m.seg = <uint8_t*>_grow(NULL, capacity, sizeof(uint8_t))
+    m.table = <GuardSlot*>_grow(NULL, <Py_ssize_t>tsize, sizeof(GuardSlot))
+    memset(m.table, 0xFF, tsize * sizeof(GuardSlot))  # every node -1: empty
+    return 0
 
 
 cdef int adaptive_setup(Adaptive* a, int64_t capacity, uint64_t seed) except -1:
     """(Re)start the policy for ``capacity`` keys: nothing resident, nothing learned."""
     cdef int64_t cap = capacity if capacity > 1 else 1
     cdef int64_t sk = cap if cap < AD_SKETCH_CAPACITY_MAX else AD_SKETCH_CAPACITY_MAX
-    cdef uint64_t n = 1, gsize = 1
-    cdef int g
+    cdef int64_t sim_cap = cap if cap < AD_SIM_SIZE else AD_SIM_SIZE
+    cdef uint64_t n = 1
+    cdef int g, i
     adaptive_free(a)
     a.seed = seed
     a.capacity = capacity
     for g in range(3):
         a.head[g] = a.tail[g] = NIL
         a.size[g] = 0
-    a.window_max = max(1, cap // 100)
+    a.window_max = 1  # the window of simulation 0: max(1, cap * 0 // 64)
     a.protected_max = (cap - a.window_max) * 4 // 5
     # sketch
     if sk < 16:
@@ -116,27 +154,14 @@ cdef int adaptive_setup(Adaptive* a, int64_t capacity, uint64_t seed) except -1:
     a.rng = seed
     a.has_last_miss = False
     a.last_miss = 0
-    # climber
-    a.climb_period = max(16, min(AD_SAMPLE_PER_ENTRY * cap, AD_CLIMB_SAMPLE_MAX))
-    a.hits = a.misses = 0
-    a.prev_rate = 0
-    a.step = cap << 6
-    a.up = True
-    # guard
-    a.guard_cap = min(cap, AD_GUARD_SIZE)
-    a.guard_thr = (1ULL << 24) if cap <= AD_GUARD_SIZE else ((<uint64_t>AD_GUARD_SIZE << 24) // <uint64_t>cap)
-    a.guard_period = max(AD_GUARD_PERIOD_MIN, a.guard_cap)
-    while gsize < <uint64_t>(2 * a.guard_cap):
-        gsize <<= 1
-    a.gmask = gsize - 1
-    a.gpos = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
-    a.gprev = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
-    a.gnext = <int32_t*>_grow(NULL, a.guard_cap, sizeof(int32_t))
-    a.gtable = <GuardSlot*>_grow(NULL, <Py_ssize_t>gsize, sizeof(GuardSlot))
-    memset(a.gtable, 0xFF, gsize * sizeof(GuardSlot))  # every node -1: empty
-    a.ghead = a.gtail = NIL
-    a.gcount = 0
-    a.g_n = a.g_ours = a.g_lru = 0
+    # simulations
+    a.sim_thr = (1ULL << 24) if cap <= AD_SIM_SIZE else ((<uint64_t>AD_SIM_SIZE << 24) // <uint64_t>cap)
+    for i in range(AD_SIMS):
+        _sim_setup(&a.sims[i], sim_cap, max(1, sim_cap * (16 * i) // 64))
+        a.lead[i] = a.disagree[i] = 0
+    a.cur = 0
+    a.sim_n = 0
+    a.half_period = AD_SIM_HALF * max(sim_cap, AD_SIM_CHECK)
     return 0
 
 
@@ -209,155 +234,159 @@ cdef inline int _sk_frequency(Adaptive* a, uint64_t h) noexcept nogil:
     return f
 
 
-# ---------------------------------------------------------------------- adaptation
-cdef void _ad_grow(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) noexcept nogil:
-    cdef int64_t main_max
-    if q > a.protected_max:
-        q = a.protected_max
-    if q <= 0:
-        return
-    a.window_max += q
-    a.protected_max -= q
-    _fix_protected(a, prev, next, aux)
-    main_max = (a.capacity if a.capacity > 1 else 1) - a.window_max
-    # a weight-bounded index may hold more keys than the capacity (weight-0 keys): the
-    # window never takes more than its maximum, the main space keeps the rest
-    while (a.size[SEG_PROBATION] + a.size[SEG_PROTECTED] > main_max
-           and a.size[SEG_WINDOW] < a.window_max):
-        if a.size[SEG_PROBATION]:
-            _seg_move(a, prev, next, aux, a.head[SEG_PROBATION], SEG_WINDOW)
-        else:
-            _seg_move(a, prev, next, aux, a.head[SEG_PROTECTED], SEG_WINDOW)
-
-
-cdef void _ad_shrink(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux, int64_t q) noexcept nogil:
-    if q > a.window_max - 1:
-        q = a.window_max - 1
-    if q <= 0:
-        return
-    a.window_max -= q
-    a.protected_max += q
-    while a.size[SEG_WINDOW] > a.window_max:
-        _seg_move(a, prev, next, aux, a.head[SEG_WINDOW], SEG_PROBATION)
-
-
-cdef void _ad_climb(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux) noexcept nogil:
-    cdef int64_t n = a.hits + a.misses
-    cdef int64_t rate = (a.hits << 16) // n
-    cdef int64_t change = rate - a.prev_rate
-    cdef int64_t amount
-    if change < 0:
-        a.up = not a.up  # the last move hurt: go back
-    amount = a.step >> 10
-    if change >= AD_RESTART_RATE or -change >= AD_RESTART_RATE:
-        a.step = (a.capacity if a.capacity > 1 else 1) << 6
-    else:
-        a.step = (a.step * 251) >> 8
-    a.prev_rate = rate
-    a.hits = a.misses = 0
-    if amount:
-        if a.up:
-            _ad_grow(a, prev, next, aux, amount)
-        else:
-            _ad_shrink(a, prev, next, aux, amount)
-
-
-cdef inline uint64_t _guard_find(Adaptive* a, uint64_t h) noexcept nogil:
+# ---------------------------------------------------------------------- simulations
+cdef inline uint64_t _sim_find(MiniSim* m, uint64_t h) noexcept nogil:
     """Table position of fingerprint ``h``, or of the empty slot where it would go."""
-    cdef uint64_t i = h & a.gmask
-    while a.gtable[i].node != NIL and a.gtable[i].key != h:
-        i = (i + 1) & a.gmask
+    cdef uint64_t i = h & m.tmask
+    while m.table[i].node != NIL and m.table[i].key != h:
+        i = (i + 1) & m.tmask
     return i
 
 
-cdef inline void _guard_table_remove(Adaptive* a, uint64_t i) noexcept nogil:
+cdef inline void _sim_table_remove(MiniSim* m, uint64_t i) noexcept nogil:
     """Free table position ``i`` by backward-shift deletion (linear probing, no tombstones)."""
     cdef uint64_t j = i, home
     while True:
-        j = (j + 1) & a.gmask
-        if a.gtable[j].node == NIL:
+        j = (j + 1) & m.tmask
+        if m.table[j].node == NIL:
             break
-        home = a.gtable[j].key & a.gmask
+        home = m.table[j].key & m.tmask
         # the entry at j may fill the hole at i unless its home lies cyclically in (i, j]
         if (i <= j and i < home and home <= j) or (i > j and (i < home or home <= j)):
             continue
-        a.gtable[i] = a.gtable[j]
-        a.gpos[a.gtable[i].node] = <int32_t>i
+        m.table[i] = m.table[j]
+        m.pos[m.table[i].node] = <int32_t>i
         i = j
-    a.gtable[i].node = NIL
+    m.table[i].node = NIL
 
 
-cdef inline void _guard_unlink(Adaptive* a, int32_t node) noexcept nogil:
-    cdef int32_t p = a.gprev[node], q = a.gnext[node]
+cdef inline void _sim_append(MiniSim* m, int g, int32_t s) noexcept nogil:
+    cdef int32_t t = m.tail[g]
+    m.prev[s] = t
+    m.next[s] = NIL
+    if t != NIL:
+        m.next[t] = s
+    else:
+        m.head[g] = s
+    m.tail[g] = s
+    m.seg[s] = <uint8_t>g
+    m.size[g] += 1
+
+
+cdef inline void _sim_unlink(MiniSim* m, int32_t s) noexcept nogil:
+    cdef int g = m.seg[s]
+    cdef int32_t p = m.prev[s], q = m.next[s]
     if p != NIL:
-        a.gnext[p] = q
+        m.next[p] = q
     else:
-        a.ghead = q
+        m.head[g] = q
     if q != NIL:
-        a.gprev[q] = p
+        m.prev[q] = p
     else:
-        a.gtail = p
+        m.tail[g] = p
+    m.size[g] -= 1
 
 
-cdef inline void _guard_append(Adaptive* a, int32_t node) noexcept nogil:
-    a.gprev[node] = a.gtail
-    a.gnext[node] = NIL
-    if a.gtail != NIL:
-        a.gnext[a.gtail] = node
-    else:
-        a.ghead = node
-    a.gtail = node
+cdef inline void _sim_move(MiniSim* m, int32_t s, int g) noexcept nogil:
+    _sim_unlink(m, s)
+    _sim_append(m, g, s)
 
 
-cdef void _guard_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                         uint64_t h, bint hit) noexcept nogil:
-    cdef uint64_t pos
-    cdef int32_t node
-    cdef bint lru_ahead
-    cdef int64_t cap
-    a.g_n += 1
-    if hit:
-        a.g_ours += 1
-    pos = _guard_find(a, h)
-    node = a.gtable[pos].node
+cdef bint _sim_request(Adaptive* a, MiniSim* m, uint64_t h) noexcept nogil:
+    """Replay a lookup of fingerprint ``h`` (get, and on a miss insert); return whether it hit."""
+    cdef uint64_t pos = _sim_find(m, h)
+    cdef int32_t node = m.table[pos].node, c, v
+    cdef int g
     if node != NIL:
-        if node != a.gtail:
-            _guard_unlink(a, node)
-            _guard_append(a, node)
-        a.g_lru += 1
-    else:
-        if a.gcount == a.guard_cap:
-            # full: the oldest fingerprint leaves (the twin adds, then drops the oldest)
-            node = a.ghead
-            _guard_table_remove(a, <uint64_t>a.gpos[node])
-            _guard_unlink(a, node)
-            pos = _guard_find(a, h)  # the removal may have shifted the free position
+        g = m.seg[node]
+        if g == SEG_PROBATION:
+            _sim_move(m, node, SEG_PROTECTED)
+            if m.size[SEG_PROTECTED] > m.protected_max:
+                _sim_move(m, m.head[SEG_PROTECTED], SEG_PROBATION)
+        elif node != m.tail[g]:
+            _sim_move(m, node, g)
+        return True
+    if m.count >= m.capacity:
+        # the same victim as the policy's (no jitter); its node takes the new fingerprint
+        if m.size[SEG_WINDOW] and m.size[SEG_WINDOW] >= m.window_max:
+            node = c = m.head[SEG_WINDOW]
+            if m.size[SEG_PROBATION]:
+                v = m.head[SEG_PROBATION]
+                if (_sk_frequency(a, m.table[m.pos[c]].key)
+                        > _sk_frequency(a, m.table[m.pos[v]].key)):
+                    node = v
+        elif m.size[SEG_PROBATION]:
+            node = m.head[SEG_PROBATION]
+        elif m.size[SEG_PROTECTED]:
+            node = m.head[SEG_PROTECTED]
         else:
-            node = a.gcount
-            a.gcount += 1
-        a.gtable[pos].key = h
-        a.gtable[pos].node = node
-        a.gpos[node] = <int32_t>pos
-        _guard_append(a, node)
-    if a.g_n >= a.guard_period:
-        lru_ahead = (a.g_lru - a.g_ours) * 200 > a.g_n  # LRU better by > 0.5 points
-        a.g_n = a.g_ours = a.g_lru = 0
-        if lru_ahead:
-            a.up = True
-            cap = a.capacity if a.capacity > 1 else 1
-            _ad_grow(a, prev, next, aux, max(1, cap >> 4))
-
-
-cdef inline void _ad_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
-                             uint64_t h, bint hit) noexcept nogil:
-    if hit:
-        a.hits += 1
+            node = m.head[SEG_WINDOW]
+        _sim_unlink(m, node)
+        _sim_table_remove(m, <uint64_t>m.pos[node])
+        pos = _sim_find(m, h)  # the removal may have shifted the free position
     else:
-        a.misses += 1
-    if a.hits + a.misses >= a.climb_period:
-        _ad_climb(a, prev, next, aux)
-    if (h >> 40) < a.guard_thr:
-        _guard_observe(a, prev, next, aux, h, hit)
+        node = m.count
+        m.count += 1
+    m.table[pos].key = h
+    m.table[pos].node = node
+    m.pos[node] = <int32_t>pos
+    _sim_append(m, SEG_WINDOW, node)
+    if m.size[SEG_WINDOW] > m.window_max:
+        _sim_move(m, m.head[SEG_WINDOW], SEG_PROBATION)
+    return False
+
+
+cdef void _ad_set_window(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                         int64_t window_max) noexcept nogil:
+    """Resize the window: growth is lazy (the main space gives up keys as victims), shrinking
+    moves the window's LRU keys to probation."""
+    cdef int64_t cap = a.capacity if a.capacity > 1 else 1
+    a.window_max = window_max
+    a.protected_max = (cap - window_max) * 4 // 5
+    while a.size[SEG_WINDOW] > window_max:
+        _seg_move(a, prev, next, aux, a.head[SEG_WINDOW], SEG_PROBATION)
+    _fix_protected(a, prev, next, aux)
+
+
+cdef void _ad_observe(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
+                      uint64_t h) noexcept nogil:
+    """Replay a sampled lookup in every simulation; follow a clearly better one."""
+    cdef bint hits[AD_SIMS]
+    cdef bint ours
+    cdef int i, best
+    cdef int64_t d, cap
+    if (h >> 40) >= a.sim_thr:
+        return
+    for i in range(AD_SIMS):
+        hits[i] = _sim_request(a, &a.sims[i], h)
+    ours = hits[a.cur]
+    for i in range(AD_SIMS):
+        if hits[i] != ours:
+            a.disagree[i] += 1
+            a.lead[i] += 1 if hits[i] else -1
+    a.sim_n += 1
+    if a.sim_n % AD_SIM_CHECK == 0:
+        best = -1
+        for i in range(AD_SIMS):
+            # significant (a sign test: lead**2 > Z2 * disagreements) and worth a switch
+            d = a.lead[i]
+            if (d > 0 and d * d > AD_SIM_Z2 * a.disagree[i] and d * AD_SIM_MARGIN > a.sim_n
+                    and (best < 0 or d > a.lead[best])):
+                best = i
+        if best >= 0:
+            a.cur = best
+            for i in range(AD_SIMS):
+                a.lead[i] = a.disagree[i] = 0
+            a.sim_n = 0
+            cap = a.capacity if a.capacity > 1 else 1
+            _ad_set_window(a, prev, next, aux, max(1, cap * (16 * best) // 64))
+            return
+    if a.sim_n >= a.half_period:
+        for i in range(AD_SIMS):  # forget old evidence (halved towards 0): phases change
+            d = a.lead[i]
+            a.lead[i] = (d >> 1) if d >= 0 else -((-d) >> 1)
+            a.disagree[i] >>= 1
+        a.sim_n >>= 1
 
 
 # ---------------------------------------------------------------------- protocol
@@ -375,13 +404,19 @@ cdef inline void adaptive_insert(Adaptive* a, int32_t* prev, int32_t* next, int3
 cdef inline void adaptive_access(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
                                  int32_t s, uint64_t h) noexcept nogil:
     cdef int g = aux[s]
+    cdef int64_t cap = a.capacity if a.capacity > 1 else 1
     _sk_increment(a, h)
-    if g == SEG_PROBATION:
+    if (g != SEG_WINDOW and a.size[SEG_WINDOW] < a.window_max
+            and a.size[SEG_PROBATION] + a.size[SEG_PROTECTED] > cap - a.window_max):
+        # the window grew and the main space is over its share until evictions shrink it:
+        # a key in use moves to the window instead of being evicted with the rest
+        _seg_move(a, prev, next, aux, s, SEG_WINDOW)
+    elif g == SEG_PROBATION:
         _seg_move(a, prev, next, aux, s, SEG_PROTECTED)
         _fix_protected(a, prev, next, aux)
     elif s != a.tail[g]:
         _seg_move(a, prev, next, aux, s, g)
-    _ad_observe(a, prev, next, aux, h, True)
+    _ad_observe(a, prev, next, aux, h)
 
 
 cdef inline void adaptive_miss(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
@@ -389,7 +424,7 @@ cdef inline void adaptive_miss(Adaptive* a, int32_t* prev, int32_t* next, int32_
     _sk_increment(a, h)
     a.has_last_miss = True
     a.last_miss = h
-    _ad_observe(a, prev, next, aux, h, False)
+    _ad_observe(a, prev, next, aux, h)
 
 
 cdef inline void adaptive_remove(Adaptive* a, int32_t* prev, int32_t* next, int32_t* aux,
@@ -457,7 +492,7 @@ cdef list adaptive_order(Adaptive* a, Py_hash_t* hashes, int32_t* next, int32_t*
 
 cdef int adaptive_check(Adaptive* a, Py_hash_t* hashes, int32_t* prev, int32_t* next,
                         int32_t* aux, int32_t n) except -1:
-    """Assert the segment links and sizes, the adaptation bounds, the sketch and the guard."""
+    """Assert the segment links and sizes, the window bounds, the sketch and the simulations."""
     cdef int32_t s, p, count, total = 0, node
     cdef int g
     cdef uint64_t i, pos
@@ -481,26 +516,39 @@ cdef int adaptive_check(Adaptive* a, Py_hash_t* hashes, int32_t* prev, int32_t* 
     assert a.window_max + a.protected_max <= cap, "adaptive: maxima over capacity"
     assert a.size[SEG_WINDOW] <= a.window_max, "adaptive: window over its maximum"
     assert a.size[SEG_PROTECTED] <= a.protected_max, "adaptive: protected over its maximum"
+    assert a.protected_max == (cap - a.window_max) * 4 // 5, "adaptive: protected share"
     assert 0 <= a.additions < a.sample_size, "adaptive: sketch additions"
-    assert a.gcount <= a.guard_cap, "adaptive: guard over its size"
-    count = 0
-    node = a.ghead
-    p = NIL
-    while node != NIL:
-        assert a.gprev[node] == p, "adaptive: guard back link"
-        pos = <uint64_t>a.gpos[node]
-        assert a.gtable[pos].node == node, "adaptive: guard position"
-        assert _guard_find(a, a.gtable[pos].key) == pos, "adaptive: guard fingerprint lost"
-        p = node
-        node = a.gnext[node]
-        count += 1
-        assert count <= a.gcount, "adaptive: guard cycle"
-    assert count == a.gcount and a.gtail == p, "adaptive: guard list"
-    count = 0
-    for i in range(a.gmask + 1):
-        if a.gtable[i].node != NIL:
+    assert 0 <= a.sim_n < a.half_period and 0 <= a.cur < AD_SIMS, "adaptive: referee"
+    for g in range(AD_SIMS):
+        assert -a.disagree[g] <= a.lead[g] <= a.disagree[g] <= a.sim_n, "adaptive: sim scores"
+        _sim_check(&a.sims[g])
+    return 0
+
+
+cdef int _sim_check(MiniSim* m) except -1:
+    """Assert a simulation's links, sizes and table."""
+    cdef int32_t s, p, count, total = 0
+    cdef int g
+    cdef uint64_t i
+    for g in range(3):
+        s = m.head[g]
+        p = NIL
+        count = 0
+        while s != NIL:
+            assert m.seg[s] == g and m.prev[s] == p, "adaptive sim: links"
+            assert m.table[m.pos[s]].node == s, "adaptive sim: position"
+            assert _sim_find(m, m.table[m.pos[s]].key) == <uint64_t>m.pos[s], "adaptive sim: lost"
+            p = s
+            s = m.next[s]
             count += 1
-    assert count == a.gcount, "adaptive: guard table count"
-    assert 0 <= a.g_n < a.guard_period, "adaptive: guard period"
-    assert a.hits + a.misses < a.climb_period, "adaptive: climber period"
+            assert count <= m.count, "adaptive sim: cycle"
+        assert m.tail[g] == p and m.size[g] == count, "adaptive sim: segment"
+        total += count
+    assert total == m.count <= m.capacity, "adaptive sim: count"
+    assert m.size[SEG_WINDOW] <= m.window_max and m.size[SEG_PROTECTED] <= m.protected_max
+    count = 0
+    for i in range(m.tmask + 1):
+        if m.table[i].node != NIL:
+            count += 1
+    assert count == m.count, "adaptive sim: table count"
     return 0

@@ -13,10 +13,13 @@ Layout (all segments are LRU lists, head = least recently used)::
   the coming insert causes: when the window is full, its LRU key (the *candidate*, about to
   be pushed out) duels probation's LRU key, and the one with the lower sketch frequency goes
   (TinyLFU admission).  Ties keep the incumbent, which is what makes the policy scan resistant.
-* A hill climber resizes the window every sample period from the change of the hit rate
-  (Caffeine's approach), and an LRU *guard* — a small LRU simulated on a hash-sampled
-  substream — grows the window whenever plain LRU is measurably beating the policy on the same
-  requests, so recency-friendly traces converge towards LRU instead of away from it.
+* The window's size is chosen by *miniature simulations* (SHARDS, Waldspurger et al., ATC'17):
+  five small copies of this policy with fixed windows (1 entry, 25%, 50%, 75%, 100% = LRU)
+  replay the same hash-sampled substream at a scaled capacity, sharing the real sketch.  When
+  one of them beats the copy the cache currently follows by a statistically clear margin on
+  the same requests, the cache's window takes that copy's size.  Growing is lazy (victims come
+  from the main space, and a key hit there joins the window, until the window is full), so a
+  switch loses no key that is in use; a 100% window is exactly LRU.
 
 Every decision is integer arithmetic on 64-bit values (``& M64``) derived from ``hash(key)``,
 so the compiled port (uint64 arithmetic) makes bit-for-bit the same decisions.  See
@@ -25,7 +28,7 @@ docs/adaptive.md for the rationale and the measured hit ratios.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Hashable, List, Optional, Set
+from typing import Callable, Dict, Hashable, List, Optional, Set
 
 M64 = 0xFFFFFFFFFFFFFFFF
 WINDOW, PROBATION, PROTECTED = 0, 1, 2
@@ -34,10 +37,12 @@ COUNTERS_PER_ENTRY = 16   # sketch width: counters = ceil_pow2(max(capacity, 16)
 SAMPLE_PER_ENTRY = 10     # sketch halves after 10 * capacity increments
 COUNTER_MAX = 15          # 4-bit counters
 JITTER_FREQ = 6           # a candidate this frequent is admitted with probability 1/128
-CLIMB_SAMPLE_MAX = 5000   # climber period: min(10 * capacity, 5000) lookups
-RESTART_RATE = 3277       # |hit-rate change| >= 5% (x 2**16) restarts the step size
-GUARD_SIZE = 1024         # LRU guard: at most this many sampled fingerprints
-GUARD_PERIOD_MIN = 128    # guard compares after max(128, guard size) sampled lookups
+SIM_SIZE = 1024           # capacity of each miniature simulation (sampled fingerprints)
+SIM_WINDOWS = (0, 16, 32, 48, 64)  # their windows in 64ths of capacity (at least 1 entry)
+SIM_CHECK = 64            # the referee looks at the scores every 64 sampled lookups
+SIM_Z2 = 16               # switch when lead**2 > 16 * disagreements (4 standard deviations)
+SIM_MARGIN = 200          # ... and the lead is over 0.5% of the sampled lookups
+SIM_HALF = 16             # scores halve every 16 * max(sim capacity, 64) sampled lookups
 # Bounds for weight-bounded indexes, whose capacity is in weight units (bytes, say), not
 # keys: the policy never sizes itself past CAPACITY_MAX keys, nor its sketch past
 # SKETCH_CAPACITY_MAX keys (16M counters: 8 MB packed in C), so max_bytes=2**30 stays cheap.
@@ -110,8 +115,76 @@ class FrequencySketch:
         self.additions = 0
 
 
+class MiniSim:
+    """A miniature copy of the policy with a fixed window, over fingerprints (no jitter).
+
+    ``capacity`` fingerprints at most; ``window_max`` of them in the window, the protected
+    segment takes 4/5 of the rest.  It shares the real cache's sketch (passed to
+    :meth:`request`): sampling keys by hash keeps each sampled key's full request history,
+    so its frequency is the same in the substream as in the stream.
+
+    >>> sim = MiniSim(2, 2)  # a 100% window: an LRU of 2
+    >>> [sim.request(h, lambda h: 0) for h in (1, 2, 1, 3, 2)]
+    [False, False, True, False, False]
+    """
+
+    def __init__(self, capacity: int, window_max: int) -> None:
+        self.capacity = capacity
+        self.window_max = window_max
+        self.protected_max = (capacity - window_max) * 4 // 5
+        self.segs: tuple = (OrderedDict(), OrderedDict(), OrderedDict())
+
+    def request(self, h: int, frequency: Callable[[int], int]) -> bool:
+        """Replay a lookup of fingerprint ``h`` (get, and on a miss insert); return whether it hit."""
+        window, probation, protected = self.segs
+        if h in window:
+            window.move_to_end(h)
+            return True
+        if h in protected:
+            protected.move_to_end(h)
+            return True
+        if h in probation:
+            del probation[h]
+            protected[h] = None
+            if len(protected) > self.protected_max:
+                probation[protected.popitem(last=False)[0]] = None
+            return True
+        if len(window) + len(probation) + len(protected) >= self.capacity:
+            if window and len(window) >= self.window_max:
+                c = next(iter(window))
+                if probation:
+                    v = next(iter(probation))
+                    if frequency(c) > frequency(v):
+                        del probation[v]
+                    else:
+                        del window[c]
+                else:
+                    del window[c]
+            elif probation:
+                probation.popitem(last=False)
+            elif protected:
+                protected.popitem(last=False)
+            else:
+                window.popitem(last=False)
+        window[h] = None
+        if len(window) > self.window_max:
+            probation[window.popitem(last=False)[0]] = None
+        return False
+
+    def check(self) -> None:
+        """Assert the segment bounds."""
+        window, probation, protected = self.segs
+        assert len(window) + len(probation) + len(protected) <= self.capacity, "sim over capacity"
+        assert len(window) <= self.window_max and len(protected) <= self.protected_max
+        assert not (set(window) & set(probation) or set(window) & set(protected)
+                    or set(probation) & set(protected)), "sim: fingerprint in 2 segments"
+
+
 class AdaptivePolicy:
     """Adaptive W-TinyLFU eviction policy (the ``adaptive`` policy of the core).
+
+    The window is sized by miniature simulations of the policy at five window sizes (see
+    the module docstring); ``window_max`` ranges over 1..capacity (capacity: plain LRU).
 
     Parameters: ``capacity`` is the maximum number of resident keys the caller keeps (it
     calls :meth:`victim` / :meth:`remove` while over it); ``seed`` seeds the admission jitter.
@@ -140,23 +213,20 @@ class AdaptivePolicy:
         capacity = min(capacity, CAPACITY_MAX)
         self.capacity = capacity
         cap = max(capacity, 1)
-        self.window_max = max(1, cap // 100)
+        self.window_max = max(1, cap * SIM_WINDOWS[0] // 64)
         self.protected_max = (cap - self.window_max) * 4 // 5
         self._sketch = FrequencySketch(cap)
         self._rng = self._seed
         self._last_miss = -1  # mixed hash of the last miss(), consumed by insert()
-        # hill climber: integer hit rates scaled by 2**16, step in 1/1024 entries
-        self._climb_period = max(16, min(SAMPLE_PER_ENTRY * cap, CLIMB_SAMPLE_MAX))
-        self._hits = self._misses = 0
-        self._prev_rate = 0
-        self._step = cap << 6  # 6.25% of capacity
-        self._up = True
-        # LRU guard on a hash-sampled substream (exact when capacity <= GUARD_SIZE)
-        self._guard: "OrderedDict[int, None]" = OrderedDict()
-        self._guard_cap = min(cap, GUARD_SIZE)
-        self._guard_thr = 1 << 24 if cap <= GUARD_SIZE else (GUARD_SIZE << 24) // cap
-        self._guard_period = max(GUARD_PERIOD_MIN, self._guard_cap)
-        self._g_n = self._g_ours = self._g_lru = 0
+        # miniature simulations on the substream of fingerprints with (h >> 40) < sim_thr
+        sim_cap = min(cap, SIM_SIZE)
+        self._sim_thr = 1 << 24 if cap <= SIM_SIZE else (SIM_SIZE << 24) // cap
+        self._sims = [MiniSim(sim_cap, max(1, sim_cap * w // 64)) for w in SIM_WINDOWS]
+        self._cur = 0                      # the simulation whose window the cache follows
+        self._lead = [0] * len(SIM_WINDOWS)  # its hits minus the current one's, since the switch
+        self._disagree = [0] * len(SIM_WINDOWS)  # sampled lookups where they differed
+        self._sim_n = 0                    # sampled lookups since the switch (halved with them)
+        self._half_period = SIM_HALF * max(sim_cap, SIM_CHECK)
 
     def resize(self, capacity: int) -> None:
         """Change the capacity; learned state restarts, residents keep their segments.
@@ -194,19 +264,25 @@ class AdaptivePolicy:
         h = self._hashes[key]
         self._sketch.increment(h)
         seg = self._where[key]
-        if seg == PROBATION:
+        window, probation, protected = self._segs
+        if (seg != WINDOW and len(window) < self.window_max
+                and len(probation) + len(protected) > max(self.capacity, 1) - self.window_max):
+            # the window grew and the main space is over its share until evictions shrink
+            # it: a key in use moves to the window instead of being evicted with the rest
+            self._move(key, WINDOW)
+        elif seg == PROBATION:
             self._move(key, PROTECTED)
             self._fix_protected()
         else:
             self._segs[seg].move_to_end(key)
-        self._observe(h, True)
+        self._observe(h)
 
     def miss(self, key: Hashable) -> None:
         """Record a lookup of the absent ``key``."""
         h = key_hash(key)
         self._sketch.increment(h)
         self._last_miss = h
-        self._observe(h, False)
+        self._observe(h)
 
     def remove(self, key: Hashable) -> None:
         """Forget the resident ``key`` (deleted, expired or evicted)."""
@@ -300,8 +376,11 @@ class AdaptivePolicy:
         assert len(protected) <= self.protected_max, "protected over its maximum"
         sk = self._sketch
         assert max(sk.table) <= COUNTER_MAX and 0 <= sk.additions < sk.sample_size
-        assert len(self._guard) <= self._guard_cap
-        assert 0 <= self._g_n < self._guard_period and self._hits + self._misses < self._climb_period
+        assert self.protected_max == (cap - self.window_max) * 4 // 5, "protected share"
+        assert 0 <= self._sim_n < self._half_period and 0 <= self._cur < len(self._sims)
+        for i, sim in enumerate(self._sims):
+            sim.check()
+            assert abs(self._lead[i]) <= self._disagree[i] <= self._sim_n, "sim scores"
 
     # -- internals --------------------------------------------------------------------------
     def _move(self, key: Hashable, seg: int) -> None:
@@ -325,74 +404,46 @@ class AdaptivePolicy:
         coin = mix64((self._rng + 0x9E3779B97F4A7C15) & M64)
         return fc >= JITTER_FREQ and (coin & 127) == 0
 
-    def _observe(self, h: int, hit: bool) -> None:
-        if hit:
-            self._hits += 1
-        else:
-            self._misses += 1
-        if self._hits + self._misses >= self._climb_period:
-            self._climb()
-        if (h >> 40) < self._guard_thr:
-            self._guard_observe(h, hit)
-
-    def _climb(self) -> None:
-        n = self._hits + self._misses
-        rate = (self._hits << 16) // n
-        change = rate - self._prev_rate
-        if change < 0:
-            self._up = not self._up  # the last move hurt: go back
-        amount = self._step >> 10
-        if abs(change) >= RESTART_RATE:
-            self._step = max(self.capacity, 1) << 6
-        else:
-            self._step = (self._step * 251) >> 8  # decay ~0.98
-        self._prev_rate = rate
-        self._hits = self._misses = 0
-        if amount:
-            if self._up:
-                self._grow(amount)
-            else:
-                self._shrink(amount)
-
-    def _guard_observe(self, h: int, hit: bool) -> None:
-        guard = self._guard
-        self._g_n += 1
-        if hit:
-            self._g_ours += 1
-        if h in guard:
-            guard.move_to_end(h)
-            self._g_lru += 1
-        else:
-            guard[h] = None
-            if len(guard) > self._guard_cap:
-                guard.popitem(last=False)
-        if self._g_n >= self._guard_period:
-            lru_ahead = (self._g_lru - self._g_ours) * 200 > self._g_n  # LRU better by > 0.5%
-            self._g_n = self._g_ours = self._g_lru = 0
-            if lru_ahead:
-                self._up = True
-                self._grow(max(1, max(self.capacity, 1) >> 4))
-
-    def _grow(self, q: int) -> None:
-        q = min(q, self.protected_max)
-        if q <= 0:
+    def _observe(self, h: int) -> None:
+        """Replay a sampled lookup in every simulation; follow a clearly better one."""
+        if (h >> 40) >= self._sim_thr:
             return
-        self.window_max += q
-        self.protected_max -= q
-        self._fix_protected()
-        window, probation, protected = self._segs
-        main_max = max(self.capacity, 1) - self.window_max
-        # a weight-bounded index may hold more keys than the capacity (weight-0 keys): the
-        # window never takes more than its maximum, the main space keeps the rest
-        while len(probation) + len(protected) > main_max and len(window) < self.window_max:
-            self._move(next(iter(probation if probation else protected)), WINDOW)
+        frequency = self._sketch.frequency
+        hits = [sim.request(h, frequency) for sim in self._sims]
+        ours = hits[self._cur]
+        lead, disagree = self._lead, self._disagree
+        for i, hit in enumerate(hits):
+            if hit != ours:
+                disagree[i] += 1
+                lead[i] += 1 if hit else -1
+        self._sim_n += 1
+        if self._sim_n % SIM_CHECK == 0:
+            best = -1
+            for i, d in enumerate(lead):
+                # a lead that is significant (d**2 > Z2 * disagreements: a sign test) and
+                # worth a switch (over 1/SIM_MARGIN of the lookups); the largest one wins
+                if (d > 0 and d * d > SIM_Z2 * disagree[i] and d * SIM_MARGIN > self._sim_n
+                        and (best < 0 or d > lead[best])):
+                    best = i
+            if best >= 0:
+                self._cur = best
+                for i in range(len(lead)):
+                    lead[i] = disagree[i] = 0
+                self._sim_n = 0
+                self._set_window(max(1, max(self.capacity, 1) * SIM_WINDOWS[best] // 64))
+                return
+        if self._sim_n >= self._half_period:
+            for i, d in enumerate(lead):  # forget old evidence (halved towards 0): phases change
+                lead[i] = d >> 1 if d >= 0 else -((-d) >> 1)
+                disagree[i] >>= 1
+            self._sim_n >>= 1
 
-    def _shrink(self, q: int) -> None:
-        q = min(q, self.window_max - 1)
-        if q <= 0:
-            return
-        self.window_max -= q
-        self.protected_max += q
+    def _set_window(self, window_max: int) -> None:
+        """Resize the window; growth is lazy, shrinking moves the window's LRU keys to probation."""
+        cap = max(self.capacity, 1)
+        self.window_max = window_max
+        self.protected_max = (cap - window_max) * 4 // 5
         window = self._segs[WINDOW]
-        while len(window) > self.window_max:
+        while len(window) > window_max:
             self._move(next(iter(window)), PROBATION)
+        self._fix_protected()

@@ -40,12 +40,12 @@ class Driver:
         return False
 
     def insert(self, key: object) -> None:
+        self.evict(1)  # like the index: make room first, then insert
         self.p.insert(key)
         self.resident.add(key)
-        self.evict()
 
-    def evict(self) -> None:
-        while len(self.resident) > self.capacity:
+    def evict(self, room: int = 0) -> None:
+        while self.resident and len(self.resident) + room > self.capacity:
             v = self.p.victim()
             assert v in self.resident
             self.p.remove(v)
