@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import ItemsView, KeysView, MutableMapping, ValuesView
-from typing import Any, Callable, Hashable, Iterator, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, List, Mapping, Optional, Tuple
 
 from fbacache._core import Index
 
@@ -41,16 +41,22 @@ _MARKER: Any = object()
 
 
 class _SnapshotKeys(KeysView):
+    _mapping: _Cache  # set by MappingView.__init__
+
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._mapping._core_keys())
 
 
 class _SnapshotItems(ItemsView):
+    _mapping: _Cache
+
     def __iter__(self) -> Iterator[Tuple[Hashable, Any]]:
         return iter(self._mapping._core_items())
 
 
 class _SnapshotValues(ValuesView):
+    _mapping: _Cache
+
     def __iter__(self) -> Iterator[Any]:
         return iter([v for _, v in self._mapping._core_items()])
 
@@ -58,7 +64,7 @@ class _SnapshotValues(ValuesView):
 def _cache_base(core: Any) -> Any:
     """The cachetools ``Cache`` contract on top of ``core`` (compiled index or twin)."""
 
-    class _Cache(core, MutableMapping):  # type: ignore[valid-type,misc]
+    class _Cache(core, MutableMapping):
         """Shared base: cachetools' ``Cache`` contract on top of a core index."""
 
         _core_keys = core.keys
@@ -75,6 +81,11 @@ def _cache_base(core: Any) -> Any:
             self._init_args = (args, kwargs)
             return self
 
+        @staticmethod
+        def getsizeof(value: Any) -> float:
+            """Return the size of a cache element's value (1 unless overridden)."""
+            return 1
+
         def __init__(
             self,
             maxsize: float,
@@ -87,7 +98,8 @@ def _cache_base(core: Any) -> Any:
             if maxsize < 0:
                 raise ValueError("maxsize must be non-negative")
             if getsizeof is not None:
-                self.getsizeof = getsizeof  # type: ignore[method-assign]
+                # as in cachetools: an instance attribute shadows the method
+                self.getsizeof = getsizeof  # type: ignore[method-assign, assignment]
             weighted = getsizeof is not None or type(self).getsizeof is not _Cache.getsizeof
             capacity = int(maxsize) if maxsize != float("inf") else None
             core.__init__(
@@ -107,12 +119,7 @@ def _cache_base(core: Any) -> Any:
             size = self.getsizeof(value)
             if size < 0:
                 raise ValueError("value size must be non-negative")
-            return size
-
-        @staticmethod
-        def getsizeof(value: Any) -> float:
-            """Return the size of a cache element's value (1 unless overridden)."""
-            return 1
+            return size if type(size) is int else int(size)  # the core counts in integers
 
         @property
         def maxsize(self) -> float:
@@ -134,15 +141,15 @@ def _cache_base(core: Any) -> Any:
                 self[key] = value = default
             return value
 
-        def keys(self) -> KeysView:  # type: ignore[override]
+        def keys(self) -> KeysView:
             """A view of the keys (iteration: eviction order, next victim first)."""
             return _SnapshotKeys(self)
 
-        def items(self) -> ItemsView:  # type: ignore[override]
+        def items(self) -> ItemsView:
             """A view of the ``(key, value)`` pairs, without touching recency."""
             return _SnapshotItems(self)
 
-        def values(self) -> ValuesView:  # type: ignore[override]
+        def values(self) -> ValuesView:
             """A view of the values, without touching recency."""
             return _SnapshotValues(self)
 
@@ -192,7 +199,43 @@ def _rebuild(cls: type, init_args: Tuple[tuple, dict], entries: list, probabilit
     return cache
 
 
-_Cache = _cache_base(Index)
+if TYPE_CHECKING:
+    from fbacache._core._index_py import Index as _TwinIndex
+
+    class _Cache(_TwinIndex, MutableMapping[Any, Any]):
+        """The class ``_cache_base(Index)`` builds, as type checkers see it.
+
+        mypy cannot use a class made at run time as a base, so this declares its
+        interface: the twin's (the compiled core has the same names) plus the
+        cachetools ``Cache`` contract.  Keys and values are whatever the caller
+        stored, as in an unparametrized cachetools ``Cache``.
+        """
+
+        _policy_name: str
+        _init_args: Tuple[tuple, dict]
+        _maxsize: float
+
+        def __init__(self, maxsize: float, getsizeof: Optional[Callable[[Any], float]] = None,
+                     *, timer: Callable[[], float] = time.monotonic,
+                     seed: Optional[int] = None, **options: Any) -> None: ...
+        def _core_keys(self) -> List[Hashable]: ...
+        def _core_items(self) -> List[Tuple[Hashable, Any]]: ...
+        def _checked_size(self, value: Any) -> int: ...
+        @staticmethod
+        def getsizeof(value: Any) -> float: ...
+        # cachetools' maxsize is the number given; the core's is its integer capacity
+        @property
+        def maxsize(self) -> float: ...  # type: ignore[override]
+        def setdefault(self, key: Hashable, default: Any = None) -> Any: ...
+        def __iter__(self) -> Iterator[Any]: ...
+        # views, where the core returns lists
+        def keys(self) -> KeysView[Any]: ...  # type: ignore[override]
+        def items(self) -> ItemsView[Any, Any]: ...  # type: ignore[override]
+        def values(self) -> ValuesView[Any]: ...
+        def update(self, other: Any = (), /, **kwargs: Any) -> None: ...
+        def __reduce__(self) -> Tuple[Any, ...]: ...
+else:
+    _Cache = _cache_base(Index)
 
 
 class LRUCache(_Cache):
@@ -265,19 +308,25 @@ class RRCache(_Cache):
         return self._choice
 
 
-class _ChoosingRRCache:
+if TYPE_CHECKING:
+    _ChoosingBase = RRCache  # the mixin only ever sits in front of an RRCache class
+else:
+    _ChoosingBase = object
+
+
+class _ChoosingRRCache(_ChoosingBase):
     """Mixin for an ``RRCache`` with a custom ``choice``: evicts in Python, O(n)."""
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        if key not in self:  # type: ignore[operator]
-            size = self._sizeof(value) if self._sizeof is not None else 1  # type: ignore[attr-defined]
-            while len(self) and self.victims_for(size):  # type: ignore[arg-type,attr-defined]
-                victim = self._choice(self._core_keys())  # type: ignore[attr-defined]
-                self.delete(victim)  # type: ignore[attr-defined]
-        super().__setitem__(key, value)  # type: ignore[misc]
+        if key not in self:
+            size = self._sizeof(value) if self._sizeof is not None else 1
+            while len(self) and self.victims_for(size):
+                victim = self._choice(self._core_keys())
+                self.delete(victim)
+        super().__setitem__(key, value)
 
 
-_CHOOSING: dict = {}
+_CHOOSING: dict[type, type] = {}
 
 
 def _choosing_class(cls: type) -> type:
@@ -347,10 +396,10 @@ class _TimedCache(_Cache):
         return Index.__len__(self)
 
     @property
-    def currsize(self) -> float:
+    def currsize(self) -> int:
         """The current size of the cache, after removing expired entries."""
         Index.expire(self)
-        return Index.currsize.__get__(self)  # type: ignore[attr-defined]
+        return Index.currsize.__get__(self)
 
     def expire(self, time: Optional[float] = None) -> list:
         """Remove expired items and return them as ``(key, value)`` pairs."""

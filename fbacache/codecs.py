@@ -373,19 +373,21 @@ class Codec:
             marker = blob[0]
             clock = self._clock
             t0 = clock()
+            body = memoryview(blob)[1:]  # sized before anything is copied
             if marker == MARKER_RAW:
-                payload = memoryview(blob)[1:]
-                if len(payload) > self.max_decoded_size:
+                if len(body) > self.max_decoded_size:
                     raise _CorruptFrame("raw frame over max_decoded_size")
+                payload = bytes(body)
             else:
                 comp = self._decompressors.get(marker)
                 if comp is None:
                     comp = self._decompressor_for(marker)
-                payload = comp.decompress(memoryview(blob)[1:], self.max_decoded_size)
+                # bytes, as the Compressor interface promises: a registered
+                # compressor may use bytes methods on its input
+                payload = comp.decompress(bytes(body), self.max_decoded_size)
                 stats.decompression_s += clock() - t0
             t1 = clock()
-            value = self.serializer.loads(bytes(payload) if isinstance(payload, memoryview)
-                                          else payload)
+            value = self.serializer.loads(payload)
             stats.deserialization_s += clock() - t1
             return value
         except Exception:

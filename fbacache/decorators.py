@@ -165,8 +165,13 @@ class CachedFunction:
         self._manager = manager if hasattr(manager, "get_or_set") else None
         self._grace = grace
         self._background = background
-        self._tags = tags if callable(tags) else (tuple(tags) if tags else ())
-        self._static_tags = _DYNAMIC if callable(tags) else (list(self._tags) or None)
+        self._tags: Union[Callable[..., Iterable[str]], tuple[str, ...]]
+        self._static_tags: Optional[list[str]]
+        if callable(tags):
+            self._tags, self._static_tags = tags, _DYNAMIC
+        else:
+            self._tags = tuple(tags) if tags else ()
+            self._static_tags = list(self._tags) or None
         self._instance_key = instance_key
         self._is_method = False
         self._hits = Counter()
@@ -317,7 +322,9 @@ class CachedFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._is_method:
             if not args:
-                raise TypeError(f"{self.__qualname__}() missing its instance argument")
+                # a callable without __qualname__ (a partial) is named by its key prefix
+                name = getattr(self._func, "__qualname__", self.key_prefix)
+                raise TypeError(f"{name}() missing its instance argument")
             return self._call(args[0], args[1:], kwargs)
         return self._fetch(self._function_key(args, kwargs), None, args, kwargs)
 

@@ -47,7 +47,7 @@ def main() -> int:
         print(f"compression ratio {metrics['compression_ratio']:.3f}, "
               f"hits {metrics['hits']}, misses {metrics['misses']}, "
               f"entries {metrics['current_entries']}")
-        print("keys('product:*') ->", sorted(cache.keys("product:*")))
+        print("keys('product:*') ->", sorted(cache.keys("product:*"), key=str))
     return 0
 
 

@@ -123,6 +123,9 @@ def compile_pattern(pattern: str) -> Callable[[str], Any]:
 # (str, int, float, bool, None, bytes, tuples and lists of those) about ten
 # times faster. tests/app/test_cached_keys.py checks they agree.
 
+_SEQ_TAGS: dict[type, str] = {list: "l", tuple: "t"}  # exact types; subclasses keep their name
+
+
 def _qualname(t: type) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
@@ -150,7 +153,7 @@ def argument_form(obj: Any) -> Any:
     if hook is not None and callable(hook) and not isinstance(obj, type):
         return {"k": _qualname(t), "v": argument_form(hook())}
     if isinstance(obj, (list, tuple)):
-        tag = {list: "l", tuple: "t"}.get(t)
+        tag = _SEQ_TAGS.get(t)
         items = [argument_form(x) for x in obj]
         return {tag: items} if tag else {"seq": _qualname(t), "v": items}
     if isinstance(obj, (set, frozenset)):
@@ -167,7 +170,8 @@ def argument_form(obj: Any) -> Any:
                                           for f in dataclasses.fields(obj)]}
     if isinstance(obj, (str, int, float, bytes)):  # subclasses: value plus type
         return {"sub": _qualname(t), "v": argument_form(t.__mro__[-2](obj))}
-    if t.__repr__ is object.__repr__:
+    # on a class, __repr__ is the plain function: mypy types it as bound
+    if t.__repr__ is object.__repr__:  # type: ignore[comparison-overlap]
         raise TypeError(
             f"cannot build a cache key from a {_qualname(t)} argument: its repr holds a "
             "memory address; give the class __repr__ or __cache_key__(), or pass key=...")
@@ -209,7 +213,9 @@ def _text(v: Any) -> Optional[str]:
         parts = [_text(x) for x in v]
         if None in parts:
             return None
-        return ('{"t":[' if t is tuple else '{"l":[') + ",".join(parts) + "]}"  # type: ignore[arg-type]
+        # None was ruled out just above; mypy cannot narrow the items of a list
+        body = ",".join(parts)  # type: ignore[arg-type]
+        return ('{"t":[' if t is tuple else '{"l":[') + body + "]}"
     if t is bytes:
         return f'{{"b":"{v.hex()}"}}'
     return None

@@ -58,14 +58,16 @@ class SingleFlight:
         """Run ``fn`` once for all concurrent callers of ``key``; see the class doc."""
         me = threading.get_ident()
         with self._lock:
-            call = self._calls.get(key)
-            leader = call is None
-            if leader:
+            found = self._calls.get(key)
+            leader = found is None
+            call: Optional[_Call]
+            if found is None:
                 call = self._calls[key] = _Call(me)
-            elif call.owner == me:
+            elif found.owner == me:
                 call = None  # re-entrant call from inside fn: no coalescing
             else:
-                call.waiters += 1
+                found.waiters += 1
+                call = found
         if call is None:
             return fn()
         if leader:

@@ -419,7 +419,7 @@ class CacheManager(PrefetchMixin):
         """Evict the ``count`` cached keys with the lowest predicted probability of reuse."""
         self._check()
         ranked = sorted(predictions.items(), key=lambda kv: kv[1])
-        victims = []
+        victims: list[Hashable] = []
         for key, _ in ranked:
             if len(victims) >= count:
                 break

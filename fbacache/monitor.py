@@ -220,7 +220,7 @@ class CacheMonitor:
             "by_operation": {op: {"count": c, "errors": e, "hits": h, "misses": m}
                              for op, (c, e, h, m) in sorted(ops.items())},
         }
-        latency = _latency([d for _, d in samples])
+        latency: dict[str, Any] = _latency([d for _, d in samples])
         latency["by_operation"] = {op: _latency([d for o, d in samples if o == op])
                                    for op in sorted({o for o, _ in samples})}
         alerts = self._alerts(stats, latency, max(count, lookups))

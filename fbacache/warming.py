@@ -100,7 +100,7 @@ def _batches(data_source: Any, size: int) -> Iterator[list[tuple[Any, Any]]]:
                 break
         if not batch:
             return
-        yield batch  # type: ignore[misc]
+        yield batch
         if len(batch) < size:
             return
 

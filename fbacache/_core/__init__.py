@@ -19,7 +19,8 @@ if os.environ.get("FBACACHE_NO_EXTENSIONS"):
     CORE_IMPLEMENTATION = "py"
 else:
     try:
-        from . import _index_c as _impl  # type: ignore[no-redef]
+        # mypy reads no extension modules: it sees the twin, which has the same names
+        from . import _index_c as _impl  # type: ignore[attr-defined, no-redef]
 
         CORE_IMPLEMENTATION = "c"
     except ImportError:  # no compiled core: fall back to the twin

@@ -14,7 +14,7 @@ import heapq
 import time
 from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Tuple
 
-from ._policies_py import RandomPolicy, make_policy
+from ._policies_py import make_policy
 
 POLICIES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
 
@@ -258,7 +258,7 @@ class Index:
         if self._expiring:
             swept.extend(self._expire_entries(self.timer() if now is None else now))
         while self._data and self._overflow(extra_weight, extra_entries):
-            entry = self._policy.victim()
+            entry: _Entry = self._policy.victim()
             self._drop(entry)
             self.evictions += 1
             victims.append(entry)
@@ -340,7 +340,7 @@ class Index:
 
     def evict(self, count: int = 1) -> List[Tuple[Hashable, Any]]:
         """Remove up to ``count`` victims and return them, counted as evictions."""
-        out = []
+        out: List[Tuple[Hashable, Any]] = []
         while self._data and len(out) < count:
             key, value = self.popitem()
             self.evictions += 1
@@ -350,11 +350,13 @@ class Index:
     def victims_for(self, weight: int = 1) -> List[Hashable]:
         """Keys that inserting a new key of ``weight`` would evict (expiry ignored)."""
         entries, total = len(self._data), self._weight
-        if isinstance(self._policy, RandomPolicy):
-            candidates: List[Hashable] = self._policy.predict(entries)
+        # the policy's tokens are the index's entries
+        candidates: List[_Entry]
+        if self.policy == "random":
+            candidates = self._policy.predict(entries)
         else:
             candidates = self._policy.order()
-        out = []
+        out: List[Hashable] = []
         for entry in candidates:
             if not (
                 (self.max_entries is not None and entries + 1 > self.max_entries)

@@ -215,11 +215,14 @@ class FilesystemBackend(Backend):
 
     def keys(self, pattern: Optional[str] = None) -> list[Hashable]:
         """Keys with a fresh file (prefix stripped), optionally glob-filtered."""
-        n = len(self._prefix)
-        out = [stem[n:] for stem in self.store.keys() if stem.startswith(self._prefix)]
-        if pattern is not None:
-            match = compile_pattern(pattern)
-            out = [k for k in out if match(k)]
+        prefix, n = self._prefix, len(self._prefix)
+        match = None if pattern is None else compile_pattern(pattern)
+        out: list[Hashable] = []
+        for stem in self.store.keys():
+            if stem.startswith(prefix):
+                key = stem[n:]
+                if match is None or match(key):
+                    out.append(key)
         return out
 
     def ttl(self, key: Hashable) -> Optional[float]:

@@ -213,7 +213,8 @@ def select_keep(backups: list[BackupInfo], retention: dict[str, int]) -> set[str
     # clear on the same day would prune the first clear's safety backup within minutes
     keep = {b.id for b in newest_first[:max(1, retention.get("daily_backups", 0))]}
     for tier in ("daily_backups", "weekly_backups", "monthly_backups"):
-        limit, seen = retention.get(tier, 0), set()
+        limit = retention.get(tier, 0)
+        seen: set[str] = set()
         for b in newest_first:
             if len(seen) >= limit:
                 break

@@ -64,7 +64,7 @@ def _compress(ctx: Context, a: Action) -> None:
     assert a.dest is not None
     with open(a.path, "rb") as fin, AtomicFile(a.dest, writer=ctx.writer,
                                                mtime=os.stat(a.path).st_mtime) as out:
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:  # type: ignore[arg-type]
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
             shutil.copyfileobj(fin, gz, 1 << 20)
     os.unlink(a.path)
     fsync_dir(os.path.dirname(a.path))

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from typing import Callable, Iterable, Optional, Sequence
 
 from fbacache.errors import BackupError, ConfigError, CorruptFile, UnsafePath
@@ -68,7 +69,7 @@ class Maintenance:
     def _ctx(self) -> Context:
         return Context(self.config, **self._seams)  # type: ignore[arg-type]
 
-    def _lock(self):  # type: ignore[no-untyped-def]
+    def _lock(self) -> AbstractContextManager[None]:
         return directory_lock(self.config.state_dir, "maintain", timeout=self.lock_timeout)
 
     # -- read-only -------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
 def remove_stale_staging(t: CacheTypeConfig, older_than: float, now: float,
                          dry_run: bool = False) -> list[str]:
     """Staging directories left by crashed restores (older than ``older_than`` seconds)."""
-    out = []
+    out: list[str] = []
     try:
         names = os.listdir(t.directory)
     except FileNotFoundError:
