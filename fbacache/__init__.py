@@ -69,22 +69,37 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from fbacache._core import CORE_IMPLEMENTATION, NATIVE
-    from fbacache.caches import (
-        AdaptiveCache, FIFOCache, LFUCache, LRUCache, ProbabilityCache, RRCache, TLRUCache, TTLCache,
-    )
-    from fbacache.config import CacheManagerConfig
-    from fbacache.errors import (
-        BackendError, ConfigError, EntryTooLarge, FbaCacheError, ManagerNotRunning, SerializationError,
-        SingleFlightTimeout, UnsafeConfiguration,
-    )
-    from fbacache.decorators import CacheInfo, cache_invalidate, cached
-    from fbacache.fs import JsonFileStore, Maintenance
-    from fbacache.monitor import AlertThresholds, CacheMonitor
-    from fbacache.prometheus import FbaCacheCollector, start_metrics_server
-    from fbacache.static import StaticDataCache
-    from fbacache.swr import Jitter
-    from fbacache.warming import CacheWarmer
-    from fbacache.keys import generate_cache_key
-    from fbacache.manager import CacheManager
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only; `X as X` marks a re-export (mypy --strict)
+    from fbacache._core import CORE_IMPLEMENTATION as CORE_IMPLEMENTATION
+    from fbacache._core import NATIVE as NATIVE
+    from fbacache.caches import AdaptiveCache as AdaptiveCache
+    from fbacache.caches import FIFOCache as FIFOCache
+    from fbacache.caches import LFUCache as LFUCache
+    from fbacache.caches import LRUCache as LRUCache
+    from fbacache.caches import ProbabilityCache as ProbabilityCache
+    from fbacache.caches import RRCache as RRCache
+    from fbacache.caches import TLRUCache as TLRUCache
+    from fbacache.caches import TTLCache as TTLCache
+    from fbacache.config import CacheManagerConfig as CacheManagerConfig
+    from fbacache.decorators import CacheInfo as CacheInfo
+    from fbacache.decorators import cache_invalidate as cache_invalidate
+    from fbacache.decorators import cached as cached
+    from fbacache.errors import BackendError as BackendError
+    from fbacache.errors import ConfigError as ConfigError
+    from fbacache.errors import EntryTooLarge as EntryTooLarge
+    from fbacache.errors import FbaCacheError as FbaCacheError
+    from fbacache.errors import ManagerNotRunning as ManagerNotRunning
+    from fbacache.errors import SerializationError as SerializationError
+    from fbacache.errors import SingleFlightTimeout as SingleFlightTimeout
+    from fbacache.errors import UnsafeConfiguration as UnsafeConfiguration
+    from fbacache.fs import JsonFileStore as JsonFileStore
+    from fbacache.fs import Maintenance as Maintenance
+    from fbacache.keys import generate_cache_key as generate_cache_key
+    from fbacache.manager import CacheManager as CacheManager
+    from fbacache.monitor import AlertThresholds as AlertThresholds
+    from fbacache.monitor import CacheMonitor as CacheMonitor
+    from fbacache.prometheus import FbaCacheCollector as FbaCacheCollector
+    from fbacache.prometheus import start_metrics_server as start_metrics_server
+    from fbacache.static import StaticDataCache as StaticDataCache
+    from fbacache.swr import Jitter as Jitter
+    from fbacache.warming import CacheWarmer as CacheWarmer
