@@ -9,9 +9,11 @@ Layout (per resident entry, about 40 bytes plus the hash table):
   collector see them, so a cached value that refers back to its cache is
   still collectable.
 * C arrays indexed by slot: the key's hash, ``prev``/``next`` links (policy
-  order, and the free list), ``aux`` (LFU bucket, RANDOM position or adaptive
+  order, and the free list), ``aux`` (LFU bucket or adaptive
   segment; not allocated for the other policies), and, allocated only when
   first needed, weights, the expiry queue (``_expiry.pxi``) and probabilities.
+  RANDOM keeps its dense-array position in ``prev`` and its table position in
+  ``next`` (an eviction unlinks from the table with a store, no probe).
 * ``table``: an int32 open-addressing index (CPython's perturbed probing) of
   slot numbers; -1 empty, -2 deleted.
 
@@ -284,7 +286,7 @@ cdef class Index:
         self.hashes = <Py_hash_t*>_grow(self.hashes, cap, sizeof(Py_hash_t))
         self.prev = <int32_t*>_grow(self.prev, cap, sizeof(int32_t))
         self.next = <int32_t*>_grow(self.next, cap, sizeof(int32_t))
-        if self.pol == P_LFU or self.pol == P_RANDOM or self.pol == P_ADAPTIVE:
+        if self.pol == P_LFU or self.pol == P_ADAPTIVE:
             self.aux = <int32_t*>_grow(self.aux, cap, sizeof(int32_t))  # 4 bytes the others save
         if self.weights != NULL:
             self.weights = <int64_t*>_grow(self.weights, cap, sizeof(int64_t))
@@ -337,6 +339,8 @@ cdef class Index:
                 perturb >>= 5
                 i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
             self.table[i] = s
+            if self.pol == P_RANDOM:
+                self.next[s] = <int32_t>i
             self.fill += 1
         return 0
 
@@ -384,6 +388,9 @@ cdef class Index:
 
     @cython.final
     cdef void _table_remove(self, int32_t s) noexcept:
+        if self.pol == P_RANDOM:  # next[s] holds its table position: a store, no probe
+            self.table[self.next[s]] = DUMMY
+            return
         cdef size_t perturb = <size_t>self.hashes[s]
         cdef Py_ssize_t i = <Py_ssize_t>(perturb & <size_t>self.mask)
         while self.table[i] != s:
@@ -402,6 +409,8 @@ cdef class Index:
             if self.table[hint] == EMPTY:
                 self.fill += 1
             self.table[hint] = s
+            if self.pol == P_RANDOM:
+                self.next[s] = <int32_t>hint
             return 0
         perturb = <size_t>self.hashes[s]
         i = <Py_ssize_t>(perturb & <size_t>self.mask)
@@ -411,6 +420,8 @@ cdef class Index:
         if self.table[i] == EMPTY:
             self.fill += 1
         self.table[i] = s
+        if self.pol == P_RANDOM:
+            self.next[s] = <int32_t>i
         return 0
 
     @cython.final
@@ -484,9 +495,8 @@ cdef class Index:
         elif self.pol == P_LFU:
             lfu_insert(&self.lfu, self.prev, self.next, self.aux, s)
         elif self.pol == P_RANDOM:
-            self.aux[s] = self.n
+            self.prev[s] = self.n  # RANDOM: prev = position in dense, next = table position
             self.dense[self.n] = s
-            self.prev[s] = self.next[s] = NIL
         elif self.pol == P_PROB:
             self.prev[s] = self.next[s] = NIL
             self.stamp += 1
@@ -524,8 +534,8 @@ cdef class Index:
         elif self.pol == P_RANDOM:
             # self.n has already been decremented: dense[self.n] is the last one
             last = self.dense[self.n]
-            self.dense[self.aux[s]] = last
-            self.aux[last] = self.aux[s]
+            self.dense[self.prev[s]] = last
+            self.prev[last] = self.prev[s]
         elif self.pol == P_PROB:
             heap_remove(&self.prob_heap, s, self.prob, self.pstamp)
         elif self.pol == P_ADAPTIVE:
@@ -1100,7 +1110,8 @@ cdef class Index:
             buckets_check(&self.lfu, self.prev, self.next, self.aux, self.n)
         elif self.pol == P_RANDOM:
             for i in range(self.n):
-                assert self.aux[self.dense[i]] == i, "random position"
+                assert self.prev[self.dense[i]] == i, "random position"
+                assert self.table[self.next[self.dense[i]]] == self.dense[i], "random table position"
         elif self.pol == P_PROB:
             heap_check(&self.prob_heap, self.prob, self.pstamp)
             assert self.prob_heap.count == self.n
