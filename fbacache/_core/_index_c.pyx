@@ -15,7 +15,11 @@ Layout (per resident entry, about 40 bytes plus the hash table):
   RANDOM keeps its dense-array position in ``prev`` and its table position in
   ``next`` (an eviction unlinks from the table with a store, no probe).
 * ``table``: an int32 open-addressing index (CPython's perturbed probing) of
-  slot numbers; -1 empty, -2 deleted.
+  slot numbers; -1 empty, -2 deleted.  The bits above the slot number (slots
+  are below ``cap``, a power of two) hold a tag from the key's hash, so a probe
+  that meets another key is rejected without reading ``hashes``, and a hit of
+  an exact str/int key never reads it; the table is re-encoded when ``cap``
+  doubles.
 
 Re-entrancy: a key's ``__eq__`` may run Python code that mutates this index;
 every lookup records ``_version`` before comparing and restarts if it moved.
@@ -135,6 +139,9 @@ cdef class Index:
     cdef bint has_item_ttl
     cdef double item_ttl_
     cdef int32_t* table
+    cdef int32_t slot_mask  # cap - 1: the slot-number bits of a table entry
+    cdef int32_t tag_mask   # the bits above them (below the sign): the hash tag
+    cdef uint64_t table_epoch  # bumped by every rebuild: stale insert hints are dropped
     cdef Py_ssize_t mask
     cdef Py_ssize_t fill
     cdef int32_t cap
@@ -301,7 +308,15 @@ cdef class Index:
             heap_reserve_pos(&self.prob_heap, cap)
         self._kv.extend([None] * (2 * (cap - old)))
         self.cap = cap
+        self.slot_mask = cap - 1
+        self.tag_mask = 0x7FFFFFFF & ~self.slot_mask
+        if self.table != NULL:
+            self._rebuild_table(self.mask + 1)  # wider slot numbers: re-encode the tags
         return 0
+
+    @cython.final
+    cdef inline int32_t _tag(self, Py_hash_t h) noexcept:
+        return <int32_t>((<uint64_t>h * GOLDEN) >> 33) & self.tag_mask
 
     @cython.final
     cdef int _enable_weights(self) except -1:
@@ -330,6 +345,7 @@ cdef class Index:
         memset(self.table, 0xFF, size * sizeof(int32_t))  # all EMPTY (-1)
         self.mask = size - 1
         self.fill = 0
+        self.table_epoch += 1
         for s in range(self.hiwater):
             if self.prev[s] == DUMMY:  # free slot marker
                 continue
@@ -338,7 +354,7 @@ cdef class Index:
             while self.table[i] != EMPTY:
                 perturb >>= 5
                 i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
-            self.table[i] = s
+            self.table[i] = self._tag(self.hashes[s]) | s
             if self.pol == P_RANDOM:
                 self.next[s] = <int32_t>i
             self.fill += 1
@@ -353,27 +369,29 @@ cdef class Index:
         cdef uint64_t version
         cdef int eq
         cdef PyObject* sk
+        cdef int32_t e, tag = self._tag(h)
         while True:
             perturb = <size_t>h
             i = <Py_ssize_t>(perturb & <size_t>self.mask)
             version = self._version
             self.ins_pos = -1
             while True:
-                s = self.table[i]
-                if s == EMPTY:
+                e = self.table[i]
+                if e == EMPTY:
                     if self.ins_pos < 0:
                         self.ins_pos = i  # where an insert of this key will go
                     return -1
-                if s == DUMMY and self.ins_pos < 0:
+                if e == DUMMY and self.ins_pos < 0:
                     self.ins_pos = i
-                if s >= 0 and self.hashes[s] == h:
+                if e >= 0 and (e & self.tag_mask) == tag:
+                    s = e & self.slot_mask
                     sk = _list_get(<PyObject*>self._kv, 2 * s)
                     if sk == <PyObject*>key:
                         return s  # the same object: no reference counting, no __eq__
                     eq = _plain_eq(sk, <PyObject*>key)  # exact str/int: in place, no refcounts
                     if eq == 1:
                         return s
-                    if eq == 0:
+                    if eq == 0 or self.hashes[s] != h:  # __eq__ only on a full hash match
                         perturb >>= 5
                         i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
                         continue
@@ -393,7 +411,8 @@ cdef class Index:
             return
         cdef size_t perturb = <size_t>self.hashes[s]
         cdef Py_ssize_t i = <Py_ssize_t>(perturb & <size_t>self.mask)
-        while self.table[i] != s:
+        cdef int32_t entry = self._tag(self.hashes[s]) | s
+        while self.table[i] != entry:
             perturb >>= 5
             i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
         self.table[i] = DUMMY
@@ -408,7 +427,7 @@ cdef class Index:
         elif hint >= 0 and self.table[hint] < 0:
             if self.table[hint] == EMPTY:
                 self.fill += 1
-            self.table[hint] = s
+            self.table[hint] = self._tag(self.hashes[s]) | s
             if self.pol == P_RANDOM:
                 self.next[s] = <int32_t>hint
             return 0
@@ -419,7 +438,7 @@ cdef class Index:
             i = <Py_ssize_t>((<size_t>i * 5 + perturb + 1) & <size_t>self.mask)
         if self.table[i] == EMPTY:
             self.fill += 1
-        self.table[i] = s
+        self.table[i] = self._tag(self.hashes[s]) | s
         if self.pol == P_RANDOM:
             self.next[s] = <int32_t>i
         return 0
@@ -766,6 +785,7 @@ cdef class Index:
         h = PyObject_Hash(key)
         s = self._find(key, h)
         cdef Py_ssize_t hint = self.ins_pos if s < 0 else -1
+        cdef uint64_t epoch = self.table_epoch
         if s >= 0 and self._expired_at(<int32_t>s, &now):
             self._unlink_slot(<int32_t>s)
             self.expirations += 1
@@ -791,7 +811,7 @@ cdef class Index:
             Py_DECREF(None)
             if self.weights != NULL:
                 self.weights[s] = w
-            self._table_insert(<int32_t>s, hint)
+            self._table_insert(<int32_t>s, hint if self.table_epoch == epoch else -1)
             self._policy_insert(<int32_t>s)
             self.n += 1
             self.total_weight += w
@@ -1089,9 +1109,10 @@ cdef class Index:
         for i in range(self.mask + 1):
             if self.table[i] >= 0:
                 live += 1
-                assert self.table[i] in resident, "table points to a free slot"
-                assert (<Py_ssize_t>self._find(self._key(self.table[i]), self.hashes[self.table[i]])
-                        == self.table[i]), "key not reachable by probing"
+                s = self.table[i] & self.slot_mask
+                assert s in resident, "table points to a free slot"
+                assert self.table[i] == self._tag(self.hashes[s]) | s, "table tag"
+                assert (<Py_ssize_t>self._find(self._key(s), self.hashes[s]) == s), "key not reachable by probing"
             elif self.table[i] == DUMMY:
                 dummies += 1
         assert live == self.n, "table entry count"
@@ -1111,7 +1132,7 @@ cdef class Index:
         elif self.pol == P_RANDOM:
             for i in range(self.n):
                 assert self.prev[self.dense[i]] == i, "random position"
-                assert self.table[self.next[self.dense[i]]] == self.dense[i], "random table position"
+                assert (self.table[self.next[self.dense[i]]] & self.slot_mask) == self.dense[i], "random table position"
         elif self.pol == P_PROB:
             heap_check(&self.prob_heap, self.prob, self.pstamp)
             assert self.prob_heap.count == self.n
