@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from fbacache.errors import BackupError, ConfigError, CorruptFile, UnsafePath
 from fbacache.fs.atomic import Writer
