@@ -88,6 +88,109 @@ cdef extern from *:
     """
     int _plain_eq "fbacache_plain_eq"(PyObject* a, PyObject* b) noexcept
 
+cdef extern from *:
+    """
+    /* hash(key) without a call through tp_hash for the common keys: an exact str whose
+       hash is cached, and an exact int small enough to read directly.  The result is
+       exactly Python's hash (ints: value mod 2**61 - 1 with the sign, -1 -> -2), so keys
+       that compare equal across types (1, 1.0, Decimal(1)) still meet. */
+    static inline __attribute__((always_inline)) Py_hash_t fbacache_hash(PyObject* key) {
+        PyTypeObject* t = Py_TYPE(key);
+        if (t == &PyUnicode_Type) {
+            Py_hash_t h = ((PyASCIIObject*)key)->hash;
+            if (h != -1) return h;
+        }
+    #if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+        else if (t == &PyLong_Type) {
+            /* ob_size: the digit count, negative for a negative value; base 2**30 digits */
+            Py_ssize_t size = Py_SIZE(key);
+            Py_ssize_t n = size < 0 ? -size : size;
+            if (n <= 3) {
+                const digit* d = ((PyLongObject*)key)->ob_digit;
+                const uint64_t modulus = ((uint64_t)1 << 61) - 1;
+                uint64_t low = 0, high = 0;  /* value = high * 2**60 + low, low < 2**60 */
+                uint64_t x;
+                if (n >= 1) low = d[0];
+                if (n >= 2) low |= (uint64_t)d[1] << 30;
+                if (n == 3) high = d[2];
+                /* 2**60 = 2**-1 mod m (2**61 = 1): high * 2**60 = (high odd ? high + m : high) / 2 */
+                x = low + ((high & 1) ? (high + modulus) >> 1 : high >> 1);
+                while (x >= modulus) x -= modulus;
+                if (size < 0) x = (uint64_t)0 - x;
+                return x == (uint64_t)-1 ? -2 : (Py_hash_t)x;
+            }
+        }
+    #elif PY_VERSION_HEX >= 0x030C0000
+        else if (t == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject*)key)) {
+            Py_ssize_t v = PyUnstable_Long_CompactValue((PyLongObject*)key);  /* |v| < 2**30 */
+            return v == -1 ? -2 : (Py_hash_t)v;
+        }
+    #endif
+        return PyObject_Hash(key);
+    }
+    """
+    Py_hash_t _hash "fbacache_hash"(object key) except? -1
+
+cdef extern from *:
+    """
+    /* The read-side table probe, for the keys that never need __eq__: returns the slot
+       of ``key`` when a tagged entry holds the same object or an equal exact str/int,
+       -1 when an empty entry ends the probe (absent), and -2 when a tag match needs
+       Python's __eq__ (the caller then runs the full, re-entrancy-safe lookup).
+       Same probe sequence and entry encoding as Index._find. */
+    static inline __attribute__((always_inline)) Py_ssize_t fbacache_probe(
+            const int32_t* table, size_t mask, int32_t slot_mask, int32_t tag_mask,
+            PyObject* kv, PyObject* key, Py_hash_t h, int32_t tag) {
+        size_t perturb = (size_t)h;
+        size_t i = perturb & mask;
+        for (;;) {
+            int32_t e = table[i];
+            if (e == -1) return -1;
+            if (e >= 0 && (e & tag_mask) == tag) {
+                int32_t s = e & slot_mask;
+                PyObject* stored = PyList_GET_ITEM(kv, 2 * (Py_ssize_t)s);
+                if (stored == key) return s;
+                int eq = fbacache_plain_eq(stored, key);
+                if (eq == 1) return s;
+                if (eq != 0) return -2;
+            }
+            perturb >>= 5;
+            i = (i * 5 + perturb + 1) & mask;
+        }
+    }
+
+    /* fbacache_probe for a write: also stores in *ins the first free (empty or
+       deleted) position of the probe, where an insert of this key goes. */
+    static inline __attribute__((always_inline)) Py_ssize_t fbacache_probe_ins(
+            const int32_t* table, size_t mask, int32_t slot_mask, int32_t tag_mask,
+            PyObject* kv, PyObject* key, Py_hash_t h, int32_t tag, Py_ssize_t* ins) {
+        size_t perturb = (size_t)h;
+        size_t i = perturb & mask;
+        Py_ssize_t free_at = -1;
+        for (;;) {
+            int32_t e = table[i];
+            if (e < 0) {
+                if (free_at < 0) free_at = (Py_ssize_t)i;
+                if (e == -1) { *ins = free_at; return -1; }
+            } else if ((e & tag_mask) == tag) {
+                int32_t s = e & slot_mask;
+                PyObject* stored = PyList_GET_ITEM(kv, 2 * (Py_ssize_t)s);
+                if (stored == key) return s;
+                int eq = fbacache_plain_eq(stored, key);
+                if (eq == 1) return s;
+                if (eq != 0) return -2;
+            }
+            perturb >>= 5;
+            i = (i * 5 + perturb + 1) & mask;
+        }
+    }
+    """
+    Py_ssize_t _probe_ins "fbacache_probe_ins"(int32_t* table, size_t mask, int32_t slot_mask,
+                                              int32_t tag_mask, object kv, object key, Py_hash_t h,
+                                              int32_t tag, Py_ssize_t* ins) noexcept
+    Py_ssize_t _probe "fbacache_probe"(int32_t* table, size_t mask, int32_t slot_mask, int32_t tag_mask,
+                                       object kv, object key, Py_hash_t h, int32_t tag) noexcept
+
 cdef object _MISSING = object()
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 
@@ -533,7 +636,17 @@ cdef class Index:
         return 0
 
     @cython.final
-    cdef inline void _policy_access(self, int32_t s) noexcept:
+    cdef inline void _touch(self, int32_t s) noexcept:
+        """A hit on ``s``: LRU moves it inline, the policies that ignore hits cost a test."""
+        if self.pol == P_LRU:
+            if s != self.tail:
+                self._list_unlink(s)
+                self._list_append(s)
+        elif self.pol == P_LFU or self.pol == P_ADAPTIVE:
+            self._policy_access(s)
+
+    @cython.final
+    cdef void _policy_access(self, int32_t s) noexcept:
         if self.pol == P_LRU:
             if s != self.tail:
                 self._list_unlink(s)
@@ -652,19 +765,26 @@ cdef class Index:
         return not (now[0] < d)
 
     @cython.final
-    cdef Py_ssize_t _live(self, object key) except -2:
+    cdef inline Py_ssize_t _live(self, object key) except -2:
         """Slot of a resident, unexpired key, else -1 (an expired one is removed)."""
-        cdef Py_hash_t h = PyObject_Hash(key)
-        cdef Py_ssize_t s = self._find(key, h)
-        cdef Py_ssize_t base
+        cdef Py_hash_t h = _hash(key)
+        cdef Py_ssize_t s = _probe(self.table, <size_t>self.mask, self.slot_mask, self.tag_mask,
+                                   self._kv, key, h, self._tag(h))
+        if s == -2:
+            s = self._find(key, h)  # a key whose __eq__ is Python code: the careful path
         self.probe_hash = h
-        if s >= 0 and self._expired(<int32_t>s):
-            base = self.grave_n
-            self._unlink_slot(<int32_t>s)
-            self.expirations += 1
-            self._release(base)
+        if s >= 0 and self.exp.deadline != NULL and self._expired(<int32_t>s):
+            self._drop_expired(<int32_t>s)
             return -1
         return s
+
+    @cython.final
+    cdef int _drop_expired(self, int32_t s) except -1:
+        cdef Py_ssize_t base = self.grave_n
+        self._unlink_slot(s)
+        self.expirations += 1
+        self._release(base)
+        return 0
 
     cpdef object get(self, object key, object default=None):
         """Return the value of ``key`` (recording a hit) or ``default``."""
@@ -674,7 +794,7 @@ cdef class Index:
             self._policy_miss()
             return default
         self.hits += 1
-        self._policy_access(<int32_t>s)
+        self._touch(<int32_t>s)
         return self._value(<int32_t>s)
 
     def peek(self, key, default=None):
@@ -788,10 +908,19 @@ cdef class Index:
             deadline = expires_at
             if isnan(deadline):
                 raise ValueError("expires_at must not be NaN")
-        h = PyObject_Hash(key)
-        s = self._find(key, h)
-        cdef Py_ssize_t hint = self.ins_pos if s < 0 else -1
+        h = _hash(key)
+        cdef Py_ssize_t hint = -1
+        s = _probe_ins(self.table, <size_t>self.mask, self.slot_mask, self.tag_mask,
+                       self._kv, key, h, self._tag(h), &hint)
+        if s == -2:
+            s = self._find(key, h)  # a key whose __eq__ is Python code: the careful path
+            hint = self.ins_pos if s < 0 else -1
         cdef uint64_t epoch = self.table_epoch
+        if (s < 0 and self.n >= self.max_entries_ and self.max_entries_ > 0 and w == 1
+                and self.weights == NULL and self.max_weight_ < 0 and self.exp.deadline == NULL
+                and expires_at is None and self.on_evict is None
+                and self.pol != P_PROB and self.pol != P_ADAPTIVE):
+            return self._evict_into(key, value, h, hint)
         if s >= 0 and self._expired_at(<int32_t>s, &now):
             self._unlink_slot(<int32_t>s)
             self.expirations += 1
@@ -842,6 +971,47 @@ cdef class Index:
         return 0
 
     @cython.final
+    cdef int _evict_into(self, object key, object value, Py_hash_t h, Py_ssize_t hint) except -1:
+        """Insert a new key into a full index of unit weights, without deadlines or an
+        eviction callback: the victim's slot is handed straight to the new key.
+
+        Same outcome as _make_room + insert (same victim, same policy order, same
+        counters); it skips the free list and the graveyard.  The victim's key and
+        value are released last, once the structure is consistent (their __del__
+        may use this index)."""
+        cdef int32_t v = self._policy_victim(), last
+        cdef PyObject* old_key = _list_get(<PyObject*>self._kv, 2 * v)
+        cdef PyObject* old_value = _list_get(<PyObject*>self._kv, 2 * v + 1)
+        self._table_remove(v)
+        if self.pol == P_LRU or self.pol == P_FIFO:
+            self._list_unlink(v)
+        elif self.pol == P_LFU:
+            lfu_remove(&self.lfu, self.prev, self.next, self.aux, v)
+        else:  # RANDOM: the last resident fills the victim's place
+            last = self.dense[self.n - 1]
+            self.dense[self.prev[v]] = last
+            self.prev[last] = self.prev[v]
+        self.prev[v] = DUMMY  # unlinked: a table rebuild in _table_insert must skip it
+        self.hashes[v] = h
+        Py_INCREF(key)
+        _list_put(<PyObject*>self._kv, 2 * v, <PyObject*>key)
+        Py_INCREF(value)
+        _list_put(<PyObject*>self._kv, 2 * v + 1, <PyObject*>value)
+        self._table_insert(v, hint)
+        if self.pol == P_LRU or self.pol == P_FIFO:
+            self._list_append(v)
+        elif self.pol == P_LFU:
+            lfu_insert(&self.lfu, self.prev, self.next, self.aux, v)
+        else:  # RANDOM: the new key goes last, as _policy_insert would put it
+            self.dense[self.n - 1] = v
+            self.prev[v] = self.n - 1
+        self.evictions += 1
+        self._version += 1
+        Py_DECREF(<object>old_key)
+        Py_DECREF(<object>old_value)
+        return 0
+
+    @cython.final
     cdef int _notify(self, list victims) except -1:
         callback = self.on_evict
         for key, value in victims:
@@ -873,7 +1043,7 @@ cdef class Index:
 
     def delete(self, key):
         """Remove ``key``; return whether it was resident (and not expired)."""
-        cdef Py_hash_t h = PyObject_Hash(key)
+        cdef Py_hash_t h = _hash(key)
         cdef Py_ssize_t s = self._find(key, h)
         cdef Py_ssize_t base = self.grave_n
         cdef bint live
@@ -1048,7 +1218,7 @@ cdef class Index:
             self._policy_miss()
             return self.__missing__(key)
         self.hits += 1
-        self._policy_access(<int32_t>s)
+        self._touch(<int32_t>s)
         return self._value(<int32_t>s)
 
     def __missing__(self, key):

@@ -298,3 +298,48 @@ def test_adaptive_window_stays_bounded_with_more_keys_than_capacity(Index):
             idx[k] = k
         idx._check()
     assert len(idx) == 23 and idx.currsize == 22
+
+
+def _int_boundaries():
+    """Ints at every digit and hash-modulus edge (30-bit digits, modulus 2**61 - 1)."""
+    out = {0, 1, -1, -2, 2, 7}
+    for bits in (29, 30, 31, 59, 60, 61, 62, 63, 64, 89, 90, 91, 120):
+        for delta in (-2, -1, 0, 1, 2):
+            out.update({2**bits + delta, -(2**bits + delta)})
+    modulus = 2**61 - 1
+    for k in (1, 2, 3, 2**29, 2**29 + 1):
+        out.update({k * modulus, k * modulus - 1, k * modulus + 1, -k * modulus, -k * modulus - 1})
+    return sorted(out)
+
+
+@pytest.mark.parametrize("policy", ["lru", "random"])
+def test_int_keys_meet_their_equals_of_other_types(Index, policy):
+    """An int key is found by an equal Decimal/float/bool and the other way round.
+
+    The compiled core hashes exact ints (and str) without calling hash(); this
+    proves its result is Python's own hash at every digit and modulus boundary.
+    """
+    from decimal import Decimal
+
+    idx = Index(policy, max_entries=8)
+    for k in _int_boundaries():
+        for twin in {Decimal(k), float(k) if float(k) == k else Decimal(k)}:
+            idx.clear()
+            idx.set(k, "int")
+            assert idx.get(twin) == "int", k
+            idx.set(twin, "other")  # replaces: the same key
+            assert len(idx) == 1 and idx.get(k) == "other", k
+            assert idx.delete(twin) and len(idx) == 0
+    idx.set(True, "bool")
+    assert idx.get(1) == "bool" and idx.get(1.0) == "bool"
+    idx._check()
+
+
+def test_str_keys_with_and_without_a_cached_hash(Index):
+    idx = Index("lru", max_entries=4)
+    fresh = "".join(["ke", "y"])  # built at run time: no hash computed yet
+    idx.set(fresh, 1)
+    assert idx.get("key") == 1
+    idx.set("".join(["k", "ey"]), 2)
+    assert len(idx) == 1 and idx.get("key") == 2
+    idx._check()
