@@ -81,11 +81,16 @@ def make_machine(policy: str, fmt: str, compression):
 
         @rule(key=KEYS, value=VALUES)
         def get_or_set(self, key, value):
-            got = self.cache.get_or_set(key, lambda: value)
-            entry = self.live(key)
-            if entry is not None and got == entry[0] and (got != value or self.cache.exists(key)):
+            computed = []
+            got = self.cache.get_or_set(key, lambda: computed.append(key) or value)
+            if not computed:  # a hit: the model must hold it, deadline and all
+                entry = self.live(key)
+                assert entry is not None and got == entry[0]
                 return
+            # a miss (absent, expired or evicted): stored afresh, without a deadline, even
+            # when the new value equals the one the model remembers
             assert got == value
+            self.absent_in_cache(key)  # a miss of a key the model holds needs eviction pressure
             self.model[key] = (value, None, {})
 
         @rule(keys=st.lists(KEYS, max_size=4))
