@@ -133,35 +133,14 @@ cdef extern from *:
 
 cdef extern from *:
     """
-    /* The read-side table probe, for the keys that never need __eq__: returns the slot
-       of ``key`` when a tagged entry holds the same object or an equal exact str/int,
-       -1 when an empty entry ends the probe (absent), and -2 when a tag match needs
-       Python's __eq__ (the caller then runs the full, re-entrancy-safe lookup).
+    /* The table probe for keys that never need __eq__: returns the slot of ``key`` when
+       a tagged entry holds the same object or an equal exact str/int, -1 when an empty
+       entry ends the probe (absent), and -2 when a tag match needs Python's __eq__ (the
+       caller then runs the full, re-entrancy-safe Index._find).  For a write, ``ins``
+       receives the first free (empty or deleted) position of the probe, where an insert
+       of the key goes; reads pass NULL and the tracking compiles away.
        Same probe sequence and entry encoding as Index._find. */
     static inline __attribute__((always_inline)) Py_ssize_t fbacache_probe(
-            const int32_t* table, size_t mask, int32_t slot_mask, int32_t tag_mask,
-            PyObject* kv, PyObject* key, Py_hash_t h, int32_t tag) {
-        size_t perturb = (size_t)h;
-        size_t i = perturb & mask;
-        for (;;) {
-            int32_t e = table[i];
-            if (e == -1) return -1;
-            if (e >= 0 && (e & tag_mask) == tag) {
-                int32_t s = e & slot_mask;
-                PyObject* stored = PyList_GET_ITEM(kv, 2 * (Py_ssize_t)s);
-                if (stored == key) return s;
-                int eq = fbacache_plain_eq(stored, key);
-                if (eq == 1) return s;
-                if (eq != 0) return -2;
-            }
-            perturb >>= 5;
-            i = (i * 5 + perturb + 1) & mask;
-        }
-    }
-
-    /* fbacache_probe for a write: also stores in *ins the first free (empty or
-       deleted) position of the probe, where an insert of this key goes. */
-    static inline __attribute__((always_inline)) Py_ssize_t fbacache_probe_ins(
             const int32_t* table, size_t mask, int32_t slot_mask, int32_t tag_mask,
             PyObject* kv, PyObject* key, Py_hash_t h, int32_t tag, Py_ssize_t* ins) {
         size_t perturb = (size_t)h;
@@ -170,8 +149,11 @@ cdef extern from *:
         for (;;) {
             int32_t e = table[i];
             if (e < 0) {
-                if (free_at < 0) free_at = (Py_ssize_t)i;
-                if (e == -1) { *ins = free_at; return -1; }
+                if (ins != NULL && free_at < 0) free_at = (Py_ssize_t)i;
+                if (e == -1) {
+                    if (ins != NULL) *ins = free_at;
+                    return -1;
+                }
             } else if ((e & tag_mask) == tag) {
                 int32_t s = e & slot_mask;
                 PyObject* stored = PyList_GET_ITEM(kv, 2 * (Py_ssize_t)s);
@@ -185,11 +167,9 @@ cdef extern from *:
         }
     }
     """
-    Py_ssize_t _probe_ins "fbacache_probe_ins"(int32_t* table, size_t mask, int32_t slot_mask,
-                                              int32_t tag_mask, object kv, object key, Py_hash_t h,
-                                              int32_t tag, Py_ssize_t* ins) noexcept
     Py_ssize_t _probe "fbacache_probe"(int32_t* table, size_t mask, int32_t slot_mask, int32_t tag_mask,
-                                       object kv, object key, Py_hash_t h, int32_t tag) noexcept
+                                       object kv, object key, Py_hash_t h, int32_t tag,
+                                       Py_ssize_t* ins) noexcept
 
 cdef object _MISSING = object()
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
@@ -769,7 +749,7 @@ cdef class Index:
         """Slot of a resident, unexpired key, else -1 (an expired one is removed)."""
         cdef Py_hash_t h = _hash(key)
         cdef Py_ssize_t s = _probe(self.table, <size_t>self.mask, self.slot_mask, self.tag_mask,
-                                   self._kv, key, h, self._tag(h))
+                                   self._kv, key, h, self._tag(h), NULL)
         if s == -2:
             s = self._find(key, h)  # a key whose __eq__ is Python code: the careful path
         self.probe_hash = h
@@ -910,8 +890,8 @@ cdef class Index:
                 raise ValueError("expires_at must not be NaN")
         h = _hash(key)
         cdef Py_ssize_t hint = -1
-        s = _probe_ins(self.table, <size_t>self.mask, self.slot_mask, self.tag_mask,
-                       self._kv, key, h, self._tag(h), &hint)
+        s = _probe(self.table, <size_t>self.mask, self.slot_mask, self.tag_mask,
+                   self._kv, key, h, self._tag(h), &hint)
         if s == -2:
             s = self._find(key, h)  # a key whose __eq__ is Python code: the careful path
             hint = self.ins_pos if s < 0 else -1
