@@ -42,8 +42,8 @@ def machine_for(policy: str):
         @rule(max_entries=st.one_of(st.none(), st.integers(1, 12)),
               max_weight=st.one_of(st.none(), st.integers(0, 30)),
               seed=st.integers(0, 2**64 - 1), default=st.floats(0, 1),
-              item_ttl=st.one_of(st.none(), st.floats(0, 8)))
-        def create(self, max_entries, max_weight, seed, default, item_ttl):
+              item_ttl=st.one_of(st.none(), st.floats(0, 8)), log_evictions=st.booleans())
+        def create(self, max_entries, max_weight, seed, default, item_ttl, log_evictions):
             clock = lambda: self.now[0]  # noqa: E731
             self.pair = [
                 impl(policy, max_entries=max_entries, max_weight=max_weight, timer=clock,
@@ -52,7 +52,8 @@ def machine_for(policy: str):
             ]
             self.evicted = ([], [])
             for log, idx in zip(self.evicted, self.pair):
-                idx.on_evict = lambda k, v, log=log: log.append((k, v))
+                if log_evictions:  # without a callback a full index may hand slots over
+                    idx.on_evict = lambda k, v, log=log: log.append((k, v))
                 idx.item_ttl = item_ttl  # applies to index[key] = value only
 
         @precondition(lambda self: self.pair is not None)
@@ -247,6 +248,40 @@ def test_adaptive_long_replay_agrees(capacity):
     assert logs[0] == logs[1]
     assert pair[0].keys() == pair[1].keys()
     assert (pair[0].hits, pair[0].misses) == (pair[1].hits, pair[1].misses)
+    for idx in pair:
+        idx._check()
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "random"])
+def test_full_index_slot_handover_agrees(policy):
+    """A full index of unit weights, no deadlines and no on_evict takes the compiled core's
+    slot hand-off on every insert: victims, order and counters still match the twin's
+    general path (ints, strs and tuples as keys; deletes and pops open free slots too)."""
+    from fbacache._core import _index_c
+
+    pair = [impl(policy, max_entries=50, seed=11) for impl in (_index_c.Index, _index_py.Index)]
+    rng = random.Random(policy)
+    n = max(3000, int(20000 * STRESS))
+    for i in range(n):
+        r = rng.random()
+        k = rng.choice([rng.randrange(200), f"s{rng.randrange(200)}", ("t", rng.randrange(50))])
+        if r < 0.03:
+            out = [idx.delete(k) for idx in pair]
+        elif r < 0.04:
+            out = [idx.popitem() if len(idx) else None for idx in pair]
+        elif r < 0.5:
+            out = [idx.get(k, "<miss>") for idx in pair]
+        else:
+            for idx in pair:
+                idx[k] = i
+            out = [None, None]
+        assert out[0] == out[1], (i, k, out)
+        if i % 101 == 0:
+            assert pair[0].keys() == pair[1].keys(), i
+    a, b = pair
+    assert list(a.items()) == list(b.items())
+    assert (a.hits, a.misses, a.evictions) == (b.hits, b.misses, b.evictions)
+    assert a.evictions > n // 10  # the hand-off ran many times
     for idx in pair:
         idx._check()
 
