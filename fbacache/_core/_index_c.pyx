@@ -94,7 +94,15 @@ cdef extern from *:
        hash is cached, and an exact int small enough to read directly.  The result is
        exactly Python's hash (ints: value mod 2**61 - 1 with the sign, -1 -> -2), so keys
        that compare equal across types (1, 1.0, Decimal(1)) still meet. */
-    static inline __attribute__((always_inline)) Py_hash_t fbacache_hash(PyObject* key) {
+    #if PY_VERSION_HEX < 0x030B0000
+    #include "longintrepr.h"  /* digits of an int: in Python.h itself from 3.11 on */
+    #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FBACACHE_HOT static inline __attribute__((always_inline))
+    #else
+    #define FBACACHE_HOT static __inline  /* MSVC and others: a hint only */
+    #endif
+    FBACACHE_HOT Py_hash_t fbacache_hash(PyObject* key) {
         PyTypeObject* t = Py_TYPE(key);
         if (t == &PyUnicode_Type) {
             Py_hash_t h = ((PyASCIIObject*)key)->hash;
@@ -140,7 +148,7 @@ cdef extern from *:
        receives the first free (empty or deleted) position of the probe, where an insert
        of the key goes; reads pass NULL and the tracking compiles away.
        Same probe sequence and entry encoding as Index._find. */
-    static inline __attribute__((always_inline)) Py_ssize_t fbacache_probe(
+    FBACACHE_HOT Py_ssize_t fbacache_probe(
             const int32_t* table, size_t mask, int32_t slot_mask, int32_t tag_mask,
             PyObject* kv, PyObject* key, Py_hash_t h, int32_t tag, Py_ssize_t* ins) {
         size_t perturb = (size_t)h;
