@@ -624,24 +624,21 @@ cdef class Index:
         return 0
 
     @cython.final
-    cdef inline void _touch(self, int32_t s) noexcept:
-        """A hit on ``s``: LRU moves it inline, the policies that ignore hits cost a test."""
+    cdef inline void _policy_access(self, int32_t s) noexcept:
+        """A hit on ``s``: LRU moves it in place, FIFO/RANDOM/PROBABILITY cost one test,
+        LFU and adaptive call out to their structures."""
         if self.pol == P_LRU:
             if s != self.tail:
                 self._list_unlink(s)
                 self._list_append(s)
         elif self.pol == P_LFU or self.pol == P_ADAPTIVE:
-            self._policy_access(s)
+            self._counted_access(s)
 
     @cython.final
-    cdef void _policy_access(self, int32_t s) noexcept:
-        if self.pol == P_LRU:
-            if s != self.tail:
-                self._list_unlink(s)
-                self._list_append(s)
-        elif self.pol == P_LFU:
+    cdef void _counted_access(self, int32_t s) noexcept:
+        if self.pol == P_LFU:
             lfu_access(&self.lfu, self.prev, self.next, self.aux, s)
-        elif self.pol == P_ADAPTIVE:
+        else:
             adaptive_access(&self.ad, self.prev, self.next, self.aux, s, _mix64(<uint64_t>self.hashes[s]))
 
     @cython.final
@@ -782,7 +779,7 @@ cdef class Index:
             self._policy_miss()
             return default
         self.hits += 1
-        self._touch(<int32_t>s)
+        self._policy_access(<int32_t>s)
         return self._value(<int32_t>s)
 
     def peek(self, key, default=None):
@@ -967,18 +964,12 @@ cdef class Index:
         counters); it skips the free list and the graveyard.  The victim's key and
         value are released last, once the structure is consistent (their __del__
         may use this index)."""
-        cdef int32_t v = self._policy_victim(), last
+        cdef int32_t v = self._policy_victim()
         cdef PyObject* old_key = _list_get(<PyObject*>self._kv, 2 * v)
         cdef PyObject* old_value = _list_get(<PyObject*>self._kv, 2 * v + 1)
         self._table_remove(v)
-        if self.pol == P_LRU or self.pol == P_FIFO:
-            self._list_unlink(v)
-        elif self.pol == P_LFU:
-            lfu_remove(&self.lfu, self.prev, self.next, self.aux, v)
-        else:  # RANDOM: the last resident fills the victim's place
-            last = self.dense[self.n - 1]
-            self.dense[self.prev[v]] = last
-            self.prev[last] = self.prev[v]
+        self.n -= 1  # the policy's own removal and insert, around the slot's new contents
+        self._policy_remove(v)
         self.prev[v] = DUMMY  # unlinked: a table rebuild in _table_insert must skip it
         self.hashes[v] = h
         Py_INCREF(key)
@@ -986,13 +977,8 @@ cdef class Index:
         Py_INCREF(value)
         _list_put(<PyObject*>self._kv, 2 * v + 1, <PyObject*>value)
         self._table_insert(v, hint)
-        if self.pol == P_LRU or self.pol == P_FIFO:
-            self._list_append(v)
-        elif self.pol == P_LFU:
-            lfu_insert(&self.lfu, self.prev, self.next, self.aux, v)
-        else:  # RANDOM: the new key goes last, as _policy_insert would put it
-            self.dense[self.n - 1] = v
-            self.prev[v] = self.n - 1
+        self._policy_insert(v)
+        self.n += 1
         self.evictions += 1
         self._version += 1
         Py_DECREF(<object>old_key)
@@ -1206,7 +1192,7 @@ cdef class Index:
             self._policy_miss()
             return self.__missing__(key)
         self.hits += 1
-        self._touch(<int32_t>s)
+        self._policy_access(<int32_t>s)
         return self._value(<int32_t>s)
 
     def __missing__(self, key):
