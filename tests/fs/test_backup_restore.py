@@ -6,13 +6,14 @@ import gzip
 import json
 import os
 import tarfile
+from datetime import datetime, timezone
 
 import pytest
 
 from fbacache.fs.atomic import read_json
 from fbacache.fs.backup import sha256_file
 
-from .conftest import DAY, FailingWriter, snapshot, write_json
+from .conftest import DAY, FailingWriter, build_tree, snapshot, write_json
 
 
 def _cache_snapshot(tree):
@@ -33,18 +34,51 @@ def test_backup_manifest_and_checksums(tree):
         assert sorted(tar.getnames()) == sorted(paths)
 
 
-def test_retention_tiers(tree):
-    now = [tree.now]
+def _expected_keep(created: list[float], daily: int, weekly: int, monthly: int) -> set[float]:
+    """Retention written out independently of fbacache.fs.backup: the `daily` newest backups, plus
+    the newest backup of each of the `daily` newest days, `weekly` newest ISO weeks and `monthly`
+    newest calendar months that have backups (UTC)."""
+    newest_first = sorted(created, reverse=True)
+    keep = set(newest_first[:daily])
+    tiers = [(daily, lambda d: d.date()), (weekly, lambda d: d.isocalendar()[:2]),
+             (monthly, lambda d: (d.year, d.month))]
+    for limit, bucket_of in tiers:
+        newest_per_bucket: dict = {}
+        for ts in newest_first:
+            newest_per_bucket.setdefault(bucket_of(datetime.fromtimestamp(ts, timezone.utc)), ts)
+        keep.update(sorted(newest_per_bucket.values(), reverse=True)[:limit])
+    return keep
+
+
+# Pinned calendar dates (never today's): the 1st of a month (the monthly tier then reaches back only
+# ~31 days), New Year's Eve, a leap day, an ISO week 53 year's end, and a mid-month day.
+RETENTION_DATES = [(2026, 12, 1), (2026, 12, 31), (2028, 2, 29), (2026, 3, 1), (2027, 1, 3),
+                   (2026, 6, 15)]
+
+
+@pytest.mark.parametrize("ymd", RETENTION_DATES, ids=lambda d: "%04d-%02d-%02d" % d)
+def test_retention_tiers(tmp_path, ymd):
+    last = datetime(*ymd, 12, 0, tzinfo=timezone.utc).timestamp()
+    tree = build_tree(str(tmp_path / "tree"), now=last)
+    now = [last]
     m = tree.maintenance(clock=lambda: now[0])
+    created = []
     for day in range(60, -1, -1):  # one backup a day for 61 days, two on the last day
-        now[0] = tree.now - day * DAY
+        now[0] = last - day * DAY
         m.backup(["linking_map"])
+        created.append(now[0])
+    now[0] = last + 60
     m.backup(["linking_map"])
-    ids = [b.created for b in m.backups("linking_map")]
+    created.append(now[0])
+    ids = {b.created for b in m.backups("linking_map")}
+    assert ids == _expected_keep(created, daily=7, weekly=4, monthly=3)
     # 7 newest days + newest of 4 weeks + newest of 3 months, overlapping; never unbounded
     assert 7 <= len(ids) <= 7 + 4 + 3
     assert max(ids) == now[0]
-    assert tree.now - min(ids) > 40 * DAY  # monthly tier reaches back
+    def months(stamps):  # type: ignore[no-untyped-def]
+        return {(d.year, d.month) for d in (datetime.fromtimestamp(t, timezone.utc) for t in stamps)}
+    # the monthly tier reaches back to the third month that has backups (or as far as there are)
+    assert months(ids) == set(sorted(months(created))[-3:])
 
 
 def test_restore_latest_and_by_id(tree):
