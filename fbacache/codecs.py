@@ -237,11 +237,15 @@ COMPRESSORS: dict[str, Callable[[Optional[int]], Compressor]] = {
 class Signer(Protocol):
     """What :class:`Codec` needs from a signer (``fbacache.signing.Signer``)."""
 
-    def sign(self, payload: bytes, context: bytes = b"") -> bytes:
-        """Return ``payload`` wrapped with a tag that also authenticates ``context``."""
+    def sign(self, payload: bytes, context: bytes = b"", bound: bytes = b"") -> bytes:
+        """Return ``payload`` wrapped with a tag that also authenticates ``context`` and
+        the stored ``bound`` bytes."""
 
     def verify(self, blob: bytes, context: bytes = b"") -> Optional[bytes]:
         """Return the payload if the tag is valid for ``context``, else None."""
+
+    def verify_bound(self, blob: bytes, context: bytes = b"") -> Optional[tuple[bytes, bytes]]:
+        """Return ``(payload, bound)`` if the tag is valid for ``context``, else None."""
 
 
 # --------------------------------------------------------------------------- stats
@@ -314,9 +318,10 @@ class Codec:
         if compressor is not None:
             self._decompressors[compressor.marker] = compressor
 
-    def encode(self, value: Any, context: bytes = b"") -> bytes:
-        """Return the blob for ``value``; ``context`` (the cache key) is bound into
-        the signature, so a signed blob copied under another key fails to verify.
+    def encode(self, value: Any, context: bytes = b"", bound: bytes = b"") -> bytes:
+        """Return the blob for ``value``; ``context`` (namespace, key type and key) is
+        bound into the signature, so a signed blob copied under another key fails to
+        verify; ``bound`` (the metadata digest) is signed and stored in the blob.
 
         Raises :class:`SerializationError` if the serializer rejects the value and
         :class:`EntryTooLarge` if the payload exceeds ``max_decoded_size`` or the
@@ -352,7 +357,7 @@ class Codec:
                 frame = bytes((comp.marker,)) + packed
         if frame is None:
             frame = self._raw + payload
-        blob = frame if self.signer is None else self.signer.sign(frame, context)
+        blob = frame if self.signer is None else self.signer.sign(frame, context, bound)
         if self.max_encoded_size is not None and len(blob) > self.max_encoded_size:
             raise EntryTooLarge(f"stored form is {len(blob)} bytes, over max_entry_size "
                                 f"{self.max_encoded_size}")
@@ -394,6 +399,19 @@ class Codec:
             # Corrupt or foreign bytes are a miss, never an exception on get().
             next(stats._corrupt)
             return MISSING
+
+    def verify_bound(self, blob: Any, context: bytes, bound: bytes) -> bool:
+        """True if ``blob`` is signed for ``context`` with exactly ``bound`` (the digest
+        of the metadata stored beside it); a failure counts in ``signature_failures``.
+        Without a signer there is nothing to check: True."""
+        signer = self.signer
+        if signer is None:
+            return True
+        opened = signer.verify_bound(blob, context)
+        if opened is None or opened[1] != bound:
+            next(self.stats._signature_failures)
+            return False
+        return True
 
     def _decompressor_for(self, marker: int) -> Compressor:
         # Frames written with another compressor stay readable after a config change.

@@ -31,7 +31,7 @@ from fbacache.backends import get_backend_class
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.codecs import MISSING, Codec, make_codec
 from fbacache.config import CacheManagerConfig
-from fbacache.keys import canonical_bytes
+from fbacache.signing import metadata_digest
 from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
 from fbacache.locks import SingleFlight
 from fbacache.metrics import Counter, build_snapshot
@@ -191,14 +191,14 @@ class CacheManager(PrefetchMixin):
         return seconds
 
     def _context(self, key: Hashable) -> bytes:
-        # The signature covers the key (no swapping signed values between keys).
+        # The signature covers the namespace, the key's type and the key: a signed value
+        # cannot be moved to another key, type or namespace (docs/threat-model.md).
         if self._codec is None or self._codec.signer is None:
             return b""
-        if isinstance(key, bytes):
-            return key
-        return key.encode("utf-8") if isinstance(key, str) else canonical_bytes(key)
+        return self._backend.signing_context(key)
 
-    def _encode(self, value: Any, key: Hashable) -> tuple[Any, int]:
+    def _encode(self, value: Any, key: Hashable,
+                metadata: Optional[Mapping[str, Any]] = None) -> tuple[Any, int]:
         codec = self._codec
         if codec is None:
             size = sys.getsizeof(value)  # shallow: the documented estimate for 'none'
@@ -206,7 +206,10 @@ class CacheManager(PrefetchMixin):
                 raise EntryTooLarge(f"object of {size} bytes exceeds max_entry_size "
                                     f"{self._max_entry_size}")
             return value, size
-        blob = codec.encode(value, self._context(key))  # raises SerializationError / EntryTooLarge
+        context = self._context(key)
+        # Signed entries also carry the digest of their metadata (checked by get_metadata).
+        bound = metadata_digest(metadata) if context else b""
+        blob = codec.encode(value, context, bound)  # raises SerializationError / EntryTooLarge
         return blob, len(blob)
 
     def _decode(self, key: Hashable, item: Any) -> Any:
@@ -277,9 +280,23 @@ class CacheManager(PrefetchMixin):
         return self._backend.keys(pattern)
 
     def get_metadata(self, key: Hashable) -> Optional[dict[str, Any]]:
-        """Copy of the metadata stored with ``key`` ({} if none), None if missing."""
+        """Copy of the metadata stored with ``key`` ({} if none), None if missing.
+
+        With a signing key, the metadata must match the digest signed into the value;
+        anything else (rewritten in the store, or a value signed for another key) is
+        None and counts in ``signature_failures``.
+        """
         self._check()
-        return self._backend.get_metadata(key)
+        codec = self._codec
+        if codec is None or codec.signer is None:
+            return self._backend.get_metadata(key)
+        entry = self._backend.get_entry(key)
+        if entry is None:
+            return None
+        item, meta = entry
+        if not codec.verify_bound(item, self._context(key), metadata_digest(meta)):
+            return None
+        return meta
 
     # ------------------------------------------------------------------ writes
     def set(self, key: Hashable, value: Any, ttl: Optional[float] = None,
@@ -295,7 +312,7 @@ class CacheManager(PrefetchMixin):
         self._check()
         tagset = normalize_tags(tags) if tags else frozenset()
         seconds = self._resolve_ttl(ttl, grace)
-        item, size = self._encode(value, key)
+        item, size = self._encode(value, key, metadata)
         self._backend.set(key, item, seconds, size, metadata)
         self._sets.inc()
         self._tags.after_set(key, tagset, self._backend)

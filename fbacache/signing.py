@@ -6,19 +6,25 @@ the signing key: :meth:`Signer.verify` returns the payload only if its tag match
 anything else (unsigned, truncated, tampered, signed with an unknown key, not even bytes). Callers
 count ``None`` as a miss and never decode the blob.
 
-Wire format (version 1), 37 bytes of overhead::
+Wire format (version 2), 39 bytes of overhead plus the bound data::
 
-    +---------+---------+----------------------------+-------------+
-    | b"FBS"  | 0x01    | tag: 32 bytes              | payload     |
-    | magic   | version | HMAC-SHA256(key, msg)      | (any bytes) |
-    +---------+---------+----------------------------+-------------+
+    +---------+---------+-----------------------+-------------+-------+-------------+
+    | b"FBS"  | 0x02    | tag: 32 bytes         | len(bound)  | bound | payload     |
+    | magic   | version | HMAC-SHA256(key, msg) | 2 bytes BE  |       | (any bytes) |
+    +---------+---------+-----------------------+-------------+-------+-------------+
 
-    msg = magic + version + len(context) as 4 bytes big-endian + context + payload
+    msg = magic + version + len(context) (4 bytes BE) + context
+          + len(bound) (2 bytes BE) + bound + payload
 
-The header is inside the MAC, so a blob cannot be relabelled with another version. ``context``
-(e.g. the cache key) is authenticated but not stored: a blob copied to another key fails to verify,
-so someone with write access to the store cannot swap signed values between keys. The length
-prefix keeps ``(context, payload)`` pairs unambiguous.
+The header is inside the MAC, so a blob cannot be relabelled with another version.
+``context`` is authenticated but not stored: the manager passes :func:`key_context`, an
+injective encoding of (namespace, key type, key), so a signed blob copied to another key,
+to a key of another type with the same text (``'abc'`` / ``b'abc'``, ``1`` / ``'1'``) or to
+the same key in another namespace fails to verify. ``bound`` is authenticated *and* stored:
+the manager puts :func:`metadata_digest` there, so metadata kept beside the blob (the Redis
+envelope) can be checked against the signed digest (:meth:`Signer.verify_bound`). The length
+prefixes keep the fields unambiguous. Version 1 blobs (no bound field, raw key context) are
+not accepted: they only ever lived under version-1 Redis keys, which version 2 never reads.
 
 Rotation: sign with the new key and list the previous ones in ``old_keys``; blobs signed with any
 of them still verify (the current key is tried first) until they expire. Drop an old key once
@@ -32,25 +38,76 @@ every entry it signed has expired.
     True
     >>> Signer(b"n" * 32, old_keys=[b"k" * 32]).verify(blob, context=b"user:1")
     b'payload'
+    >>> key_context("app", "abc") != key_context("app", b"abc") != key_context("app2", "abc")
+    True
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Sequence
+from typing import Any, Hashable, Mapping, Optional, Sequence
 
-from fbacache.errors import ConfigError
+import msgpack
 
-__all__ = ["Signer", "MAGIC", "VERSION", "HEADER_SIZE", "TAG_SIZE", "OVERHEAD", "MIN_KEY_SIZE"]
+from fbacache.errors import ConfigError, SerializationError
+from fbacache.keys import canonical_bytes
+
+__all__ = ["Signer", "MAGIC", "VERSION", "HEADER_SIZE", "TAG_SIZE", "OVERHEAD", "MIN_KEY_SIZE",
+           "MAX_BOUND", "key_context", "metadata_digest"]
 
 MAGIC = b"FBS"
-VERSION = 1
+VERSION = 2
 _HEADER = MAGIC + bytes([VERSION])
 HEADER_SIZE = len(_HEADER)
 TAG_SIZE = hashlib.sha256().digest_size
-OVERHEAD = HEADER_SIZE + TAG_SIZE
+_BOUND_LEN = 2
+OVERHEAD = HEADER_SIZE + TAG_SIZE + _BOUND_LEN
+MAX_BOUND = (1 << (8 * _BOUND_LEN)) - 1
 # Shorter keys are almost certainly passwords or placeholders; HMAC wants key material.
 MIN_KEY_SIZE = 16
+
+
+def key_context(namespace: str, key: Hashable) -> bytes:
+    """The signing context of ``key`` in ``namespace``: injective over (namespace, type, key).
+
+    ``len(namespace)`` (4 bytes) + namespace + a type tag (``s`` str, ``b`` bytes, ``i``
+    int, ``o`` anything else, by :func:`fbacache.keys.canonical_bytes`) + the key's bytes.
+    The namespace's length prefix keeps it apart from the key; the tag keeps ``'1'``,
+    ``b'1'`` and ``1`` apart (and ``canonical_bytes`` tags types inside composite keys).
+
+    >>> key_context("ns", "k"), key_context("ns", 7)
+    (b'\\x00\\x00\\x00\\x02nssk', b'\\x00\\x00\\x00\\x02nsi7')
+    """
+    ns = namespace.encode("utf-8", "surrogatepass")
+    head = len(ns).to_bytes(4, "big") + ns
+    if isinstance(key, str):
+        return head + b"s" + str(key).encode("utf-8", "surrogatepass")
+    if isinstance(key, bytes):
+        return head + b"b" + bytes(key)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return head + b"i" + str(int(key)).encode("ascii")
+    return head + b"o" + canonical_bytes(key)
+
+
+def metadata_digest(metadata: Optional[Mapping[str, Any]]) -> bytes:
+    """What a signature binds of an entry's metadata: b"" for none, else a SHA-256.
+
+    The digest is over the msgpack form, the form the Redis backend stores, so metadata
+    read back compares equal to what was written (tuples come back as lists and pack
+    identically). Raises SerializationError for metadata msgpack cannot pack.
+
+    >>> metadata_digest(None), metadata_digest({}), len(metadata_digest({"a": (1, 2)}))
+    (b'', b'', 32)
+    >>> metadata_digest({"a": (1, 2)}) == metadata_digest({"a": [1, 2]})
+    True
+    """
+    if not metadata:
+        return b""
+    try:
+        packed = msgpack.packb(dict(metadata), use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SerializationError(f"metadata is not msgpack-serializable: {exc}") from exc
+    return hashlib.sha256(packed).digest()
 
 
 def _check_key(field: str, key: Any) -> bytes:
@@ -87,30 +144,36 @@ class Signer:
         self._keys: tuple[bytes, ...] = tuple(dict.fromkeys([current, *older]))
 
     @staticmethod
-    def _tag(key: bytes, payload: bytes, context: bytes) -> bytes:
+    def _tag(key: bytes, payload: bytes, context: bytes, bound: bytes) -> bytes:
         mac = hmac.new(key, _HEADER, hashlib.sha256)
         mac.update(len(context).to_bytes(4, "big"))
         mac.update(context)
+        mac.update(len(bound).to_bytes(_BOUND_LEN, "big"))
+        mac.update(bound)
         mac.update(payload)
         return mac.digest()
 
-    def sign(self, payload: bytes, context: bytes = b"") -> bytes:
-        """Return ``header + tag + payload`` signed with the current key.
+    def sign(self, payload: bytes, context: bytes = b"", bound: bytes = b"") -> bytes:
+        """Return ``header + tag + len(bound) + bound + payload`` signed with the current key.
 
         ``context`` is authenticated but not stored; pass the same value to :meth:`verify`.
+        ``bound`` (at most :data:`MAX_BOUND` bytes) is authenticated and stored; read it
+        back with :meth:`verify_bound`.
 
         Raises:
-            TypeError: ``payload`` or ``context`` is not bytes-like.
+            TypeError: ``payload``, ``context`` or ``bound`` is not bytes-like.
+            ValueError: ``bound`` is longer than :data:`MAX_BOUND`.
         """
         payload = bytes(memoryview(payload))
         context = bytes(memoryview(context))
-        return _HEADER + self._tag(self._keys[0], payload, context) + payload
+        bound = bytes(memoryview(bound))
+        if len(bound) > MAX_BOUND:
+            raise ValueError(f"bound data is {len(bound)} bytes, over {MAX_BOUND}")
+        return (_HEADER + self._tag(self._keys[0], payload, context, bound)
+                + len(bound).to_bytes(_BOUND_LEN, "big") + bound + payload)
 
-    def verify_with_index(self, blob: Any, context: bytes = b"") -> tuple[bytes, int] | None:
-        """Like :meth:`verify`, also returning which key matched (0 = current, 1+ = old_keys).
-
-        Lets a caller count (or re-sign) entries still signed with a retired key.
-        """
+    def _open(self, blob: Any, context: Any) -> Optional[tuple[bytes, bytes, int]]:
+        # (payload, bound, key index) of a blob that verifies, else None; never raises.
         if not isinstance(blob, (bytes, bytearray, memoryview)):
             return None
         try:
@@ -120,25 +183,47 @@ class Signer:
         data = bytes(blob)
         if len(data) < OVERHEAD or data[:HEADER_SIZE] != _HEADER:
             return None
-        tag, payload = data[HEADER_SIZE:OVERHEAD], data[OVERHEAD:]
+        tag = data[HEADER_SIZE:HEADER_SIZE + TAG_SIZE]
+        end = OVERHEAD + int.from_bytes(data[OVERHEAD - _BOUND_LEN:OVERHEAD], "big")
+        if end > len(data):
+            return None
+        bound, payload = data[OVERHEAD:end], data[end:]
         for index, key in enumerate(self._keys):
             # Constant-time per comparison; which key matched is not secret.
-            if hmac.compare_digest(tag, self._tag(key, payload, context)):
-                return payload, index
+            if hmac.compare_digest(tag, self._tag(key, payload, context, bound)):
+                return payload, bound, index
         return None
+
+    def verify_with_index(self, blob: Any, context: bytes = b"") -> tuple[bytes, int] | None:
+        """Like :meth:`verify`, also returning which key matched (0 = current, 1+ = old_keys).
+
+        Lets a caller count (or re-sign) entries still signed with a retired key.
+        """
+        opened = self._open(blob, context)
+        return None if opened is None else (opened[0], opened[2])
+
+    def verify_bound(self, blob: Any, context: bytes = b"") -> tuple[bytes, bytes] | None:
+        """``(payload, bound)`` of a blob signed by one of our keys for ``context``, else None.
+
+        >>> s = Signer(b"k" * 32)
+        >>> s.verify_bound(s.sign(b"p", b"ctx", bound=b"digest"), b"ctx")
+        (b'p', b'digest')
+        """
+        opened = self._open(blob, context)
+        return None if opened is None else (opened[0], opened[1])
 
     def verify(self, blob: Any, context: bytes = b"") -> bytes | None:
         """The payload of a blob signed by one of our keys, else None. Never raises.
 
         None covers: not bytes-like, shorter than the header, wrong magic or version, tag
-        mismatch (tampered payload, wrong key, wrong ``context``).
+        mismatch (tampered payload or bound data, wrong key, wrong ``context``).
         """
-        result = self.verify_with_index(blob, context)
-        return None if result is None else result[0]
+        opened = self._open(blob, context)
+        return None if opened is None else opened[0]
 
     @staticmethod
     def looks_signed(blob: Any) -> bool:
-        """True if ``blob`` starts with a version-1 signing header (says nothing about validity)."""
+        """True if ``blob`` starts with a version-2 signing header (says nothing about validity)."""
         return isinstance(blob, (bytes, bytearray)) and bytes(blob[:HEADER_SIZE]) == _HEADER
 
     @property

@@ -28,15 +28,56 @@ def test_doctests() -> None:
     assert doctest.testmod(signing).failed == 0
 
 
-def test_format_is_header_tag_payload() -> None:
-    blob = Signer(KEY).sign(b"hello")
-    assert blob[:HEADER_SIZE] == b"FBS\x01"
-    assert len(blob) == OVERHEAD + 5 and TAG_SIZE == 32
-    assert blob[OVERHEAD:] == b"hello"
-    # The tag is a standard HMAC-SHA256 over header + context length + context + payload.
-    msg = b"FBS\x01" + (0).to_bytes(4, "big") + b"hello"
+def test_format_is_header_tag_bound_payload() -> None:
+    blob = Signer(KEY).sign(b"hello", context=b"ctx", bound=b"dg")
+    assert blob[:HEADER_SIZE] == b"FBS\x02"
+    assert len(blob) == OVERHEAD + 2 + 5 and TAG_SIZE == 32 and OVERHEAD == 4 + 32 + 2
+    assert blob[OVERHEAD - 2:] == b"\x00\x02dghello"
+    # The tag is a standard HMAC-SHA256 over header + context length + context
+    # + bound length + bound + payload.
+    msg = b"FBS\x02" + (3).to_bytes(4, "big") + b"ctx" + (2).to_bytes(2, "big") + b"dghello"
     expected = hmac.new(KEY, msg, hashlib.sha256).digest()
-    assert blob[HEADER_SIZE:OVERHEAD] == expected
+    assert blob[HEADER_SIZE:HEADER_SIZE + TAG_SIZE] == expected
+
+
+def test_bound_data_is_authenticated_and_read_back() -> None:
+    signer = Signer(KEY)
+    blob = signer.sign(b"payload", context=b"k", bound=b"digest")
+    assert signer.verify_bound(blob, b"k") == (b"payload", b"digest")
+    assert signer.verify(blob, b"k") == b"payload"
+    # Moving bytes between the bound field and the payload breaks the tag.
+    moved = blob[:OVERHEAD - 2] + (7).to_bytes(2, "big") + b"digestp" + b"ayload"
+    assert signer.verify_bound(moved, b"k") is None
+    # A bound length pointing past the end is refused, not an exception.
+    assert signer.verify(blob[:OVERHEAD - 2] + b"\xff\xff" + b"x", b"k") is None
+    with pytest.raises(ValueError):
+        signer.sign(b"p", bound=b"x" * (signing.MAX_BOUND + 1))
+
+
+def test_version_1_blobs_are_refused() -> None:
+    # What version 1 wrote (no bound field): never accepted by version 2.
+    msg = b"FBS\x01" + (1).to_bytes(4, "big") + b"k" + b"\x00hello"
+    v1 = b"FBS\x01" + hmac.new(KEY, msg, hashlib.sha256).digest() + b"\x00hello"
+    assert Signer(KEY).verify(v1, b"k") is None
+
+
+@settings(max_examples=300)
+@given(ns=st.text(max_size=8), other_ns=st.text(max_size=8),
+       key=st.one_of(st.text(max_size=8), st.binary(max_size=8), st.integers()),
+       other=st.one_of(st.text(max_size=8), st.binary(max_size=8), st.integers()))
+def test_property_key_context_is_injective(ns: str, other_ns: str, key: object,
+                                           other: object) -> None:
+    # Same context only for the same namespace, key type and key.
+    same = ns == other_ns and type(key) is type(other) and key == other
+    assert (signing.key_context(ns, key) == signing.key_context(other_ns, other)) == same
+
+
+def test_key_context_separates_the_issue_examples() -> None:
+    ctx = signing.key_context
+    assert ctx("app", "abc") != ctx("app", b"abc")
+    assert ctx("app", 1) != ctx("app", '{"i":"1"}') != ctx("app", "1")
+    assert ctx("app", "s:foo") != ctx("app:s", "foo")
+    assert ctx("a", "bc") != ctx("ab", "c")
 
 
 def test_roundtrip_and_empty_payload() -> None:
@@ -60,7 +101,7 @@ def test_unsigned_truncated_tampered_and_wrong_key_are_none() -> None:
         flipped[i] ^= 0x01
         assert signer.verify(bytes(flipped)) is None, i
     assert Signer(OLD).verify(blob) is None                   # unknown key
-    assert signer.verify(b"FBS\x02" + blob[HEADER_SIZE:]) is None  # relabelled version
+    assert signer.verify(b"FBS\x01" + blob[HEADER_SIZE:]) is None  # relabelled version
 
 
 @pytest.mark.parametrize("junk", [None, "text", 12, 1.5, object(), [b"x"], {"a": 1}])
@@ -169,7 +210,7 @@ def test_fuzz_arbitrary_bytes_never_raise_and_never_verify(blob: bytes, context:
 @given(blob=st.binary(max_size=200))
 def test_fuzz_with_valid_header_prefix(blob: bytes) -> None:
     # Arbitrary bytes behind a correct header get past the cheap checks; the MAC must still fail.
-    assert Signer(KEY).verify(b"FBS\x01" + blob) is None
+    assert Signer(KEY).verify(b"FBS\x02" + blob) is None
 
 
 @settings(max_examples=300)

@@ -27,6 +27,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Hashable, Iterable, Mapping, Optional
 
+from fbacache.signing import key_context
+
 __all__ = ["Backend", "BackendSettings"]
 
 
@@ -93,6 +95,23 @@ class Backend(ABC):
     def get_metadata(self, key: Hashable) -> Optional[dict[str, Any]]:
         """Metadata stored with ``key`` ({} if none), or None if the key is missing."""
         return {} if self.contains(key) else None
+
+    def get_entry(self, key: Hashable) -> Optional[tuple[Any, dict[str, Any]]]:
+        """``(item, metadata)`` of ``key`` without counting, or None if missing.
+
+        The manager checks signed metadata against its item with this. The default
+        reads the two apart; a shared backend should read both at once (one ``GET``).
+        """
+        missing = object()
+        item = self.peek(key, missing)
+        meta = self.get_metadata(key) if item is not missing else None
+        return None if meta is None else (item, meta)
+
+    def signing_context(self, key: Hashable) -> bytes:
+        """What a signature binds a stored item to: this backend's namespace, the key's
+        type and the key (:func:`fbacache.signing.key_context`). Shared backends whose
+        namespace is not ``key_prefix`` override it."""
+        return key_context(self.settings.key_prefix, key)
 
     # ------------------------------------------------------------------ writes
     @abstractmethod

@@ -10,6 +10,12 @@
 - after the cool-down the next call is the probe; its success closes the breaker and Redis
   serves again. No background thread is needed to notice recovery.
 
+Nothing of this is silent: every state change is a WARNING on ``fbacache.redis`` naming
+the server (password redacted) and the cause, and so is the first failure of a backend
+that has never reached its server (a wrong password, TLS to a plaintext port, an
+unknown host, a missing unix socket), before the breaker has even opened. A server
+that answers "no such database" is a configuration error, raised as ConfigError.
+
 :class:`DirtyKeys` remembers what this process changed on the fallback during an outage,
 so that the backend can *invalidate* those keys in Redis when it comes back (never replay
 the values: another process may have written fresher ones meanwhile).
@@ -29,19 +35,31 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
+import redis
+
 from fbacache.backends.backoff import ExponentialBackoff
-from fbacache.backends.circuit import CLOSED, HALF_OPEN, STATE_VALUES, CircuitBreaker
-from fbacache.backends.redis_client import TRANSIENT_ERRORS, RedisOptions
+from fbacache.backends.circuit import CLOSED, HALF_OPEN, OPEN, STATE_VALUES, CircuitBreaker
+from fbacache.backends.redis_client import TRANSIENT_ERRORS, RedisOptions, redact_url
 from fbacache.backends.retry import Retry
-from fbacache.errors import BackendError
+from fbacache.errors import BackendError, ConfigError
+from fbacache.log import get_logger
 from fbacache.metrics import Counter
+
+log = get_logger("redis")
 
 __all__ = ["FallbackGuard", "DirtyKeys", "STATE_NAMES"]
 
 T = TypeVar("T")
 
 #: Breaker state -> what serves the calls (the ``backend_state`` metric).
-STATE_NAMES = {CLOSED: "redis", HALF_OPEN: "probing", "open": "fallback"}
+STATE_NAMES = {CLOSED: "redis", HALF_OPEN: "probing", OPEN: "fallback"}
+
+# Reply errors that mean "this server has no such database" (SELECT on connect).
+_NO_SUCH_DB = ("db index is out of range", "invalid db index")
+
+
+def _cause(exc: Optional[BaseException]) -> str:
+    return "unknown cause" if exc is None else f"{type(exc).__name__}: {exc}"
 
 
 class FallbackGuard:
@@ -60,10 +78,12 @@ class FallbackGuard:
     def __init__(self, opts: RedisOptions,
                  on_failure: Optional[Callable[[BaseException], object]] = None) -> None:
         self.enabled = opts.fallback
+        self.where = redact_url(opts.url)
         self.breaker = CircuitBreaker(
             opts.failure_threshold,
             ExponentialBackoff(opts.cooldown_base, opts.cooldown_cap, "equal"),
-            probe_timeout=max(2.0, 4 * (opts.socket_timeout + opts.retry_deadline)))
+            probe_timeout=max(2.0, 4 * (opts.socket_timeout + opts.retry_deadline)),
+            on_state_change=self._state_changed)
         self.retry = Retry(attempts=opts.retry_attempts,
                            backoff=ExponentialBackoff(opts.retry_backoff_base,
                                                       opts.retry_backoff_cap, "full"),
@@ -71,6 +91,27 @@ class FallbackGuard:
         self._on_failure = on_failure
         self.errors = Counter()      # failed Redis attempts (each retry counts)
         self.fallbacks = Counter()   # calls answered by the fallback
+        #: The last transient failure (the cause named in state-change warnings).
+        self.last_error: Optional[BaseException] = None
+        # Unlocked flags: at worst two threads both log the first-failure warning.
+        self._reached = False        # has any call ever been answered by the server?
+        self._warned_start = False
+
+    def _state_changed(self, old: str, new: str) -> None:
+        # Called by the breaker outside its lock, once per transition.
+        if new == OPEN:
+            why = ("the probe failed" if old == HALF_OPEN else "Redis failed "
+                   f"{self.breaker.failure_threshold} calls in a row")
+            log.warning("Redis backend %s: %s -> %s: %s (%s); %s", self.where,
+                        STATE_NAMES[old], STATE_NAMES[new], why, _cause(self.last_error),
+                        "calls are served from this process's memory" if self.enabled
+                        else "calls raise BackendError (fallback disabled)")
+        elif new == HALF_OPEN:
+            log.warning("Redis backend %s: %s -> %s: cool-down over, the next call probes "
+                        "the server", self.where, STATE_NAMES[old], STATE_NAMES[new])
+        else:
+            log.warning("Redis backend %s: %s -> %s: the server answered again", self.where,
+                        STATE_NAMES[old], STATE_NAMES[new])
 
     @property
     def state(self) -> str:
@@ -91,11 +132,25 @@ class FallbackGuard:
         try:
             result = self.retry.call(do, self._failed)
         except self.retry.retry_on as exc:
+            self.last_error = exc
+            if not self._reached and not self._warned_start:
+                self._warned_start = True
+                log.warning("Redis backend %s: cannot reach the server (%s); %s until it "
+                            "answers", self.where, _cause(exc),
+                            "calls are served from this process's memory" if self.enabled
+                            else "calls raise BackendError")
             breaker.record_failure()
             return self._serve_fallback(fallback, exc)
+        except redis.ResponseError as exc:
+            breaker.record_success()  # the server answered: a reply error is not an outage
+            if any(text in str(exc).lower() for text in _NO_SUCH_DB):
+                raise ConfigError("backend_config.url", f"the server at {self.where} has no "
+                                  f"such database ({exc})") from exc
+            raise
         except BaseException:
             breaker.record_success()  # the server answered: a reply error is not an outage
             raise
+        self._reached = True
         breaker.record_success()
         return result
 

@@ -47,6 +47,7 @@ from fbacache.backends.redis_client import (
 from fbacache.errors import SerializationError
 from fbacache.keys import compile_pattern
 from fbacache.metrics import Counter
+from fbacache.signing import key_context
 
 __all__ = ["RedisBackend", "wrap_entry", "unwrap_entry"]
 
@@ -117,6 +118,10 @@ def unwrap_entry(raw: bytes) -> Optional[tuple[bytes, dict[str, Any]]]:
     except Exception:  # any malformed metadata is corrupt input
         return None
     return (blob, value) if isinstance(value, dict) else None
+
+
+def _unwrap_raw(raw: Optional[bytes]) -> Optional[tuple[bytes, dict[str, Any]]]:
+    return None if raw is None else unwrap_entry(raw)
 
 
 def _px(ttl: Optional[float]) -> Optional[int]:
@@ -418,6 +423,18 @@ class RedisBackend(Backend):
             parts = None if raw is None else unwrap_entry(raw)
             return None if parts is None else parts[1]
         return self._call(do, lambda: self._fallback.get_metadata(key))
+
+    def get_entry(self, key: Hashable) -> Optional[tuple[Any, dict[str, Any]]]:
+        """``(blob, metadata)`` from one ``GET`` (no counting); None if missing or unreadable."""
+        rkey = self.codec.encode(key)
+
+        def fallback() -> Optional[tuple[Any, dict[str, Any]]]:
+            return self._fallback.get_entry(key)
+        return self._call(lambda: _unwrap_raw(self._client.get(rkey)), fallback)
+
+    def signing_context(self, key: Hashable) -> bytes:
+        """Binds signatures to our namespace (``backend_config.namespace`` included)."""
+        return key_context(self.options.namespace, key)
 
     # ------------------------------------------------------------------ writes
     def _fb_write(self, rkeys: list[bytes], fn: Callable[[], Any]) -> Any:

@@ -6,26 +6,33 @@ logic only. Three jobs:
 - :class:`RedisOptions`: ``CacheManagerConfig.backend_config`` validated into
   typed fields (URL, pool size, timeouts, retry and breaker settings...);
 - :class:`KeyCodec`: the key layout. Every key we write is
-  ``fbacache:v1:<namespace>:<tag>:<key>`` (tag ``s`` str, ``b`` bytes, ``i``
-  int). ``v1`` is the stored *format* version: a change of the value envelope
-  bumps it, so two releases never read each other's bytes. Everything we scan,
-  delete or clear matches this prefix, so a key outside it is never touched;
+  ``fbacache:v2:<ns>:<tag>:<key>`` (tag ``s`` str, ``b`` bytes, ``i`` int), where
+  ``<ns>`` is the namespace percent-encoded (:func:`encode_namespace`): every byte
+  outside ``[A-Za-z0-9_./-]`` becomes ``%XX``, so ``<ns>`` never contains ``:``, a
+  glob metacharacter or a hash-tag brace. ``v2`` is the stored *format* version (a
+  change of the layout or of the value envelope bumps it, so two releases never
+  read each other's bytes). Because ``<ns>`` cannot contain ``:`` and the encoding
+  is injective, no namespace's prefix is a prefix of another namespace's keys:
+  everything we scan, count, delete or clear belongs to our namespace only;
 - :func:`make_client`: a redis-py client whose own retries are **off** (our
   retry/backoff/circuit modules decide), with short socket timeouts and a
   bounded, blocking connection pool; or a ``RedisCluster`` client.
 
 >>> codec = KeyCodec("app")
 >>> codec.encode("user:1")
-b'fbacache:v1:app:s:user:1'
+b'fbacache:v2:app:s:user:1'
 >>> codec.decode(codec.encode(b"\\x00raw")), codec.decode(codec.encode(42))
 (b'\\x00raw', 42)
 >>> codec.match_for("user:*")
-b'fbacache:v1:app:s:user:*'
+b'fbacache:v2:app:s:user:*'
+>>> KeyCodec("app:s").encode("foo"), KeyCodec("{t}*").prefix
+(b'fbacache:v2:app%3As:s:foo', b'fbacache:v2:%7Bt%7D%2A:')
 """
 from __future__ import annotations
 
 import math
 import re
+from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Mapping, Optional
 
@@ -38,9 +45,12 @@ from redis.retry import Retry as RedisPyRetry
 from fbacache.errors import ConfigError
 
 __all__ = ["RedisOptions", "KeyCodec", "make_client", "TRANSIENT_ERRORS", "FORMAT_VERSION",
-           "group_by_slot", "disconnect_idle"]
+           "group_by_slot", "disconnect_idle", "encode_namespace", "MAX_NAMESPACE", "MAX_SECONDS",
+           "redact_url"]
 
-FORMAT_VERSION = 1
+#: Version 2 (this layout): the namespace is percent-encoded and signatures bind the
+#: namespace, key type and metadata. Version 1 keys (``fbacache:v1:...``) are never read.
+FORMAT_VERSION = 2
 
 #: Errors meaning "the server is unreachable or not serving right now": retried, then the
 #: fallback serves the call. Anything else (a reply error) is not a reason to fall back.
@@ -58,16 +68,30 @@ _KNOWN = {
     # tiered only
     "l1_max_entries", "l1_max_bytes", "l1_max_ttl", "invalidation_ping_interval",
 }
-_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-:/{}]{1,128}$")
+#: Longest namespace accepted, in characters (its encoded form is at most 12x longer).
+MAX_NAMESPACE = 256
+_NS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/")
 _GLOB_SPECIALS = "*?[\\"
 
 
+_MAX_TTL = 10.0 * 365 * 86400  # l1_max_ttl: ten years is "no cap" in practice
+
+#: Upper bound of every timeout-like option, in seconds. Longer waits are refused rather
+#: than passed on: redis-py hands them to ``socket.settimeout``, where ``inf`` or ``1e300``
+#: raise OverflowError on every call, and no cache call should block for hours anyway.
+MAX_SECONDS = 3600.0
+
+
 def _num(options: Mapping[str, Any], name: str, default: float, *, minimum: float = 0.0,
-         allow_zero: bool = False) -> float:
+         allow_zero: bool = False, maximum: float = MAX_SECONDS) -> float:
     value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
-            or value < minimum or (value == minimum and not allow_zero):
-        raise ConfigError(f"backend_config.{name}", f"must be a number > {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not (value > minimum or (allow_zero and value == minimum)) \
+            or not value <= maximum:  # also refuses NaN and inf
+        low = ">=" if allow_zero else ">"
+        raise ConfigError(f"backend_config.{name}",
+                          f"must be a finite number of seconds {low} {minimum:g} and <= "
+                          f"{maximum:g}, got {value!r}")
     return float(value)
 
 
@@ -126,11 +150,13 @@ class RedisOptions:
             raise ConfigError("backend_config.cluster", f"must be a bool, got {cluster!r}")
         if url.startswith("redis+cluster://"):
             cluster, url = True, "redis://" + url[len("redis+cluster://"):]
+        _check_url(url)
         namespace = options.get("namespace") or key_prefix or "default"
-        if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+        # Any characters are fine (the key layout encodes them); only the length is bounded.
+        if not isinstance(namespace, str) or len(namespace) > MAX_NAMESPACE:
             raise ConfigError("backend_config.namespace",
-                              "must be 1-128 characters from [A-Za-z0-9_.-:/{}], got "
-                              f"{namespace!r}")
+                              f"must be a str of at most {MAX_NAMESPACE} characters, got "
+                              f"{namespace!r:.80}")
         fallback = options.get("fallback", True)
         if not isinstance(fallback, bool):
             raise ConfigError("backend_config.fallback", f"must be a bool, got {fallback!r}")
@@ -162,10 +188,76 @@ class RedisOptions:
             health_check_interval=_int(options, "health_check_interval",
                                        cls.health_check_interval, minimum=0),
             l1_max_entries=opt_int("l1_max_entries"), l1_max_bytes=opt_int("l1_max_bytes"),
-            l1_max_ttl=None if l1_ttl is None else _num(options, "l1_max_ttl", 1.0),
+            l1_max_ttl=None if l1_ttl is None else _num(options, "l1_max_ttl", 1.0,
+                                                        maximum=_MAX_TTL),
             invalidation_ping_interval=_num(options, "invalidation_ping_interval",
                                             cls.invalidation_ping_interval),
         )
+
+
+_DB_PATH = re.compile(r"/?([0-9]*)")
+
+
+def _check_url(url: str) -> None:
+    """ConfigError (``backend_config.url``) unless redis-py can use ``url`` as written.
+
+    redis-py raises a bare ValueError for a bad port or option, and silently ignores a
+    database path that is not a number (``redis://h/x`` would use db 0): both are refused
+    here, at construction, instead of failing (or misleading) on the first call.
+    """
+    def bad(why: str) -> ConfigError:
+        return ConfigError("backend_config.url", f"{why}: {redact_url(url)!r}")
+    try:
+        parsed = urlsplit(url)
+        kwargs = redis.connection.parse_url(url)
+        port = parsed.port
+    except ValueError as exc:
+        raise bad(f"malformed URL ({exc})") from None
+    if url.startswith("unix://"):
+        if not parsed.path:
+            raise bad("a unix:// URL needs a socket path")
+    else:
+        if not parsed.hostname:
+            raise bad("the URL names no host")
+        if port == 0:
+            raise bad("port must be 1-65535")
+        if not _DB_PATH.fullmatch(parsed.path):
+            raise bad("the path must be a database number, like /0")
+    db = kwargs.get("db", 0)
+    if not isinstance(db, int) or db < 0:
+        raise bad("the database number must be an integer >= 0")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for errors and log lines).
+
+    >>> redact_url("redis://user:secret@host:6380/1")
+    'redis://user:***@host:6380/1'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}"))
+
+
+def encode_namespace(namespace: str) -> bytes:
+    """The namespace as it appears in Redis keys and channel names: injective, no ``:``.
+
+    Bytes of the UTF-8 form (lone surrogates kept with ``surrogatepass``) outside
+    ``[A-Za-z0-9_./-]`` become ``%XX``; ``%`` itself is encoded, so two namespaces never
+    share an encoding. The result holds no ``:`` (the separator), no glob metacharacter
+    (``* ? [ ] \\``) and no ``{``/``}`` (a Redis Cluster hash tag), whatever the namespace.
+
+    >>> encode_namespace("app"), encode_namespace("app:s"), encode_namespace("50%{x}")
+    (b'app', b'app%3As', b'50%25%7Bx%7D')
+    """
+    raw = namespace.encode("utf-8", "surrogatepass")
+    return b"".join(bytes((c,)) if c in _NS_SAFE else b"%%%02X" % c for c in raw)
 
 
 def _escape_glob(text: bytes) -> bytes:
@@ -178,7 +270,7 @@ class KeyCodec:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self.prefix = f"fbacache:v{FORMAT_VERSION}:{namespace}:".encode()
+        self.prefix = b"fbacache:v%d:%s:" % (FORMAT_VERSION, encode_namespace(namespace))
         self._n = len(self.prefix)
         #: MATCH pattern of every key we own.
         self.match_all = _escape_glob(self.prefix) + b"*"
@@ -238,15 +330,18 @@ def make_client(opts: RedisOptions) -> Any:
     hide failures from our breaker and multiply latency (see docs/redis.md, quirks).
     """
     no_retry = RedisPyRetry(NoBackoff(), 0)
-    if opts.cluster:
-        return RedisCluster.from_url(
-            opts.url, retry=no_retry, socket_timeout=opts.socket_timeout,
-            socket_connect_timeout=opts.connect_timeout, max_connections=opts.pool_size,
-            require_full_coverage=True)
-    pool = redis.BlockingConnectionPool.from_url(
-        opts.url, max_connections=opts.pool_size, timeout=opts.pool_timeout,
-        socket_timeout=opts.socket_timeout, socket_connect_timeout=opts.connect_timeout,
-        retry=no_retry, health_check_interval=opts.health_check_interval)
+    try:
+        if opts.cluster:
+            return RedisCluster.from_url(
+                opts.url, retry=no_retry, socket_timeout=opts.socket_timeout,
+                socket_connect_timeout=opts.connect_timeout, max_connections=opts.pool_size,
+                require_full_coverage=True)
+        pool = redis.BlockingConnectionPool.from_url(
+            opts.url, max_connections=opts.pool_size, timeout=opts.pool_timeout,
+            socket_timeout=opts.socket_timeout, socket_connect_timeout=opts.connect_timeout,
+            retry=no_retry, health_check_interval=opts.health_check_interval)
+    except ValueError as exc:  # redis-py's URL and option parsing
+        raise ConfigError("backend_config.url", f"{exc}: {redact_url(opts.url)!r}") from None
     return redis.Redis(connection_pool=pool)
 
 

@@ -208,6 +208,15 @@ class TieredBackend(Backend):
         self._check_pid()
         return self._l2.get_metadata(key)
 
+    def get_entry(self, key: Hashable) -> Optional[tuple[Any, dict[str, Any]]]:
+        """``(blob, metadata)`` from L2 (authoritative for metadata)."""
+        self._check_pid()
+        return self._l2.get_entry(key)
+
+    def signing_context(self, key: Hashable) -> bytes:
+        """The L2 namespace's context (L1 holds the same signed blobs)."""
+        return self._l2.signing_context(key)
+
     # ------------------------------------------------------------------ writes
     def set(self, key: Hashable, item: Any, ttl: Optional[float], size: int,
             metadata: Optional[Mapping[str, Any]] = None) -> None:

@@ -33,7 +33,7 @@ def test_get_set_ttl_delete(cache, redis_url):
     assert cache.ttl("forever") == math.inf and cache.ttl("missing") is None
     assert cache.exists("a") and "a" in cache and not cache.exists("missing")
     # Redis holds it under the versioned prefix, with a PX expiry
-    rkey = b"fbacache:v1:test:s:a"
+    rkey = b"fbacache:v2:test:s:a"
     assert raw(redis_url).exists(rkey) and 29_000 < raw(redis_url).pttl(rkey) <= 30_000
     assert cache.delete("a") is True and cache.delete("a") is False
     assert cache.get("a") is None
@@ -78,7 +78,7 @@ def test_many_operations_and_key_types(cache):
 def test_clear_and_invalidate_stay_within_the_prefix(cache, redis_url, make_manager):
     r = raw(redis_url)
     r.set("outside", "x")
-    r.set("fbacache:v1:testX:s:k", "other namespace with a common head")
+    r.set("fbacache:v2:testX:s:k", "other namespace with a common head")
     other = make_manager("redis", redis_url, manager={"key_prefix": "other"})
     other.set("k1", "theirs")
     cache.set_many({f"k{i}": i for i in range(2500)})  # more than one SCAN/UNLINK batch
@@ -86,7 +86,7 @@ def test_clear_and_invalidate_stay_within_the_prefix(cache, redis_url, make_mana
     cache.set_many({f"k{i}": i for i in range(30)})
     cache.clear()
     assert cache.keys() == [] and len(cache) == 0
-    assert r.get("outside") == b"x" and r.exists("fbacache:v1:testX:s:k")
+    assert r.get("outside") == b"x" and r.exists("fbacache:v2:testX:s:k")
     assert other.get("k1") == "theirs"
 
 

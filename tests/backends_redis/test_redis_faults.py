@@ -79,7 +79,7 @@ def test_sigkill_under_load_falls_back_then_resumes_redis(redis_server_factory, 
     assert back_after < 5
     # Redis is the store again: a write lands there and a fresh client sees it
     cache.set("after", "restart")
-    assert redis.Redis.from_url(server.url).get(b"fbacache:v1:test:s:after") is not None
+    assert redis.Redis.from_url(server.url).get(b"fbacache:v2:test:s:after") is not None
     final = cache.get_metrics()
     assert final["backend_state"] == "redis" and final["backend_circuit_opens"] >= 1
     # the breaker kept traffic off the dead server: most calls during the outage were
@@ -131,7 +131,7 @@ def test_hung_server_writes_during_outage_are_invalidated_not_replayed(redis_ser
     r = redis.Redis.from_url(server.url)
     # the key written during the outage is invalidated in Redis: neither the old value
     # (stale for this process) nor our local value (never replayed) is there
-    assert cache.get("stale") is None and r.get(b"fbacache:v1:test:s:stale") is None
+    assert cache.get("stale") is None and r.get(b"fbacache:v2:test:s:stale") is None
     assert cache.get("new") is None
     m = cache.get_metrics()
     assert m["backend_dirty_pending"] is False and m["backend_fallback_entries"] == 0
@@ -157,15 +157,15 @@ def test_tampered_payload_is_a_counted_miss_and_never_unpickled(redis_url, make_
     marker = tmp_path / "unpickled"
     evil = pickle.dumps(_Boom(marker))
     # 1. an unsigned frame (codec marker 0x00 + pickle) written by "someone else"
-    r.set(b"fbacache:v1:test:s:evil", wrap_entry(b"\x00" + evil))
+    r.set(b"fbacache:v2:test:s:evil", wrap_entry(b"\x00" + evil))
     # 2. a signed blob whose payload was swapped after signing
-    signed = r.get(b"fbacache:v1:test:s:good")
-    assert signed[:4] == b"\x00FBS"  # envelope 0x00, then b"FBS" 0x01 + tag (32) + frame
-    r.set(b"fbacache:v1:test:s:swapped", signed[:37] + b"\x00" + evil)
+    signed = r.get(b"fbacache:v2:test:s:good")
+    assert signed[:5] == b"\x00FBS\x02"  # envelope 0x00, b"FBS" 0x02, tag, bound length
+    r.set(b"fbacache:v2:test:s:swapped", signed[:39] + b"\x00" + evil)
     # 3. a valid signed blob moved under another key
-    r.set(b"fbacache:v1:test:s:moved", signed)
+    r.set(b"fbacache:v2:test:s:moved", signed)
     # 4. bytes that are not even an envelope
-    r.set(b"fbacache:v1:test:s:garbage", b"\x07junk")
+    r.set(b"fbacache:v2:test:s:garbage", b"\x07junk")
     before = cache.get_metrics()
     for key in ("evil", "swapped", "moved", "garbage"):
         assert cache.get(key, "miss") == "miss"
@@ -175,7 +175,7 @@ def test_tampered_payload_is_a_counted_miss_and_never_unpickled(redis_url, make_
     assert after["misses"] - before["misses"] == 4
     assert after["backend_corrupt_envelopes"] == 1
     # tampered signed entries were dropped (the garbage one is not ours to parse)
-    assert r.exists(b"fbacache:v1:test:s:evil") == 0
+    assert r.exists(b"fbacache:v2:test:s:evil") == 0
     # the payload really had a side effect: unpickling it (which we never do) runs mkdir
     pickle.loads(pickle.dumps(_Boom(tmp_path / "proof")))
     assert (tmp_path / "proof").is_dir()
