@@ -9,7 +9,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fbacache.backends.redis_client import KeyCodec, encode_namespace
+from fbacache.backends import redis_client
+from fbacache.backends.redis_client import KeyCodec
 
 # Characters that matter to the layout (separator, glob, hash tag, escape), plus anything.
 _TRICKY = st.sampled_from(list(":*?[]\\{}%!/ .-_") + ["é", "☃", "\x00", "\U0001f600"])
@@ -90,7 +91,7 @@ def test_property_key_spaces_are_disjoint(a: str, b: str, key_a: object, key_b: 
     ca, cb = KeyCodec(a), KeyCodec(b)
     ra = ca.encode(key_a)
     assert ca.decode(ra) == key_a and type(ca.decode(ra)) is type(key_a)
-    enc = encode_namespace(a)
+    enc = redis_client.encode_namespace(a)
     assert not set(enc) & set(b":*?[]\\{}")
     if a != b:
         assert not ra.startswith(cb.prefix) and cb.decode(ra) is None
