@@ -9,6 +9,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fbacache import CacheManager
 from fbacache.backends import redis_client
 from fbacache.backends.redis_client import KeyCodec
 
@@ -106,11 +107,10 @@ def test_property_key_spaces_are_disjoint(a: str, b: str, key_a: object, key_b: 
        keys=st.lists(st.text(alphabet=_TRICKY, max_size=6), min_size=1, max_size=4,
                      unique=True))
 def test_property_managers_in_real_redis_stay_apart(redis_url, names, keys):
-    from fbacache import CacheManager
-    from conftest import FAST  # tests/backends_redis/conftest.py
     redis.Redis.from_url(redis_url).flushall()
     managers = [CacheManager(backend_type="redis", serialization_format="msgpack",
-                             key_prefix=name, backend_config={"url": redis_url, **FAST})
+                             key_prefix=name, backend_config={"url": redis_url,
+                                                              "fallback": False})
                 for name in names]
     try:
         for i, m in enumerate(managers):
