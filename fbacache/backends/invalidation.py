@@ -1,7 +1,7 @@
 """Cross-process L1 invalidation over Redis pub/sub, for the tiered backend.
 
 Every tiered backend publishes, in the same pipeline as its write, one message on the
-channel ``fbacache:v1:<namespace>:!invalidate``::
+channel ``fbacache:v2:<encoded namespace>:!invalidate`` (its own per namespace)::
 
     msgpack([origin, [redis_key, ...]])     # these keys changed
     msgpack([origin, None])                 # everything changed (clear)

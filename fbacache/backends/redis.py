@@ -1,6 +1,6 @@
 """Redis backend (``backend_type='redis'``) on redis-py, with an automatic in-memory fallback.
 
-Storage: one Redis string per entry under ``fbacache:v1:<namespace>:`` (see
+Storage: one Redis string per entry under ``fbacache:v2:<encoded namespace>:`` (see
 :class:`~fbacache.backends.redis_client.KeyCodec`), written with ``SET ... PX`` so Redis
 expires it. The value is a small envelope around the manager's blob::
 
