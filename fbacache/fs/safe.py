@@ -101,7 +101,8 @@ def read_bounded(fd: int, limit: Optional[int] = None) -> Optional[bytes]:
 
     At most ``limit + 1`` bytes are ever read, whatever the file claims or grows to.
     """
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         want = _CHUNK if limit is None else min(_CHUNK, limit + 1 - total)
         chunk = os.read(fd, want)

@@ -225,6 +225,7 @@ def test_optimize_does_not_gzip_through_a_symlinked_archive(tree, tmp_path, caps
 
 
 def test_optimize_does_not_gzip_through_a_symlinked_run_directory(tree, tmp_path, capsys):
+    # (main's guard_path already refused this one; the symlinked archive itself it did not)
     out = _elsewhere(tmp_path)
     cold = os.path.join(out, "amazon_cache", "amazon_B0COLD0000_1.json")
     write_json(cold, {"asin": "B0COLD0000"})
