@@ -44,7 +44,7 @@ from fbacache.fs.atomic import AtomicFile, atomic_write_json, default_writer, is
 from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
 from fbacache.fs.results import BackupInfo
-from fbacache.fs.safe import open_regular, read_bounded
+from fbacache.fs.safe import open_regular, read_regular
 from fbacache.fs.scan import FileInfo
 
 __all__ = [
@@ -114,13 +114,9 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
                 with tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                     for i, fi in enumerate(sources):
                         try:
-                            fd, _ = open_regular(fi.path)
+                            data = read_regular(fi.path)
                         except (FileNotFoundError, NotRegularFile):
                             continue  # removed, or swapped for a link/FIFO, since the scan
-                        try:
-                            data = read_bounded(fd) or b""
-                        finally:
-                            os.close(fd)
                         # hash the bytes we archive, not a second read that could differ
                         info = tarfile.TarInfo(fi.rel)
                         info.size, info.mtime, info.mode = len(data), int(fi.mtime), 0o644

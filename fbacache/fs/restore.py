@@ -20,7 +20,7 @@ import os
 import secrets
 import shutil
 import tarfile
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from fbacache.errors import BackupError, UnsafePath
 from fbacache.fs.atomic import default_writer, fsync_dir
@@ -68,9 +68,8 @@ def choose_backup(ctx: Context, t: CacheTypeConfig, backup_id: Optional[str]) ->
 
 def _safe_member(name: object) -> str:
     """``name`` (a manifest path or archive member) checked by :func:`confine`; '/'-separated."""
-    confine("", name, what="backup member")
-    assert isinstance(name, str)
-    return name
+    confine("", name, what="backup member")  # raises unless name is a safe relative str
+    return cast(str, name)
 
 
 def _write_staged(dest: str, data: bytes, mtime: float, ctx: Context) -> None:
