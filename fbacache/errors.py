@@ -55,6 +55,14 @@ class UnsafePath(FbaCacheError, ValueError):
     """A path resolves outside the configured directories or through a symlink."""
 
 
+class NotRegularFile(CorruptFile, UnsafePath):
+    """A file to be read is a symlink, FIFO, socket, device or directory: it is not opened.
+
+    It is both :class:`CorruptFile` (as cache data it is unusable: a counted miss,
+    a "corrupt" health verdict) and :class:`UnsafePath` (it was never followed).
+    """
+
+
 class BackupError(FbaCacheError):
     """A backup could not be written, or a backup failed its checksum verification."""
 

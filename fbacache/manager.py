@@ -99,7 +99,8 @@ class CacheManager(PrefetchMixin):
         self._backend: Backend = backend_cls(BackendSettings(
             max_entries=config.max_entries, max_bytes=config.max_bytes,
             eviction_policy=config.eviction_policy, key_prefix=config.key_prefix,
-            timer=self._timer, seed=config.seed, options=dict(config.backend_config)))
+            timer=self._timer, seed=config.seed, options=dict(config.backend_config),
+            max_item_size=config.max_decompressed_size))
         self._max_entry_size = config.max_entry_size
         self._flight = SingleFlight()
         self._jitter = ttl_jitter if ttl_jitter is None or isinstance(ttl_jitter, Jitter) \

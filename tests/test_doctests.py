@@ -12,6 +12,8 @@ MODULES = [
     "fbacache._core._index_py",
     "fbacache.manager",
     "fbacache.backends.filesystem",
+    "fbacache.fs.safe",
+    "fbacache.fs.backup",
     "fbacache.backends.forksafe",
     "fbacache.decorators",
     "fbacache.tags",

@@ -47,6 +47,9 @@ class BackendSettings:
     timer: Callable[[], float] = field(default=lambda: 0.0)
     seed: Optional[int] = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Largest stored item the manager can decode (``max_decompressed_size``); a backend
+    #: reading sizes it does not control (files) stops reading beyond it.
+    max_item_size: Optional[int] = None
 
 
 class Backend(ABC):

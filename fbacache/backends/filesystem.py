@@ -16,6 +16,12 @@ the files the manager writes and the manager reads the agent's files. Hence:
 - **A corrupt file is a counted miss** (``corrupt_entries`` in the metrics). It
   is never deleted by a read; a later ``set`` replaces it, and
   ``python -m fbacache.maintain repair`` quarantines it.
+- **Only regular files are opened** (:func:`fbacache.fs.safe.open_regular`): a
+  symlink, FIFO, socket or device named ``<key>.json`` is a miss (``exists`` is
+  False) and never blocks; a file larger than ``max_decompressed_size`` is a miss
+  without being read (its size is checked on the opened descriptor and at most
+  that many bytes plus one are ever read). Both are counted in ``stats()`` as
+  ``skipped_files``.
 - **Capacity is not enforced** here: ``max_entries``/``max_bytes`` never delete
   the agent's data; size is managed by ``maintain clear --strategy size_based``.
 - ``shared = True``: other processes write these files, so pickle is refused.
@@ -25,7 +31,8 @@ the files the manager writes and the manager reads the agent's files. Hence:
 ``backend_config`` is either ``{"directory": PATH, "ttl_seconds": T}`` or
 ``{"config": "system_config.json", "cache_type": "amazon_cache", "root": DIR}``
 (``root`` optional, default the config file's directory); optional ``clock``
-(wall-clock seconds, default ``time.time``) and ``indent`` (default 2).
+(wall-clock seconds, default ``time.time``) and ``indent`` (default 2; ``None`` or a
+whole number 0-16, anything else is a :class:`~fbacache.errors.ConfigError` at construction).
 Keys are file stems (no ``/``, no leading ``.``); the manager's ``key_prefix``
 is prepended to the stem.
 """
@@ -34,14 +41,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 import time
 from typing import Any, Callable, Hashable, Mapping, Optional
 
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.codecs import MARKER_RAW
-from fbacache.errors import ConfigError
+from fbacache.errors import ConfigError, NotRegularFile
 from fbacache.fs.atomic import atomic_write_bytes
+from fbacache.fs.safe import open_regular, read_bounded
 from fbacache.fs.store import JsonFileStore
 from fbacache.keys import compile_pattern
 from fbacache.metrics import Counter
@@ -50,6 +57,17 @@ __all__ = ["FilesystemBackend"]
 
 _OPTIONS = {"directory", "ttl_seconds", "config", "cache_type", "root", "clock", "indent"}
 _RAW = bytes((MARKER_RAW,))
+_MAX_INDENT = 16
+
+
+def _indent(value: Any) -> Optional[int]:
+    """The validated ``indent`` option: json.dumps would accept a str and write invalid JSON."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INDENT:
+        raise ConfigError("backend_config.indent",
+                          f"must be None or a whole number 0-{_MAX_INDENT}, got {value!r}")
+    return value
 
 
 def _resolve(options: Mapping[str, Any]) -> tuple[str, Optional[float]]:
@@ -117,13 +135,15 @@ class FilesystemBackend(Backend):
         if not callable(clock):
             raise ConfigError("backend_config.clock", "must be a callable returning seconds")
         self._clock: Callable[[], float] = clock
-        self._indent = options.get("indent", 2)
+        self._indent = _indent(options.get("indent", 2))
+        self._max_size = settings.max_item_size
         self._prefix = settings.key_prefix
         self.store = JsonFileStore(directory, self._ttl, clock=clock)
         self.directory = self.store.directory
         self._hits = Counter()
         self._misses = Counter()
         self._expired = Counter()
+        self._skipped = Counter()
 
     @classmethod
     def check_manager_config(cls, config: Any) -> None:
@@ -158,34 +178,36 @@ class FilesystemBackend(Backend):
         return stem
 
     def _read(self, key: Hashable, count: bool) -> Any:
-        """Framed bytes of a fresh file, or None (missing, expired, symlink, bad key)."""
+        """Framed bytes of a fresh file, or None (missing, expired, not regular, too big, bad key)."""
         stem = self._stem(key)
         if stem is None:
             return None
         path = self.store.path(stem)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:  # missing, or a symlink (ELOOP): never followed
+            fd, st = open_regular(path)  # O_NOFOLLOW | O_NONBLOCK, then fstat: a FIFO never blocks
+        except NotRegularFile:
+            self._skipped.inc()
+            return None
+        except OSError:  # missing, permission denied
             return None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
             if self._ttl is not None and self._clock() - st.st_mtime >= self._ttl:
                 if count:
                     self._expired.inc()
                 return None
-            chunks = []
-            while True:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            cap = self._max_size
+            if cap is not None and st.st_size > cap:
+                self._skipped.inc()  # refused on its size, before a byte is read
+                return None
+            data = read_bounded(fd, cap)  # a file growing while read stops at cap + 1 bytes
         finally:
             os.close(fd)
+        if data is None:
+            self._skipped.inc()
+            return None
         # The codec sees a raw JSON frame: a corrupt file fails there and is
         # counted as a corrupt entry, which the metrics report as a miss.
-        return _RAW + b"".join(chunks)
+        return _RAW + data
 
     def _mtime_for(self, ttl: Optional[float]) -> float:
         now = self._clock()
@@ -297,4 +319,5 @@ class FilesystemBackend(Backend):
                     pass
         return {"hits": self._hits.value, "misses": self._misses.value, "evictions": 0,
                 "expirations": self._expired.value, "current_entries": entries,
+                "skipped_files": self._skipped.value,
                 "current_size_bytes": size, "directory": self.directory}

@@ -26,6 +26,7 @@ import secrets
 from typing import Any, Callable, Optional
 
 from fbacache.errors import CorruptFile
+from fbacache.fs.safe import open_regular, read_regular
 
 __all__ = [
     "TMP_PREFIX", "Writer", "AtomicFile", "atomic_write_bytes", "atomic_write_json",
@@ -150,16 +151,15 @@ def atomic_write_json(path: str, value: Any, *, writer: Optional[Writer] = None,
 
 
 def read_json(path: str) -> Any:
-    """Parse a JSON file strictly.
+    """Parse a JSON file strictly; symlinks, FIFOs and devices are never opened.
 
     Raises:
         FileNotFoundError: the file does not exist (the only "absent" case).
         CorruptFile: the file exists but is empty, not UTF-8 or not JSON. It is
             never returned as an empty value.
+        NotRegularFile: (a ``CorruptFile``) ``path`` is a symlink, FIFO or device.
     """
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    return parse_json_bytes(path, raw)
+    return parse_json_bytes(path, read_regular(path))
 
 
 def parse_json_bytes(path: str, raw: bytes) -> Any:
@@ -177,8 +177,8 @@ def parse_json_bytes(path: str, raw: bytes) -> Any:
 def copy_file_atomic(src: str, dst: str, *, writer: Optional[Writer] = None,
                      chunk_size: int = 1 << 20) -> None:
     """Copy ``src`` to ``dst`` through a temp file + rename; keeps ``src``'s mtime."""
-    st = os.stat(src)
-    with open(src, "rb") as fin, AtomicFile(dst, writer=writer, mtime=st.st_mtime) as fout:
+    fd, st = open_regular(src)  # never copy what a symlink or FIFO put in src's place
+    with os.fdopen(fd, "rb") as fin, AtomicFile(dst, writer=writer, mtime=st.st_mtime) as fout:
         while True:
             chunk = fin.read(chunk_size)
             if not chunk:

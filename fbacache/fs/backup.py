@@ -9,7 +9,12 @@ SHA-256, so a restore can verify everything before touching the cache.
 
 Retention keeps the last ``daily_backups`` backups, plus the newest backup of
 each of the last ``daily_backups`` days, ``weekly_backups`` ISO weeks and
-``monthly_backups`` months that have backups (the union).
+``monthly_backups`` months that have backups (the union), plus the newest backup
+that holds files (backups of an empty directory never push it out).
+
+A manifest is data: its ``id`` must be its own file name and its ``archive``
+exactly ``<id>.tar.gz`` beside it, or it is not a backup at all (never listed,
+never pruned), so a forged manifest cannot name a file for retention to delete.
 
 Example:
     >>> from datetime import datetime, timezone
@@ -17,6 +22,9 @@ Example:
     >>> bs = [BackupInfo(str(d), "t", ts(d), "", "", 0, 0, 0, "") for d in (1, 2, 3, 9)]
     >>> sorted(select_keep(bs, {"daily_backups": 2, "weekly_backups": 3, "monthly_backups": 0}))
     ['1', '3', '9']
+    >>> bs[1] = BackupInfo("2", "t", ts(2), "", "", 5, 0, 0, "")  # the only one holding files
+    >>> sorted(select_keep(bs, {"daily_backups": 1, "weekly_backups": 0, "monthly_backups": 0}))
+    ['2', '9']
 """
 from __future__ import annotations
 
@@ -26,15 +34,17 @@ import io
 import json
 import os
 import secrets
+import stat
 import tarfile
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 
-from fbacache.errors import BackupError, CorruptFile
+from fbacache.errors import BackupError, CorruptFile, NotRegularFile, UnsafePath
 from fbacache.fs.atomic import AtomicFile, atomic_write_json, default_writer, is_temp_name, read_json
 from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
 from fbacache.fs.results import BackupInfo
+from fbacache.fs.safe import open_regular, read_regular
 from fbacache.fs.scan import FileInfo
 
 __all__ = [
@@ -53,9 +63,10 @@ def backup_root(ctx: Context, cache_type: str) -> str:
 
 
 def sha256_file(path: str) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    """Hex SHA-256 of a regular file, read in 1 MiB chunks (symlinks and FIFOs refused)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd, _ = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -70,10 +81,18 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
     """Archive every file of ``t`` into a new backup and write its manifest.
 
     Raises:
-        BackupError: the archive or manifest could not be written (e.g. ENOSPC);
-            nothing partial is left under a final name.
+        BackupError: the directory does not exist (a backup of nothing would count
+            towards retention), the backup directory is a symlink, or the archive or
+            manifest could not be written (e.g. ENOSPC); nothing partial is left
+            under a final name.
     """
+    if not os.path.isdir(t.directory):
+        raise BackupError(f"backup of {t.name} refused: directory {t.directory} does not exist")
     root = backup_root(ctx, t.name)
+    try:
+        ctx.tool_path("backups", root, create=True)
+    except (UnsafePath, OSError) as exc:
+        raise BackupError(f"backup of {t.name} failed: {exc}") from exc
     created = ctx.clock()
     stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y%m%d_%H%M%S_%f")
     bid = f"{t.name}_{stamp}_{secrets.token_hex(2)}"
@@ -89,17 +108,15 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
 
     entries: list[dict[str, Any]] = []
     try:
-        os.makedirs(root, exist_ok=True)
         with AtomicFile(archive, writer=hashing_writer) as af:
             # tarfile's own "w|gz" has no compresslevel on 3.11; level 6 is ~3x faster than 9
             with gzip.GzipFile(fileobj=af, mode="wb", compresslevel=6, mtime=int(created)) as gz:
                 with tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                     for i, fi in enumerate(sources):
                         try:
-                            with open(fi.path, "rb") as fh:
-                                data = fh.read()
-                        except FileNotFoundError:
-                            continue  # removed by the FBA system since the scan
+                            data = read_regular(fi.path)
+                        except (FileNotFoundError, NotRegularFile):
+                            continue  # removed, or swapped for a link/FIFO, since the scan
                         # hash the bytes we archive, not a second read that could differ
                         info = tarfile.TarInfo(fi.rel)
                         info.size, info.mtime, info.mode = len(data), int(fi.mtime), 0o644
@@ -120,7 +137,7 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
     except OSError as exc:
         _remove_quietly(archive)
         raise BackupError(f"backup of {t.name} failed: {exc}") from exc
-    return _info(manifest, root)
+    return _info(manifest, root, os.path.basename(manifest_path), t.name)
 
 
 def _remove_quietly(path: str) -> None:
@@ -130,11 +147,25 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-def _info(m: dict[str, Any], root: str) -> BackupInfo:
+def _info(m: Any, root: str, name: str, cache_type: str) -> BackupInfo:
+    """A backup's info from its manifest ``m`` (the file ``name`` in ``root``).
+
+    Every path comes from ``name`` (a directory entry), none from the manifest's
+    content: a manifest whose ``id`` or ``archive`` disagrees is refused.
+    """
+    bid = name[:-len(MANIFEST_SUFFIX)]
+    if not isinstance(m, dict) or m.get("id") != bid:
+        raise ValueError(f"its id {m.get('id') if isinstance(m, dict) else None!r} is not "
+                         f"its file name {bid!r}")
+    if m.get("archive") != bid + ARCHIVE_SUFFIX:
+        raise ValueError(f"it names archive {m.get('archive')!r}, not {bid + ARCHIVE_SUFFIX!r}; "
+                         "paths from a manifest are never followed")
+    if m.get("cache_type") != cache_type:
+        raise ValueError(f"it belongs to {m.get('cache_type')!r}, not {cache_type!r}")
     return BackupInfo(
-        id=m["id"], cache_type=m["cache_type"], created=float(m["created"]),
-        archive=os.path.join(root, m["archive"]),
-        manifest=os.path.join(root, m["id"] + MANIFEST_SUFFIX),
+        id=bid, cache_type=cache_type, created=float(m["created"]),
+        archive=os.path.join(root, bid + ARCHIVE_SUFFIX),
+        manifest=os.path.join(root, name),
         file_count=len(m["files"]), total_bytes=int(m["total_bytes"]),
         archive_bytes=int(m["archive_bytes"]), archive_sha256=m["archive_sha256"],
         reason=m.get("reason", "manual"))
@@ -157,9 +188,18 @@ def load_manifest(info: BackupInfo) -> dict[str, Any]:
 
 def list_backups(ctx: Context, cache_type: str,
                  warnings: Optional[list[str]] = None) -> list[BackupInfo]:
-    """Complete backups of ``cache_type``, oldest first (corrupt manifests are skipped)."""
+    """Complete backups of ``cache_type``, oldest first.
+
+    Corrupt or forged manifests (see :func:`_info`) are skipped and reported in ``warnings``.
+
+    Raises:
+        UnsafePath: the backup directory, or a directory above it inside the root,
+            is a symlink.
+    """
     root = backup_root(ctx, cache_type)
     out = []
+    if not ctx.tool_path("backups", root):
+        return []
     try:
         names = os.listdir(root)
     except FileNotFoundError:
@@ -168,13 +208,16 @@ def list_backups(ctx: Context, cache_type: str,
         if not name.endswith(MANIFEST_SUFFIX) or is_temp_name(name):
             continue
         try:
-            info = _info(read_json(os.path.join(root, name)), root)
+            info = _info(read_json(os.path.join(root, name)), root, name, cache_type)
         except (OSError, CorruptFile, KeyError, TypeError, ValueError) as exc:
             if warnings is not None:
-                warnings.append(f"backup manifest {name} unreadable: {exc}")
+                warnings.append(f"backup manifest {name} ignored: {exc}")
             continue
-        if os.path.isfile(info.archive):
-            out.append(info)
+        try:
+            if stat.S_ISREG(os.lstat(info.archive).st_mode):  # not a symlink, not a FIFO
+                out.append(info)
+        except FileNotFoundError:
+            pass
     out.sort(key=lambda b: (b.created, b.id))
     return out
 
@@ -207,11 +250,18 @@ def _bucket(ts: float, tier: str) -> str:
 
 def select_keep(backups: list[BackupInfo], retention: dict[str, int]) -> set[str]:
     """Ids kept: the last ``daily_backups`` backups, plus the newest backup of each of the
-    last ``daily_backups`` days, ``weekly_backups`` ISO weeks and ``monthly_backups`` months."""
+    last ``daily_backups`` days, ``weekly_backups`` ISO weeks and ``monthly_backups`` months,
+    plus the newest backup that holds files."""
     newest_first = sorted(backups, key=lambda b: (b.created, b.id), reverse=True)
     # the last `daily_backups` backups always stay, whatever their day: otherwise a second
     # clear on the same day would prune the first clear's safety backup within minutes
     keep = {b.id for b in newest_first[:max(1, retention.get("daily_backups", 0))]}
+    # backups of an emptied directory must not push the last real one out: it may be the
+    # only copy of the data left
+    for b in newest_first:
+        if b.file_count > 0:
+            keep.add(b.id)
+            break
     for tier in ("daily_backups", "weekly_backups", "monthly_backups"):
         limit = retention.get(tier, 0)
         seen: set[str] = set()

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Optional
 from fbacache.errors import ConfigError
 from fbacache.fs.atomic import Writer
 from fbacache.fs.config import CacheTypeConfig, FsConfig
+from fbacache.fs.safe import anchor_for, make_dirs, real_dir
 from fbacache.fs.scan import FileInfo, scan_dir
 
 __all__ = ["Context", "Progress", "default_load_probe"]
@@ -63,6 +64,25 @@ class Context:
         """All files of type ``t``'s directory, skipping other types' nested directories."""
         others = [o.directory for o in self.config.cache_types.values() if o.name != t.name]
         return list(scan_dir(t.name, t.directory, exclude=others))
+
+    def tool_anchor(self, name: str) -> str:
+        """Where symlink checks of tool directory ``name`` start (see :func:`~fbacache.fs.safe.anchor_for`)."""
+        return anchor_for(self.config.tool_dir(name), self.config.root)
+
+    def tool_path(self, name: str, path: str, *, create: bool = False) -> bool:
+        """Check (or create) ``path`` inside tool directory ``name`` without following symlinks.
+
+        Returns whether it exists as a real directory.
+
+        Raises:
+            UnsafePath: a component between the root and ``path`` is a symlink; a
+                symlinked ``.fbacache/quarantine`` is never written through.
+        """
+        anchor = self.tool_anchor(name)
+        if create:
+            make_dirs(path, anchor)
+            return True
+        return real_dir(path, anchor)
 
     def run_id(self) -> str:
         """A sortable id for this run (UTC timestamp + pid), fixed on first use."""

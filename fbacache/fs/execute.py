@@ -2,7 +2,9 @@
 
 Every action re-checks its path with :func:`~fbacache.fs.scan.guard_path`
 immediately before acting, so a file replaced by a symlink since the scan is
-refused. Deletes are ``unlink`` (atomic), rewrites are atomic replaces under the
+refused; destinations in the tool's own directories (quarantine, archive) are
+created through :func:`~fbacache.fs.safe.make_dirs`, so a symlinked
+``.fbacache/quarantine`` is refused instead of written through. Deletes are ``unlink`` (atomic), rewrites are atomic replaces under the
 file's cross-process lock, moves are ``rename`` (or copy-then-unlink across
 filesystems, never losing the file).
 """
@@ -21,6 +23,7 @@ from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
 from fbacache.fs.locking import file_lock
 from fbacache.fs.results import Action
+from fbacache.fs.safe import open_regular
 from fbacache.fs.scan import guard_path
 from fbacache.fs.strategies import load_linked_ids, rewrite_keep
 
@@ -36,8 +39,8 @@ def safety_backups(ctx: Context, types: Iterable[CacheTypeConfig], reason: str,
     """
     ok, ids = set(), []
     for t in types:
-        if not t.backup_enabled:
-            ok.add(t.name)
+        if not t.backup_enabled or not os.path.isdir(t.directory):
+            ok.add(t.name)  # a missing directory holds nothing to lose (e.g. restoring into it)
             continue
         try:
             ids.append(create_backup(ctx, t, reason=reason).id)
@@ -62,8 +65,11 @@ def _rewrite(ctx: Context, a: Action) -> None:
 
 def _compress(ctx: Context, a: Action) -> None:
     assert a.dest is not None
-    with open(a.path, "rb") as fin, AtomicFile(a.dest, writer=ctx.writer,
-                                               mtime=os.stat(a.path).st_mtime) as out:
+    if not ctx.tool_path("archive", os.path.dirname(a.path)):
+        raise FileNotFoundError(a.path)
+    fd, st = open_regular(a.path)
+    with os.fdopen(fd, "rb") as fin, AtomicFile(a.dest, writer=ctx.writer,
+                                                mtime=st.st_mtime) as out:
         with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
             shutil.copyfileobj(fin, gz, 1 << 20)
     os.unlink(a.path)
@@ -88,6 +94,8 @@ def apply_action(ctx: Context, a: Action) -> None:
         _rewrite(ctx, a)
     elif a.op in ("archive", "quarantine"):
         assert a.dest is not None
+        # the op names the tool directory the destination lies in
+        ctx.tool_path(a.op, os.path.dirname(a.dest), create=True)
         move_file(a.path, a.dest, writer=ctx.writer)
     elif a.op == "compress":
         _compress(ctx, a)

@@ -13,7 +13,7 @@ import os
 import shutil
 from typing import Any, Iterable, Optional
 
-from fbacache.errors import CorruptFile
+from fbacache.errors import CorruptFile, UnsafePath
 from fbacache.fs.atomic import read_json
 from fbacache.fs.backup import list_backups
 from fbacache.fs.context import Context
@@ -91,27 +91,34 @@ def _judge(ctx: Context, m: TypeMetrics, h: TypeHealth) -> None:
     if m.symlinks_skipped:
         levels.append("warning")
         h.issues.append(f"{m.symlinks_skipped} symlink(s) skipped (never followed)")
+    if m.special_skipped:
+        levels.append("warning")
+        h.issues.append(f"{m.special_skipped} FIFO/socket/device file(s) skipped (never opened)")
     h.status = worst_health(levels)
 
 
-def _linking_map_state(ctx: Context) -> Optional[str]:
+def _linking_map_state(ctx: Context) -> tuple[Optional[str], str]:
+    """``(state, why)``: state is None (no linking map type), missing, corrupt or ok."""
     lm = ctx.config.cache_types.get("linking_map")
     if lm is None:
-        return None
+        return None, ""
     try:
+        # read_json opens regular files only: a symlink or FIFO here is "corrupt", not followed
         doc = read_json(os.path.join(lm.directory, "linking_map.json"))
     except FileNotFoundError:
-        return "missing"
-    except (OSError, CorruptFile):
-        return "corrupt"
-    return "ok" if isinstance(doc, list) else "corrupt"
+        return "missing", ""
+    except CorruptFile as exc:
+        return "corrupt", exc.reason
+    except OSError as exc:
+        return "corrupt", exc.strerror or str(exc)
+    return ("ok", "") if isinstance(doc, list) else ("corrupt", "not a JSON list")
 
 
 def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthReport:
     """Judge every selected type and the host; see the module docstring for levels."""
     report = HealthReport()
     metrics = collect_metrics(ctx, names)
-    lm_state = _linking_map_state(ctx)
+    lm_state, lm_why = _linking_map_state(ctx)
     now = ctx.clock()
     for name, m in metrics.types.items():
         h = TypeHealth(cache_type=name, status="healthy", metrics=m)
@@ -122,8 +129,8 @@ def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthR
             h.issues.append(f"cannot inspect: {exc}")
         if name == "linking_map" and lm_state == "corrupt":
             h.status = "critical"
-            h.issues.append("linking_map.json is corrupt: the FBA system would re-process "
-                            "(and re-pay for) every product")
+            h.issues.append(f"linking_map.json is corrupt ({lm_why}): the FBA system would "
+                            "re-process (and re-pay for) every product")
             h.recommendations.append("run `restore --cache-type linking_map` from a verified "
                                      "backup, or `repair` to quarantine it for salvage")
         elif name == "linking_map" and lm_state == "missing":
@@ -131,7 +138,13 @@ def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthR
             h.issues.append("linking_map.json is missing")
         t = ctx.config.cache_types[name]
         if t.backup_enabled and m.exists and m.file_count:
-            backups = list_backups(ctx, name)
+            try:
+                backups = list_backups(ctx, name)
+            except UnsafePath as exc:
+                h.status = worst_health([h.status, "critical"])
+                h.issues.append(f"backup directory unsafe: {exc}")
+                report.types[name] = h
+                continue
             if not backups or now - backups[-1].created > 2 * 86400:
                 h.status = worst_health([h.status, "warning"])
                 h.issues.append("no backup in the last 2 days")

@@ -10,6 +10,7 @@ archive, which the FBA system never reads.
 from __future__ import annotations
 
 import os
+import stat
 
 from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
@@ -83,18 +84,37 @@ def plan_optimize(ctx: Context, t: CacheTypeConfig) -> list[Action]:
             actions.append(Action("rmdir", t.name, d, 0, "empty directory",
                                   detail={"root": t.directory,
                                           "rel": os.path.relpath(d, t.directory)}))
+    actions += _plan_compress(ctx, t)
+    return actions
+
+
+def _plan_compress(ctx: Context, t: CacheTypeConfig) -> list[Action]:
+    """Gzip actions for cold files of ``t`` in the archive, which is walked without following
+    any symlink: neither the archive directory, a run directory nor a group directory may be one.
+
+    Raises:
+        UnsafePath: one of them is a symlink (nothing of ``t``'s archive is planned).
+    """
+    actions: list[Action] = []
     archive = ctx.config.tool_dir("archive")
-    for run in sorted(os.listdir(archive)) if os.path.isdir(archive) else []:
-        groups = [t.name] + (["linking_map_backups"] if t.name == "linking_map" else [])
-        for current, _dirs, names_ in (w for g in groups
-                                        for w in os.walk(os.path.join(archive, run, g),
-                                                         followlinks=False)):
-            for name in names_:
-                path = os.path.join(current, name)
-                if name.endswith(".gz") or name.startswith(".") or os.path.islink(path):
-                    continue
-                actions.append(Action("compress", t.name, path, os.path.getsize(path),
-                                      "cold archived file", dest=path + ".gz",
-                                      detail={"root": archive,
-                                              "rel": os.path.relpath(path, archive)}))
+    if not ctx.tool_path("archive", archive):
+        return actions
+    groups = [t.name] + (["linking_map_backups"] if t.name == "linking_map" else [])
+    runs = [os.path.join(archive, run) for run in sorted(os.listdir(archive))]
+    tops = [os.path.join(run, g) for run in runs
+            if os.path.islink(run) or os.path.isdir(run) for g in groups]
+    # os.walk follows its top directory even with followlinks=False: check each top first
+    for current, _dirs, names_ in (w for top in tops if ctx.tool_path("archive", top)
+                                   for w in os.walk(top, followlinks=False)):
+        for name in names_:
+            path = os.path.join(current, name)
+            if name.endswith(".gz") or name.startswith("."):
+                continue
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                continue  # symlinks and FIFOs are never compressed (nor opened)
+            actions.append(Action("compress", t.name, path, st.st_size,
+                                  "cold archived file", dest=path + ".gz",
+                                  detail={"root": archive,
+                                          "rel": os.path.relpath(path, archive)}))
     return actions

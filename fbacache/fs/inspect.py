@@ -19,6 +19,7 @@ from typing import Any, Iterable, Optional
 
 from fbacache.errors import CorruptFile
 from fbacache.fs.atomic import parse_json_bytes
+from fbacache.fs.safe import read_regular
 from fbacache.fs.context import Context
 from fbacache.fs.results import FileCheck, MetricsReport, TypeMetrics, ValidationReport
 from fbacache.fs.scan import FileInfo
@@ -37,13 +38,14 @@ def iso(ts: float) -> str:
 def read_doc(fi: FileInfo) -> tuple[Any, Optional[str]]:
     """Parse ``fi``; returns ``(doc, None)`` or ``(None, corrupt_reason)``.
 
+    A file swapped for a symlink or FIFO since the scan is never opened and
+    reads as corrupt.
+
     Raises:
         OSError: the file could not be read (vanished, permission denied).
     """
-    with open(fi.path, "rb") as fh:
-        raw = fh.read()
     try:
-        return parse_json_bytes(fi.path, raw), None
+        return parse_json_bytes(fi.path, read_regular(fi.path)), None
     except CorruptFile as exc:
         return None, exc.reason
 
@@ -63,6 +65,10 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> Metr
         entries = [f for f in files if f.kind == "entry"]
         m.other_files = sum(1 for f in files if f.kind in ("other", "temp"))
         m.symlinks_skipped = sum(1 for f in files if f.kind == "symlink")
+        m.special_skipped = sum(1 for f in files if f.kind == "special")
+        if m.special_skipped:
+            report.warnings.append(f"{t.name}: {m.special_skipped} FIFO/socket/device file(s) "
+                                   "skipped (never opened)")
         for i, fi in enumerate(entries):
             m.file_count += 1
             m.total_bytes += fi.size
@@ -102,6 +108,9 @@ def check_file(cache_type: str, fi: FileInfo) -> FileCheck:
     if fi.kind == "symlink":
         fc.warnings.append("symlink: not followed, not validated")
         return fc
+    if fi.kind == "special":
+        fc.warnings.append("not a regular file (FIFO, socket or device): not opened")
+        return fc
     try:
         doc, bad = read_doc(fi)
     except OSError as exc:
@@ -129,7 +138,7 @@ def validate_files(ctx: Context, names: Optional[Iterable[str]] = None) -> Valid
         if not os.path.isdir(t.directory):
             report.warnings.append(f"{t.name}: directory {t.directory} does not exist")
             continue
-        files = [f for f in ctx.scan(t) if f.kind in ("entry", "symlink")
+        files = [f for f in ctx.scan(t) if f.kind in ("entry", "symlink", "special")
                  or (f.kind == "other" and f.rel.endswith(".json"))]
         for i, fi in enumerate(files):
             report.files.append(check_file(t.name, fi))

@@ -32,6 +32,7 @@ from fbacache.fs.housekeeping import plan_optimize, plan_repair
 from fbacache.fs.inspect import collect_metrics, validate_files
 from fbacache.fs.locking import directory_lock
 from fbacache.fs.restore import choose_backup, restore_type
+from fbacache.fs.safe import make_dirs
 from fbacache.fs.results import (
     Action, BackupInfo, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
     RepairReport, RestoreReport, ValidationReport,
@@ -70,6 +71,9 @@ class Maintenance:
         return Context(self.config, **self._seams)  # type: ignore[arg-type]
 
     def _lock(self) -> AbstractContextManager[None]:
+        # a symlinked .fbacache would put the lock (and by default every backup, quarantined
+        # and archived file) outside the root: refuse before anything is written there
+        make_dirs(self.config.state_dir, self.config.root)
         return directory_lock(self.config.state_dir, "maintain", timeout=self.lock_timeout)
 
     # -- read-only -------------------------------------------------------------------------
@@ -127,6 +131,14 @@ class Maintenance:
                     prune_backups(ctx, t.name, protect=report.backups)
         return report
 
+    @staticmethod
+    def _plan_optimize(ctx: Context, selected: list, report: OptimizeReport) -> None:
+        for t in selected:
+            try:
+                report.actions += plan_optimize(ctx, t)
+            except UnsafePath as exc:  # a symlinked archive directory: nothing of it is touched
+                report.errors.append(f"{t.name}: optimize refused: {exc}")
+
     def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
                   report: ClearReport) -> None:
         for t in selected:
@@ -183,6 +195,9 @@ class Maintenance:
                             continue
                     report.files += restore_type(ctx, t, info, dry_run=dry_run)
                     report.restored[t.name] = info.id
+                    if info.file_count == 0:
+                        report.warnings.append(f"{t.name}: backup {info.id} holds no files; "
+                                               "nothing was restored")
                 except (BackupError, UnsafePath, OSError) as exc:
                     report.errors.append(f"{t.name}: restore failed, nothing changed: {exc}"
                                          if not report.files else f"{t.name}: {exc}")
@@ -209,12 +224,10 @@ class Maintenance:
         report = OptimizeReport(dry_run=dry_run)
         selected = ctx.select(types)
         if dry_run:
-            for t in selected:
-                report.actions += plan_optimize(ctx, t)
+            self._plan_optimize(ctx, selected, report)
             return report
         with self._lock():
-            for t in selected:
-                report.actions += plan_optimize(ctx, t)
+            self._plan_optimize(ctx, selected, report)
             apply_all(ctx, report.actions, report.errors, allowed={t.name for t in selected})
             for t in selected:
                 if t.backup_enabled:

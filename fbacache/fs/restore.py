@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import secrets
 import shutil
 import tarfile
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from fbacache.errors import BackupError, UnsafePath
 from fbacache.fs.atomic import default_writer, fsync_dir
@@ -30,6 +29,7 @@ from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
 from fbacache.fs.locking import file_lock
 from fbacache.fs.results import BackupInfo
+from fbacache.fs.safe import confine, make_dirs, open_regular
 from fbacache.fs.scan import guard_path
 
 __all__ = ["STAGING_PREFIX", "choose_backup", "stage_backup", "restore_type"]
@@ -57,14 +57,19 @@ def choose_backup(ctx: Context, t: CacheTypeConfig, backup_id: Optional[str]) ->
     candidates = [b for b in backups if not b.reason.startswith("pre-restore")]
     if not candidates:
         raise BackupError(f"{t.name}: no backup to restore")
-    return candidates[-1]
+    # restore adds files and never deletes, so a backup of an empty directory restores
+    # nothing: the restore point is the newest backup that holds files
+    holding = [b for b in candidates if b.file_count > 0]
+    if not holding:
+        raise BackupError(f"{t.name}: every backup is empty ({len(candidates)} backup(s) of an "
+                          f"empty directory); nothing to restore")
+    return holding[-1]
 
 
-def _safe_member(name: str) -> str:
-    norm = posixpath.normpath(name)
-    if name.startswith("/") or norm.startswith("..") or norm in ("", ".") or "\0" in name:
-        raise UnsafePath(f"backup member {name!r} escapes the cache directory")
-    return norm
+def _safe_member(name: object) -> str:
+    """``name`` (a manifest path or archive member) checked by :func:`confine`; '/'-separated."""
+    confine("", name, what="backup member")  # raises unless name is a safe relative str
+    return cast(str, name)
 
 
 def _write_staged(dest: str, data: bytes, mtime: float, ctx: Context) -> None:
@@ -97,7 +102,8 @@ def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[st
     os.mkdir(staging)
     try:
         seen = set()
-        with tarfile.open(info.archive, mode="r|gz") as tar:
+        fd, _ = open_regular(info.archive)  # the archive verified above, not what a link names
+        with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
             for member in tar:
                 rel = _safe_member(member.name)
                 if not member.isreg():
@@ -110,8 +116,8 @@ def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[st
                 data = fh.read()
                 if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
                     raise BackupError(f"{info.id}: {rel} fails its checksum")
-                dest = os.path.join(staging, *rel.split("/"))
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                dest = confine(staging, rel, what="backup member")
+                make_dirs(os.path.dirname(dest), staging)
                 _write_staged(dest, data, float(meta["mtime"]), ctx)
                 seen.add(rel)
         missing = set(expected) - seen
@@ -137,7 +143,8 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
     """
     targets = []
     for f in load_manifest(info)["files"]:
-        target = os.path.join(t.directory, *_safe_member(f["path"]).split("/"))
+        target = confine(t.directory, f.get("path") if isinstance(f, dict) else None,
+                         what="manifest path")
         guard_path(target, t.directory, must_exist=False)
         targets.append(target)
     if dry_run:
@@ -148,11 +155,10 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
     parents: set[str] = set()
     try:
         for i, f in enumerate(files):
-            rel = _safe_member(f["path"])
-            src = os.path.join(staging, *rel.split("/"))
-            target = os.path.join(t.directory, *rel.split("/"))
+            src = confine(staging, f["path"], what="manifest path")
+            target = confine(t.directory, f["path"], what="manifest path")
             parent = os.path.dirname(target)
-            os.makedirs(parent, exist_ok=True)
+            make_dirs(parent, t.directory)  # never through a symlinked sub-directory
             guard_path(target, t.directory, must_exist=False)
             if t.name in LOCKED_TYPES:
                 with file_lock(target):  # other writers read-modify-write these files

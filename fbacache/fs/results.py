@@ -78,6 +78,8 @@ class TypeMetrics:
     other_files: int = 0
     symlinks_skipped: int = 0
     max_size_bytes: int = 0
+    #: FIFOs, sockets and devices found in the directory: reported, never opened
+    special_skipped: int = 0
 
 
 @dataclass

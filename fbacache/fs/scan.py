@@ -6,6 +6,7 @@ Classification is by name (the FBA layout, see ``docs/maintain.md``):
 * ``results`` FBA results (``fba_summary_*``, financial reports...): never matched by anything;
 * ``temp``    a temporary file (``.fbacache-tmp-*``, ``*.tmp``);
 * ``symlink`` a symbolic link: reported, never followed, never acted on;
+* ``special`` a FIFO, socket or device: reported, never opened, never acted on;
 * ``other``   anything else (old-tool ``.backup_<epoch>`` copies, notes...).
 
 ``protected`` marks the system's memory (linking map, ai category cache,
@@ -45,7 +46,7 @@ _RESULTS_EXT = (".csv", ".xlsx", ".html", ".png")
 
 @dataclass
 class FileInfo:
-    """One regular file (or symlink) found under a cache directory."""
+    """One regular file (or symlink, or special file) found under a cache directory."""
 
     path: str
     rel: str
@@ -117,6 +118,13 @@ def scan_dir(cache_type: str, directory: str, *, exclude: Iterable[str] = (),
                     st = de.stat(follow_symlinks=False)
                     kind, protected = classify(cache_type, rel)
                     yield FileInfo(de.path, rel, st.st_size, st.st_mtime, kind, protected)
+                else:
+                    # a FIFO would block whoever opens it; report it, never open it
+                    try:
+                        st = de.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    yield FileInfo(de.path, rel, 0, st.st_mtime, "special", False)
 
 
 def guard_path(path: str, root: str, *, must_exist: bool = True) -> str:

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import os
+import stat
 import time
 from typing import Any, Callable, Iterator, Optional
 
@@ -72,15 +73,16 @@ class JsonFileStore:
 
     def _fresh(self, path: str) -> bool:
         st = os.lstat(path)
-        if os.path.islink(path):
-            return False  # never follow a symlink out of the directory
+        if not stat.S_ISREG(st.st_mode):
+            return False  # a symlink is never followed, a FIFO never opened: no entry
         return self.ttl_seconds is None or self._clock() - st.st_mtime < self.ttl_seconds
 
     def get(self, key: str, default: Any = None) -> Any:
         """The stored value, or ``default`` when absent or expired.
 
         Raises:
-            CorruptFile: the file exists but does not parse.
+            CorruptFile: the file exists but does not parse, or (``NotRegularFile``)
+                was swapped for a symlink or FIFO after the freshness check.
         """
         path = self.path(key)
         try:
@@ -105,7 +107,7 @@ class JsonFileStore:
         return True
 
     def exists(self, key: str) -> bool:
-        """True when ``key`` has a fresh entry (corrupt files count as existing)."""
+        """True when ``key`` has a fresh regular file (corrupt ones count; links, FIFOs do not)."""
         try:
             return self._fresh(self.path(key))
         except FileNotFoundError:

@@ -274,3 +274,73 @@ def test_another_process_sees_the_files(make_fs, tmp_path):
                          timeout=60, check=True).stdout
     assert json.loads(out) == ["from_child", "from_parent"]
     assert cache.get("from_child") == {"seen": {"v": 1}}
+
+
+# -- hostile files (#12 items 6, 7, 12) -------------------------------------------------------
+def test_fifo_named_like_an_entry_is_a_miss_and_never_blocks(make_fs, tmp_path):
+    import threading
+
+    d = tmp_path / "amazon_cache"
+    d.mkdir()
+    fifo = str(d / "amazon_B0FIFO00000.json")
+    os.mkfifo(fifo)
+    cache = make_fs()
+    result = {}
+    reader = threading.Thread(target=lambda: result.update(
+        get=cache.get("amazon_B0FIFO00000", "absent"), exists=cache.exists("amazon_B0FIFO00000"),
+        keys=cache.keys()), daemon=True)
+    reader.start()
+    reader.join(60)  # only bounds a hang: a working get() returns at once
+    if reader.is_alive():  # unblock the reader before failing, so the run can go on
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+        pytest.fail("get() blocked on a FIFO")
+    assert result == {"get": "absent", "exists": False, "keys": []}
+    assert cache.get_metrics()["skipped_files"] >= 1
+    assert os.path.exists(fifo)  # reported, never removed
+
+
+def _thread_bytes_read():
+    with open("/proc/thread-self/io") as fh:
+        return int(dict(line.split(": ") for line in fh.read().splitlines())["rchar"])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/io"), reason="needs Linux /proc I/O counters")
+@pytest.mark.parametrize("max_decompressed_size", [None, 1 << 20])
+def test_oversized_file_is_refused_before_it_is_read(make_fs, tmp_path, max_decompressed_size):
+    cap = max_decompressed_size or 64 << 20
+    kwargs = {} if max_decompressed_size is None else {
+        "max_decompressed_size": max_decompressed_size, "max_entry_size": max_decompressed_size}
+    d = tmp_path / "amazon_cache"
+    d.mkdir()
+    big = d / "amazon_B0BIG000000.json"
+    with open(big, "wb") as fh:  # sparse: costs no disk, but a reader would read it all
+        fh.truncate(cap + 16 * (1 << 20))
+    cache = make_fs(**kwargs)
+    before = _thread_bytes_read()
+    assert cache.get("amazon_B0BIG000000", "absent") == "absent"
+    read = _thread_bytes_read() - before
+    assert read < 64 * 1024, f"read {read} bytes of an oversized file"
+    assert cache.get_metrics()["skipped_files"] == 1
+    # a file just under the cap is still read (and here is corrupt JSON: a counted miss)
+    with open(big, "r+b") as fh:
+        fh.truncate(cap - 1)
+    assert cache.get("amazon_B0BIG000000", "absent") == "absent"
+    assert cache.get_metrics()["corrupt_entries"] == 1
+
+
+@pytest.mark.parametrize("indent", ["xx", "  ", -1, 17, 2.0, True, [2]])
+def test_invalid_indent_is_a_config_error(make_fs, tmp_path, indent):
+    options = {"directory": str(tmp_path / "amazon_cache"), "indent": indent}
+    with pytest.raises(ConfigError, match="indent"):
+        make_fs(backend_config=options)
+
+
+@pytest.mark.parametrize("indent", [None, 0, 4])
+def test_valid_indent_writes_readable_files(make_fs, tmp_path, indent):
+    d = tmp_path / "amazon_cache"
+    cache = make_fs(backend_config={"directory": str(d), "indent": indent})
+    assert cache.set("amazon_B08B1P9KWC", AMAZON)
+    with open(d / "amazon_B08B1P9KWC.json") as fh:
+        assert json.load(fh) == AMAZON
+    assert cache.get("amazon_B08B1P9KWC") == AMAZON
