@@ -143,6 +143,37 @@ def test_readers_never_keep_a_value_older_than_a_delivered_invalidation(
     assert b.get_metrics()["l1_hits"] > 0  # L1 was really in play
 
 
+def test_a_held_write_is_announced_only_once_it_landed(redis_cluster_url, redis_cluster,
+                                                       make_manager):
+    """The key's master holds writes (CLIENT PAUSE WRITE) while the channel's master does not.
+    Were the message sent with the write, B would get it during the pause, re-read the old
+    value (reads are served) and keep it in L1 after the write landed. Sent after the write's
+    reply, it reaches B only once L2 holds the new value."""
+    url = redis_cluster_url.replace("redis://", "redis+cluster://")
+    a = tiered(make_manager, url, socket_timeout=5.0, retry_deadline=10.0)
+    b = tiered(make_manager, url)
+    owner = redis_cluster.master_of(channel_slot(a))
+    key = key_on(redis_cluster, a, owner, same=False)
+    key_master = redis_cluster.master_of(key_slot(a.backend.l2.codec.encode(key)))
+    a.set(key, 0)
+    delivered(b, 1)
+    assert b.get(key) == 0 and b.backend.l1.peek(key) is not None
+    key_master.pause(0.8, mode="WRITE")
+    writer = threading.Thread(target=a.set, args=(key, 1))
+    writer.start()
+    early = []
+    while writer.is_alive():  # B keeps reading (and refilling L1) while the write is held
+        if b.backend.bus.received.value >= 2:
+            early.append(time.monotonic())
+        b.get(key)
+        time.sleep(0.002)
+    writer.join()
+    assert a.backend.l2.state == "redis"  # the write went to Redis, not to the fallback
+    delivered(b, 2)
+    assert early == []  # no message while the write was held
+    assert b.get(key) == 1
+
+
 def test_a_killed_subscription_flushes_l1_and_resubscribes(redis_cluster_url, redis_cluster,
                                                            make_manager):
     url = redis_cluster_url.replace("redis://", "redis+cluster://")
