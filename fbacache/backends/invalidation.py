@@ -21,7 +21,7 @@ msgpack only, and a malformed one is treated as "everything changed" (safe, neve
 
 On Redis Cluster the channel is a *sharded* channel (Redis 7: ``SPUBLISH``/``SSUBSCRIBE``):
 it hashes to one slot, so it lives on the shard that owns that slot and no message crosses the
-cluster bus to the other shards. Two differences follow (docs/redis.md, section 7):
+cluster bus to the other shards. Two differences follow (docs/redis.md, section 8):
 
 - The write and its message go to different nodes, so one pipeline cannot order them: the
   message is sent only once the write's replies are in. Otherwise a subscriber could receive
@@ -46,7 +46,7 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry as RedisPyRetry
 
 from fbacache.backends.backoff import ExponentialBackoff
-from fbacache.backends.redis_client import RedisOptions
+from fbacache.backends.redis_client import RedisOptions, redact_url
 from fbacache.metrics import Counter
 
 __all__ = ["InvalidationBus", "encode_message", "decode_message"]
@@ -188,7 +188,7 @@ class InvalidationBus:
                     "socket_connect_timeout": self.opts.connect_timeout,
                     "retry": RedisPyRetry(NoBackoff(), 0)}
         if not self.opts.cluster:
-            self.node = self.opts.url
+            self.node = redact_url(self.opts.url)
             return redis.Redis.from_url(self.opts.url, **timeouts)
         if self._topology is None:
             self._topology = RedisCluster.from_url(self.opts.url, **timeouts)
@@ -198,8 +198,9 @@ class InvalidationBus:
             self._topology.nodes_manager.initialize()
         node = self._topology.get_node_from_key(self.channel)
         self.node = f"{node.host}:{node.port}"
-        # A stale answer is harmless: a node that does not serve the slot answers SSUBSCRIBE
-        # with MOVED (an error: retried after a backoff), never with a silent subscription.
+        # A stale answer is harmless: a node outside the slot's shard answers SSUBSCRIBE with
+        # MOVED (an error: retried after a backoff), and a replica in the shard (an old master
+        # after a failover) receives the shard's messages too.
         return redis.Redis(host=node.host, port=node.port, **timeouts)
 
     def _listen(self) -> None:
