@@ -179,8 +179,15 @@ class RedisCluster:
     def _by_port(self, port: int) -> RedisServer:
         return next(n for n in self.nodes if n.port == port)
 
+    def _owner_seen_by(self, node: RedisServer, slot: int) -> RedisServer | None:
+        for first, last, master, *_ in node.command("CLUSTER", "SLOTS"):
+            if int(first) <= slot <= int(last):
+                return self._by_port(int(master[1]))
+        return None
+
     def master_of(self, slot: int) -> RedisServer:
-        """The node that currently serves ``slot`` as master (asked of a running node).
+        """The node that currently serves ``slot`` as master (asked of a running node; right
+        after a failover, use the view :meth:`failover` waited for).
 
         Raises:
             ServerProcessError: no running node knows an owner for the slot.
@@ -189,12 +196,11 @@ class RedisCluster:
             if not node.is_running():
                 continue
             try:
-                ranges = node.command("CLUSTER", "SLOTS")
+                owner = self._owner_seen_by(node, slot)
             except (OSError, RespError):
                 continue
-            for first, last, master, *_ in ranges:
-                if int(first) <= slot <= int(last):
-                    return self._by_port(int(master[1]))
+            if owner is not None:
+                return owner
         raise ServerProcessError(f"no running node knows the owner of slot {slot}")
 
     def replicas_of(self, master: RedisServer) -> list[RedisServer]:
@@ -214,6 +220,12 @@ class RedisCluster:
         replica.command("CLUSTER", "FAILOVER")
         self._wait_for(lambda: _fields(replica.command("INFO", "replication").decode())
                        .get("role") == "master", timeout, f"{replica!r} to become master")
+        # The other nodes learn it by gossip: wait until every one names the new owner.
+        slot = next(int(first) for first, _, master, *_ in replica.command("CLUSTER", "SLOTS")
+                    if int(master[1]) == replica.port)
+        self._wait_for(lambda: all(self._owner_seen_by(n, slot) is replica
+                                   for n in self.nodes if n.is_running()),
+                       timeout, f"every node to see {replica!r} as master")
         self.wait_ok(timeout)
 
     def flushall(self) -> None:
