@@ -15,6 +15,8 @@ Use it from the top-level ``tests/conftest.py``::
   is stopped when the test ends.
 * ``redis_cluster`` (session): a 3-master :class:`fbacache.testing.RedisCluster`.
 * ``redis_cluster_url`` (function): its URL after ``FLUSHALL`` on every master.
+* ``redis_cluster_factory`` (function): ``factory(**RedisCluster kwargs)`` -> a fresh private
+  cluster (e.g. ``replicas=1``), stopped when the test ends. For tests that kill or fail over nodes.
 
 Every test using one of them gets the ``redis`` marker (``pytest -m "not redis"`` deselects them).
 
@@ -36,6 +38,7 @@ from fbacache.testing import RedisCluster, RedisServer, find_redis_server
 
 REDIS_FIXTURES = frozenset({
     "redis_server", "redis_url", "redis_server_factory", "redis_cluster", "redis_cluster_url",
+    "redis_cluster_factory",
 })
 INSTALL_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "install-redis.sh"
 
@@ -151,3 +154,22 @@ def redis_cluster_url(redis_cluster: RedisCluster) -> str:
     """URL of the session cluster after FLUSHALL on every master."""
     redis_cluster.flushall()
     return redis_cluster.url
+
+
+@pytest.fixture
+def redis_cluster_factory() -> Iterator[Callable[..., RedisCluster]]:
+    """``factory(**RedisCluster kwargs)`` -> a fresh private cluster, stopped after the test.
+
+    For tests that kill, restart or fail over nodes (the session cluster stays intact).
+    """
+    _require_redis()
+    clusters: list[RedisCluster] = []
+
+    def factory(**kwargs: object) -> RedisCluster:
+        cluster = RedisCluster(**kwargs)  # type: ignore[arg-type]
+        clusters.append(cluster)
+        return cluster
+
+    yield factory
+    for cluster in clusters:
+        cluster.stop()

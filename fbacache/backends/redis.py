@@ -52,6 +52,7 @@ from fbacache.signing import key_context
 __all__ = ["RedisBackend", "wrap_entry", "unwrap_entry"]
 
 _MISSING: Any = object()
+_QUIET: Any = object()  # _execute: no invalidation message for this pipeline
 _HEADER = 5  # marker byte + 4-byte metadata length
 
 # Delete KEYS[1] only if it still holds the blob ARGV[1] (drop a corrupt entry without
@@ -162,8 +163,9 @@ class RedisBackend(Backend):
         self._misses = Counter()
         self._corrupt = Counter()
         self._evicted = Counter()
-        #: Set by the tiered backend: appends invalidation messages to a write pipeline.
-        self._publish: Optional[Callable[[Any, Optional[list[bytes]]], None]] = None
+        #: Set by the tiered backend: ``publish(pipe, rkeys)`` appends the invalidation to a
+        #: write pipeline, or returns what must run once the pipeline's replies are in.
+        self._publish: Optional[Callable[[Any, Optional[list[bytes]]], Any]] = None
         self._build(os.getpid())
 
     def _build(self, pid: int) -> None:
@@ -248,10 +250,19 @@ class RedisBackend(Backend):
         pipe = self._client.pipeline(transaction=False)
         for group in groups:
             pipe.execute_command("UNLINK", *group)
-        if publish is not None:
-            publish(pipe, rkeys)
-        results = pipe.execute()
+        results = self._execute(pipe, rkeys if announce else _QUIET)
         return sum(int(r) for r in results[:len(groups)])
+
+    def _execute(self, pipe: Any, rkeys: Any) -> list[Any]:
+        # The tiered backend's invalidation of rkeys (None: everything) goes with the writes
+        # (one round trip), or after their replies where it cannot be ordered with them.
+        after = None
+        if self._publish is not None and rkeys is not _QUIET:
+            after = self._publish(pipe, rkeys)
+        replies = pipe.execute()
+        if after is not None:
+            after()
+        return replies
 
     def _clear_redis(self) -> None:
         batch: list[bytes] = []
@@ -262,9 +273,7 @@ class RedisBackend(Backend):
                 batch = []
         self._unlink(batch, announce=False)
         if self._publish is not None:
-            pipe = self._client.pipeline(transaction=False)
-            self._publish(pipe, None)
-            pipe.execute()
+            self._execute(self._client.pipeline(transaction=False), None)
 
     # ------------------------------------------------------------------ reads
     def _item(self, raw: Optional[bytes], default: Any, count: bool) -> Any:
@@ -455,8 +464,7 @@ class RedisBackend(Backend):
                 return
             pipe = self._client.pipeline(transaction=False)
             pipe.set(rkey, raw, px=px)
-            self._publish(pipe, [rkey])
-            pipe.execute()
+            self._execute(pipe, [rkey])
         self._call(do, lambda: self._fb_write(
             [rkey], lambda: self._fallback.set(key, item, ttl, size, metadata)))
 
@@ -471,9 +479,7 @@ class RedisBackend(Backend):
             pipe = self._client.pipeline(transaction=False)
             for rkey, raw in entries:
                 pipe.set(rkey, raw, px=px)
-            if self._publish is not None:
-                self._publish(pipe, [r for r, _ in entries])
-            pipe.execute()
+            self._execute(pipe, [r for r, _ in entries])
         self._call(do, lambda: self._fb_write(
             [r for r, _ in entries], lambda: self._fallback.set_many(items, ttl)))
 
@@ -499,9 +505,7 @@ class RedisBackend(Backend):
         def do() -> bool:
             removed = bool(self._discard_script(keys=[rkey], args=[item]))
             if removed and self._publish is not None:
-                pipe = self._client.pipeline(transaction=False)
-                self._publish(pipe, [rkey])
-                pipe.execute()
+                self._execute(self._client.pipeline(transaction=False), [rkey])
             return removed
         return bool(self._call(do, lambda: self._fallback.discard_if(key, item)))
 
@@ -517,9 +521,7 @@ class RedisBackend(Backend):
                 pipe.exists(rkey)
             else:
                 pipe.pexpire(rkey, px)
-            if self._publish is not None:  # a shorter TTL must reach other processes' L1
-                self._publish(pipe, [rkey])
-            replies = pipe.execute()
+            replies = self._execute(pipe, [rkey])  # a shorter TTL must reach other L1s
             return bool(replies[1] if px is None else replies[0])
         return bool(self._call(do, lambda: self._fb_write(
             [rkey], lambda: self._fallback.touch(key, ttl))))

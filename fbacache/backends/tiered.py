@@ -28,7 +28,6 @@ from fbacache.backends.forksafe import fork_lock
 from fbacache.backends.invalidation import InvalidationBus
 from fbacache.backends.memory import MemoryBackend
 from fbacache.backends.redis import RedisBackend
-from fbacache.errors import ConfigError
 
 __all__ = ["TieredBackend"]
 
@@ -42,7 +41,8 @@ class TieredBackend(Backend):
     Options: those of the redis backend, plus ``l1_max_entries`` / ``l1_max_bytes``
     (default: the manager's ``max_entries`` / ``max_bytes``), ``l1_max_ttl`` (seconds an L1
     copy may live at most; None = up to the L2 TTL) and ``invalidation_ping_interval``.
-    Redis Cluster is not supported in tiered mode (ConfigError).
+    On Redis Cluster (Redis >= 7) the invalidation channel is a sharded one; see
+    :mod:`fbacache.backends.invalidation` and docs/redis.md section 7 for what that changes.
     """
 
     name = "tiered"
@@ -53,10 +53,6 @@ class TieredBackend(Backend):
         super().__init__(settings)
         self._l2 = RedisBackend(settings)
         self.options = self._l2.options
-        if self.options.cluster:
-            self._l2.close()
-            raise ConfigError("backend_config.cluster",
-                              "the tiered backend does not support Redis Cluster yet")
         self._build()
 
     def _build(self) -> None:

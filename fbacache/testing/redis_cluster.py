@@ -1,11 +1,12 @@
-"""A private Redis Cluster of N masters (no replicas) on free loopback ports, for tests.
+"""A private Redis Cluster of N masters (and optional replicas) on free loopback ports, for tests.
 
 Each node is a :class:`~fbacache.testing.redis_server.RedisServer` started with
 ``cluster-enabled yes`` and its ``nodes.conf`` in the node's own temp dir, so the cleanup guarantees
 of ``RedisServer`` (context manager, atexit, watchdog) hold for every node. The cluster is created
-with ``redis-cli --cluster create ... --cluster-replicas 0 --cluster-yes`` when redis-cli exists,
-otherwise by hand (``CLUSTER ADDSLOTS`` / ``SET-CONFIG-EPOCH`` / ``MEET``), and is returned only
-once *every* node reports ``cluster_state:ok`` with all slots assigned and all nodes known.
+with ``redis-cli --cluster create ... --cluster-replicas R --cluster-yes`` when redis-cli exists,
+otherwise by hand (``CLUSTER ADDSLOTS`` / ``SET-CONFIG-EPOCH`` / ``MEET`` / ``REPLICATE``), and is
+returned only once *every* node reports ``cluster_state:ok`` with all slots assigned and all nodes
+known, and every replica reports its replication link up (so a failover can be tested at once).
 
 Example (needs ``redis-server``)::
 
@@ -37,6 +38,9 @@ class RedisCluster:
 
     Parameters:
         masters: number of master nodes (>= 3, redis-cli's minimum; the manual path allows 1+).
+        replicas: replicas per master (default 0). ``nodes[:masters]`` are the masters at
+            creation, ``nodes[masters:]`` the replicas (roles change after a failover: ask
+            :meth:`master_of` / :meth:`replicas_of`).
         use_redis_cli: True forces ``redis-cli --cluster create``, False forces the manual
             ``CLUSTER ADDSLOTS``/``MEET`` path, None (default) uses redis-cli when it is installed.
         node_timeout_ms: ``cluster-node-timeout``.
@@ -49,15 +53,19 @@ class RedisCluster:
         ServerProcessError: a node fails to start or the cluster does not converge in time.
     """
 
-    def __init__(self, masters: int = 3, *, use_redis_cli: bool | None = None,
+    def __init__(self, masters: int = 3, *, replicas: int = 0,
+                 use_redis_cli: bool | None = None,
                  node_timeout_ms: int = 5000, startup_timeout: float = 30.0,
                  executable: str | None = None) -> None:
         if masters < 1:
             raise ServerProcessError("a cluster needs at least one master")
+        if replicas < 0:
+            raise ServerProcessError("replicas must be >= 0")
+        self.masters, self.replicas = masters, replicas
         self.nodes: list[RedisServer] = []
         self.created_with = ""
         try:
-            for _ in range(masters):
+            for _ in range(masters * (1 + replicas)):
                 self.nodes.append(RedisServer(
                     executable=executable or find_redis_server(),
                     extra_args=["--cluster-enabled", "yes",
@@ -90,7 +98,7 @@ class RedisCluster:
 
     def _create_with_cli(self, cli: str) -> None:
         cmd = [cli, "--cluster", "create", *(f"{h}:{p}" for h, p in self.startup_nodes),
-               "--cluster-replicas", "0", "--cluster-yes"]
+               "--cluster-replicas", str(self.replicas), "--cluster-yes"]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                                   stdin=subprocess.DEVNULL, check=False)
@@ -102,8 +110,8 @@ class RedisCluster:
         self.created_with = "redis-cli"
 
     def _create_by_hand(self) -> None:
-        count = len(self.nodes)
-        for index, node in enumerate(self.nodes):
+        masters, count = self.nodes[:self.masters], self.masters
+        for index, node in enumerate(masters):
             first = index * SLOTS // count
             last = (index + 1) * SLOTS // count - 1
             if node.version >= (7, 0, 0):
@@ -115,28 +123,117 @@ class RedisCluster:
         head = self.nodes[0]
         for node in self.nodes[1:]:
             head.command("CLUSTER", "MEET", node.host, node.port)
+        if self.replicas:
+            # REPLICATE needs the master known to the replica: wait for the gossip first.
+            self._wait_for(lambda: all(_fields(n.command("CLUSTER", "INFO").decode()).get(
+                "cluster_known_nodes") == str(len(self.nodes)) for n in self.nodes), 30.0,
+                "every node to know every other")
+            for index, node in enumerate(self.nodes[self.masters:]):
+                master = masters[index % count]
+                node.command("CLUSTER", "REPLICATE", master.command("CLUSTER", "MYID").decode())
         self.created_with = "manual"
 
-    def _wait_until_ok(self, timeout: float) -> None:
+    def _wait_for(self, ready: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
-        want = len(self.nodes)
         last = ""
         while time.monotonic() < deadline:
             try:
-                infos = [n.command("CLUSTER", "INFO").decode() for n in self.nodes]
+                if ready():
+                    return
             except (OSError, RespError) as exc:
                 last = repr(exc)
-            else:
-                if all(_cluster_ready(info, want) for info in infos):
-                    return
-                last = infos[0]
             time.sleep(0.05)
-        raise ServerProcessError(f"cluster did not reach cluster_state:ok in {timeout}s:\n{last}")
+        raise ServerProcessError(f"timed out after {timeout}s waiting for {what} {last}")
+
+    def _wait_until_ok(self, timeout: float) -> None:
+        self.wait_ok(timeout)
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Block until every running node reports ``cluster_state:ok``, all slots assigned and
+        every node known, and every running replica has its replication link up.
+
+        Raises:
+            ServerProcessError: not so within ``timeout`` seconds.
+        """
+        want = len(self.nodes)
+
+        def ready() -> bool:
+            live = [n for n in self.nodes if n.is_running()]
+            if not all(_cluster_ready(n.command("CLUSTER", "INFO").decode(), want)
+                       for n in live):
+                return False
+            for node in live:
+                repl = _fields(node.command("INFO", "replication").decode())
+                if repl.get("role") == "slave" and repl.get("master_link_status") != "up":
+                    return False
+            return True
+        self._wait_for(ready, timeout, "cluster_state:ok on every node")
+
+    # -- topology (for fault tests) ----------------------------------------------------------
+
+    def keyslot(self, key: bytes | str) -> int:
+        """Hash slot of ``key`` (``CLUSTER KEYSLOT`` on a running node)."""
+        node = next(n for n in self.nodes if n.is_running())
+        return int(node.command("CLUSTER", "KEYSLOT", key))
+
+    def _by_port(self, port: int) -> RedisServer:
+        return next(n for n in self.nodes if n.port == port)
+
+    def _owner_seen_by(self, node: RedisServer, slot: int) -> RedisServer | None:
+        for first, last, master, *_ in node.command("CLUSTER", "SLOTS"):
+            if int(first) <= slot <= int(last):
+                return self._by_port(int(master[1]))
+        return None
+
+    def master_of(self, slot: int) -> RedisServer:
+        """The node that currently serves ``slot`` as master (asked of a running node; right
+        after a failover, use the view :meth:`failover` waited for).
+
+        Raises:
+            ServerProcessError: no running node knows an owner for the slot.
+        """
+        for node in self.nodes:
+            if not node.is_running():
+                continue
+            try:
+                owner = self._owner_seen_by(node, slot)
+            except (OSError, RespError):
+                continue
+            if owner is not None:
+                return owner
+        raise ServerProcessError(f"no running node knows the owner of slot {slot}")
+
+    def replicas_of(self, master: RedisServer) -> list[RedisServer]:
+        """Running nodes that replicate ``master`` (``INFO replication`` of each node)."""
+        out = []
+        for node in self.nodes:
+            if node is master or not node.is_running():
+                continue
+            repl = _fields(node.command("INFO", "replication").decode())
+            if repl.get("role") == "slave" and repl.get("master_port") == str(master.port):
+                out.append(node)
+        return out
+
+    def failover(self, replica: RedisServer, timeout: float = 30.0) -> None:
+        """Promote ``replica`` with a manual ``CLUSTER FAILOVER`` (its master must be up; no
+        writes are lost) and wait until it is master and the cluster is ok again."""
+        replica.command("CLUSTER", "FAILOVER")
+        self._wait_for(lambda: _fields(replica.command("INFO", "replication").decode())
+                       .get("role") == "master", timeout, f"{replica!r} to become master")
+        # The other nodes learn it by gossip: wait until every one names the new owner.
+        slot = next(int(first) for first, _, master, *_ in replica.command("CLUSTER", "SLOTS")
+                    if int(master[1]) == replica.port)
+        self._wait_for(lambda: all(self._owner_seen_by(n, slot) is replica
+                                   for n in self.nodes if n.is_running()),
+                       timeout, f"every node to see {replica!r} as master")
+        self.wait_ok(timeout)
 
     def flushall(self) -> None:
-        """``FLUSHALL`` on every master of this private cluster."""
+        """``FLUSHALL`` on every running master of this private cluster (replicas follow)."""
         for node in self.nodes:
-            node.flushall()
+            if node.is_running() and _fields(
+                    node.command("INFO", "replication").decode()).get("role") == "master":
+                node.flushall()
 
     def client(self, **kwargs: Any) -> Any:
         """A ``redis.cluster.RedisCluster`` for this cluster (needs redis-py)."""
@@ -160,8 +257,12 @@ class RedisCluster:
         return f"<RedisCluster {self.startup_nodes}>"
 
 
+def _fields(info: str) -> dict[str, str]:
+    return dict(re.findall(r"^(\w+):(\S+)", info, re.MULTILINE))
+
+
 def _cluster_ready(info: str, nodes: int) -> bool:
-    fields = dict(re.findall(r"^(\w+):(\S+)", info, re.MULTILINE))
+    fields = _fields(info)
     return (fields.get("cluster_state") == "ok"
             and fields.get("cluster_slots_assigned") == str(SLOTS)
             and fields.get("cluster_known_nodes") == str(nodes))

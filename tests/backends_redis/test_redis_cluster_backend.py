@@ -1,10 +1,7 @@
 """The redis backend on a real 3-master Redis Cluster: batches split by hash slot."""
 from __future__ import annotations
 
-import pytest
 from redis.cluster import RedisCluster
-
-from fbacache import ConfigError
 
 
 def test_batches_across_slots(redis_cluster_url, redis_cluster, make_manager):
@@ -38,8 +35,3 @@ def test_hash_tags_keep_keys_in_one_slot(redis_cluster_url, make_manager):
     cache.set_many({k: k for k in keys})
     assert cache.get_many(keys) == {k: k for k in keys}
     assert cache.delete_many(keys) == 3
-
-
-def test_tiered_refuses_a_cluster(redis_cluster_url, make_manager):
-    with pytest.raises(ConfigError):
-        make_manager("tiered", redis_cluster_url, cluster=True)
