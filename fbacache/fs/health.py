@@ -66,6 +66,11 @@ def system_resources(path: str) -> dict[str, Any]:
 
 def _judge(ctx: Context, m: TypeMetrics, h: TypeHealth) -> None:
     levels = ["healthy"]
+    if m.error is not None:
+        h.issues.append(m.error)
+        h.recommendations.append("check the directory's type and permissions")
+        h.status = "error"
+        return
     if not m.exists:
         h.issues.append(f"directory {m.directory} does not exist")
         h.recommendations.append("check cache.directories and --root")
@@ -102,8 +107,10 @@ def _linking_map_state(ctx: Context) -> Optional[str]:
         doc = read_json(os.path.join(lm.directory, "linking_map.json"))
     except FileNotFoundError:
         return "missing"
-    except (OSError, CorruptFile):
+    except CorruptFile:
         return "corrupt"
+    except OSError:
+        return "unreadable"  # not corrupt: a permission or file-type problem, reported as such
     return "ok" if isinstance(doc, list) else "corrupt"
 
 
@@ -111,6 +118,7 @@ def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthR
     """Judge every selected type and the host; see the module docstring for levels."""
     report = HealthReport()
     metrics = collect_metrics(ctx, names)
+    report.errors += metrics.errors  # unreadable directories: each also marks its type "error"
     lm_state = _linking_map_state(ctx)
     now = ctx.clock()
     for name, m in metrics.types.items():
@@ -126,6 +134,9 @@ def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthR
                             "(and re-pay for) every product")
             h.recommendations.append("run `restore --cache-type linking_map` from a verified "
                                      "backup, or `repair` to quarantine it for salvage")
+        elif name == "linking_map" and lm_state == "unreadable" and m.error is None:
+            h.status = "error"
+            h.issues.append("linking_map.json cannot be read (permissions or file type)")
         elif name == "linking_map" and lm_state == "missing":
             h.status = worst_health([h.status, "warning"])
             h.issues.append("linking_map.json is missing")

@@ -24,8 +24,8 @@ from typing import Callable, Optional, Sequence
 from fbacache.errors import BackupError, ConfigError, CorruptFile, UnsafePath
 from fbacache.fs.atomic import Writer
 from fbacache.fs.backup import create_backup, list_backups, prune_backups
-from fbacache.fs.config import STRATEGIES, FsConfig
-from fbacache.fs.context import Context, Progress, default_load_probe
+from fbacache.fs.config import STRATEGIES, CacheTypeConfig, FsConfig
+from fbacache.fs.context import Context, Progress, default_load_probe, os_error_text
 from fbacache.fs.execute import apply_all, safety_backups
 from fbacache.fs.health import check_health
 from fbacache.fs.housekeeping import plan_optimize, plan_repair
@@ -135,7 +135,7 @@ class Maintenance:
             except CorruptFile as exc:
                 report.errors.append(f"{t.name}: {exc}")
             except OSError as exc:
-                report.errors.append(f"{t.name}: cannot scan: {exc}")
+                report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
 
     def backup(self, types: Types = None, *, reason: str = "manual",
                prune: bool = True) -> BackupReport:
@@ -150,6 +150,10 @@ class Maintenance:
                     report.created.append(create_backup(ctx, t, reason=reason))
                 except BackupError as exc:
                     report.errors.append(str(exc))
+                    continue
+                except OSError as exc:  # the cache directory itself cannot be read
+                    report.errors.append(f"{t.name}: backup failed: "
+                                         f"{os_error_text(exc, t.directory)}")
                     continue
                 if prune:
                     report.pruned += prune_backups(ctx, t.name,
@@ -194,7 +198,7 @@ class Maintenance:
         selected = ctx.select(types)
         report = RepairReport(dry_run=dry_run)
         for t in selected:
-            report.actions += plan_repair(ctx, t)
+            report.actions += _planned(plan_repair, ctx, t, report.errors)
         if dry_run or not report.actions:
             return report
         with self._lock():
@@ -210,11 +214,11 @@ class Maintenance:
         selected = ctx.select(types)
         if dry_run:
             for t in selected:
-                report.actions += plan_optimize(ctx, t)
+                report.actions += _planned(plan_optimize, ctx, t, report.errors)
             return report
         with self._lock():
             for t in selected:
-                report.actions += plan_optimize(ctx, t)
+                report.actions += _planned(plan_optimize, ctx, t, report.errors)
             apply_all(ctx, report.actions, report.errors, allowed={t.name for t in selected})
             for t in selected:
                 if t.backup_enabled:
@@ -222,3 +226,13 @@ class Maintenance:
                                               done=True)
                                        for name in prune_backups(ctx, t.name)]
         return report
+
+
+def _planned(planner: Callable[[Context, CacheTypeConfig], list[Action]], ctx: Context,
+             t: CacheTypeConfig, errors: list[str]) -> list[Action]:
+    # an unreadable directory is an error of its type; the other types still run
+    try:
+        return planner(ctx, t)
+    except OSError as exc:
+        errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+        return []
