@@ -62,9 +62,10 @@ def _rewrite(ctx: Context, a: Action) -> None:
 
 def _compress(ctx: Context, a: Action) -> None:
     assert a.dest is not None
-    with open(a.path, "rb") as fin, AtomicFile(a.dest, writer=ctx.writer,
-                                               mtime=os.stat(a.path).st_mtime) as out:
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
+    mtime = os.stat(a.path).st_mtime
+    with open(a.path, "rb") as fin, AtomicFile(a.dest, writer=ctx.writer, mtime=mtime) as out:
+        # the gzip header's time is the file's own, not the real clock's (same bytes on a re-run)
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=int(mtime)) as gz:
             shutil.copyfileobj(fin, gz, 1 << 20)
     os.unlink(a.path)
     fsync_dir(os.path.dirname(a.path))
