@@ -65,7 +65,9 @@ def _compress(ctx: Context, a: Action) -> None:
     mtime = os.stat(a.path).st_mtime
     with open(a.path, "rb") as fin, AtomicFile(a.dest, writer=ctx.writer, mtime=mtime) as out:
         # the gzip header's time is the file's own, not the real clock's (same bytes on a re-run)
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=int(mtime)) as gz:
+        # (the field is 32 bits unsigned; 0 means "no time" outside that range)
+        stamp = int(mtime) if 0 <= mtime < 2 ** 32 else 0
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=stamp) as gz:
             shutil.copyfileobj(fin, gz, 1 << 20)
     os.unlink(a.path)
     fsync_dir(os.path.dirname(a.path))
