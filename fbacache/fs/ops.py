@@ -123,8 +123,9 @@ class Maintenance:
                       batch_size=batch_size if batched else 0, max_load=max_load,
                       max_wait=max_wait)
             for t in touched:
-                if t.backup_enabled:
-                    prune_backups(ctx, t.name, protect=report.backups)
+                # a type whose safety backup failed made no backup to prune around
+                if t.backup_enabled and t.name in allowed:
+                    _prune(ctx, t, report.errors, protect=report.backups)
         return report
 
     def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
@@ -156,8 +157,8 @@ class Maintenance:
                                          f"{os_error_text(exc, t.directory)}")
                     continue
                 if prune:
-                    report.pruned += prune_backups(ctx, t.name,
-                                                   protect=[b.id for b in report.created])
+                    report.pruned += _prune(ctx, t, report.errors,
+                                            protect=[b.id for b in report.created])
         return report
 
     def restore(self, types: Types = None, *, backup_id: Optional[str] = None,
@@ -224,7 +225,7 @@ class Maintenance:
                 if t.backup_enabled:
                     report.actions += [Action("delete", t.name, name, 0, "backup retention / orphan",
                                               done=True)
-                                       for name in prune_backups(ctx, t.name)]
+                                       for name in _prune(ctx, t, report.errors)]
         return report
 
 
@@ -235,4 +236,16 @@ def _planned(planner: Callable[[Context, CacheTypeConfig], list[Action]], ctx: C
         return planner(ctx, t)
     except OSError as exc:
         errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+        return []
+
+
+def _prune(ctx: Context, t: CacheTypeConfig, errors: list[str],
+           protect: Sequence[str] = ()) -> list[str]:
+    # retention is housekeeping after the work: an unreadable backup directory is reported
+    # as an error of its type instead of discarding the report of what was done
+    try:
+        return prune_backups(ctx, t.name, protect=protect)
+    except OSError as exc:
+        errors.append(f"{t.name}: backup retention: "
+                      f"{os_error_text(exc, ctx.config.tool_dir('backups'))}")
         return []
