@@ -3,14 +3,15 @@
 Usage::
 
     python -m fbacache.maintain VERB --config PATH [--root DIR] [--cache-type T ...]
-        [--strategy S] [--backup ID] [--dry-run] [--json] [--yes] [--verbose]
+        [--strategy S] [--backup ID] [--dry-run] [--json] [--yes] [--verbose] [--now WHEN]
 
 Verbs: health, metrics, validate, clear, backup, restore, repair, optimize.
 ``clear``, ``restore``, ``repair`` and ``optimize`` change files and ask for
 confirmation unless ``--yes`` (or ``--dry-run``); without a terminal they refuse.
 
 Exit codes: 0 ok, 1 warnings, 2 errors, 3 usage (bad arguments, unknown cache
-type or strategy, or confirmation refused).
+type or strategy, or confirmation refused). Errors are one line on stderr, never
+a traceback (see ``docs/threat-model.md``).
 
 Example:
     >>> main(["--help-exit-codes"])
