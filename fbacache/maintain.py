@@ -188,9 +188,11 @@ def _quiet_stdout() -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit code (see module docstring).
 
-    Errors never end in a traceback: an invalid config, an unreadable directory, a
-    read-only root or a damaged backup is one line on stderr (plus a JSON error
-    object on stdout with ``--json``) and exit code 2; bad usage is exit code 3. A
+    Errors never end in a traceback. One that stops the run (an invalid config, a
+    read-only root) is one line on stderr (plus a JSON error object on stdout with
+    ``--json``) and exit code 2; bad usage is exit code 3. Errors of a run that
+    completed (an unreadable cache directory, a damaged backup, a failed action) are
+    one ``error:`` line each in the report (``errors`` in JSON) and exit code 2. A
     reader that closes the pipe early (``validate | head -1``) ends the run quietly
     with the code the run would have had.
     """
@@ -237,15 +239,15 @@ def _main(argv: list[str], as_json: bool, outcome: list[int]) -> int:
             bar.close()
     for key in config.unknown_keys:
         report.warnings.append(f"unknown config key ignored: {key}")
+    # the run completed: its errors (one type unreadable, one action failed) are part of the
+    # report, each on one "error: ..." line; stderr is for what stopped a run
     code = outcome[0] = _STATUS_EXIT[report.status]
-    for err in report.errors:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
     if args.json:
         data = report.to_dict()
         data["verb"] = args.verb
         _emit(json.dumps(data, indent=1, default=str))
     else:
-        _emit(render(report, args.verbose, errors=False))
+        _emit(render(report, args.verbose))
     return code
 
 

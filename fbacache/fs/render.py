@@ -103,9 +103,8 @@ def _actions(actions: list, dry_run: bool, verbose: bool) -> str:
     return "\n".join(out)
 
 
-def render(report: Any, verbose: bool = False, errors: bool = True) -> str:
-    """Render any report as text, followed by its notes, warnings and (unless ``errors``
-    is false: the CLI prints them on stderr) its errors."""
+def render(report: Any, verbose: bool = False) -> str:
+    """Render any report as text, followed by its notes, warnings and errors."""
     if isinstance(report, MetricsReport):
         body = _metrics(report)
     elif isinstance(report, HealthReport):
@@ -134,8 +133,7 @@ def render(report: Any, verbose: bool = False, errors: bool = True) -> str:
             body += "\nsafety backups: " + ", ".join(report.safety_backups)
     else:  # pragma: no cover
         body = str(report)
-    tail = [f"warning: {w}" for w in report.warnings]
-    tail += [f"error: {e}" for e in report.errors] if errors else []
+    tail = [f"warning: {w}" for w in report.warnings] + [f"error: {e}" for e in report.errors]
     return "\n".join([body, *tail])
 
 
