@@ -3,14 +3,15 @@
 Usage::
 
     python -m fbacache.maintain VERB --config PATH [--root DIR] [--cache-type T ...]
-        [--strategy S] [--backup ID] [--dry-run] [--json] [--yes] [--verbose]
+        [--strategy S] [--backup ID] [--dry-run] [--json] [--yes] [--verbose] [--now WHEN]
 
 Verbs: health, metrics, validate, clear, backup, restore, repair, optimize.
 ``clear``, ``restore``, ``repair`` and ``optimize`` change files and ask for
 confirmation unless ``--yes`` (or ``--dry-run``); without a terminal they refuse.
 
 Exit codes: 0 ok, 1 warnings, 2 errors, 3 usage (bad arguments, unknown cache
-type or strategy, or confirmation refused).
+type or strategy, or confirmation refused). Errors are one line on stderr, never
+a traceback (see ``docs/threat-model.md``).
 
 Example:
     >>> main(["--help-exit-codes"])
@@ -21,11 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any, Optional, Sequence
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional, Sequence, Union
 
 from fbacache.errors import ConfigError, FbaCacheError
 from fbacache.fs.config import STRATEGIES, load_config
+from fbacache.fs.numbers import NumberRule, check_number
 from fbacache.fs.ops import Maintenance
 from fbacache.fs.render import ProgressBar, render
 
@@ -35,6 +40,8 @@ EXIT_OK, EXIT_WARNINGS, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2, 3
 VERBS = ("health", "metrics", "validate", "clear", "backup", "restore", "repair", "optimize")
 DESTRUCTIVE = ("clear", "restore", "repair", "optimize")
 _STATUS_EXIT = {"ok": EXIT_OK, "warning": EXIT_WARNINGS, "error": EXIT_ERRORS}
+_BATCH = NumberRule("files", integer=True, positive=True)
+_LOAD = NumberRule("load per CPU")
 
 
 class _UsageError(Exception):
@@ -44,6 +51,45 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(message)
+
+
+def _number(option: str, rule: NumberRule) -> Callable[[str], Union[int, float]]:
+    # command-line numbers go through the same check as the config's (NaN, inf, 1e400...)
+    def parse(text: str) -> Union[int, float]:
+        try:
+            value: Union[int, float] = int(text) if rule.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        try:
+            return check_number(value, option, rule)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+    return parse
+
+
+def parse_now(text: str) -> float:
+    """``--now``: an ISO 8601 date/time (UTC unless it names a zone) or Unix seconds.
+
+    Example:
+        >>> parse_now("2028-02-29T12:00:00Z"), parse_now("2028-02-29")
+        (1835438400.0, 1835395200.0)
+    """
+    try:
+        ts = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an ISO 8601 date/time or Unix seconds, got {text!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.timestamp()
+    try:
+        datetime.fromtimestamp(ts, timezone.utc)  # NaN, inf and out-of-range years refused
+    except (OverflowError, ValueError, OSError):
+        raise argparse.ArgumentTypeError(f"not a representable time: {text!r}") from None
+    return ts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,9 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--verbose", action="store_true", help="list every file/action")
-    p.add_argument("--batch-size", type=int, default=50, help="performance_aware batch size")
-    p.add_argument("--max-load", type=float, default=0.8,
+    p.add_argument("--batch-size", type=_number("--batch-size", _BATCH), default=50,
+                   help="performance_aware batch size")
+    p.add_argument("--max-load", type=_number("--max-load", _LOAD), default=0.8,
                    help="performance_aware pauses while load per CPU exceeds this")
+    p.add_argument("--now", type=parse_now, metavar="WHEN",
+                   help="judge ages, expiry and backup retention as of this time "
+                        "(ISO 8601 or Unix seconds; default: the system clock)")
     return p
 
 
@@ -103,49 +153,102 @@ def _confirm(m: Maintenance, args: argparse.Namespace, out: Any) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(code: int, kind: str, message: str, verb: Optional[str], as_json: bool,
+          outcome: list[int]) -> int:
+    """Report an error that ended the run: one line on stderr, a JSON object on stdout."""
+    outcome[0] = code
+    line = _one_line(message)
+    print(f"{kind}: {line}", file=sys.stderr)
+    if as_json:
+        _emit(json.dumps({"verb": verb, "status": "error", "exit_code": code,
+                          "error": {"kind": kind, "message": line}}))
+    return code
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()  # inside the caller's BrokenPipeError guard, not at interpreter exit
+
+
+def _quiet_stdout() -> None:
+    # the reader went away (`| head -1`): point stdout at /dev/null so the interpreter's
+    # final flush cannot raise again and print "Exception ignored ... BrokenPipeError"
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the CLI; returns the exit code (see module docstring)."""
+    """Run the CLI; returns the exit code (see module docstring).
+
+    Errors never end in a traceback. One that stops the run (an invalid config, a
+    read-only root) is one line on stderr (plus a JSON error object on stdout with
+    ``--json``) and exit code 2; bad usage is exit code 3. Errors of a run that
+    completed (an unreadable cache directory, a damaged backup, a failed action) are
+    one ``error:`` line each in the report (``errors`` in JSON) and exit code 2. A
+    reader that closes the pipe early (``validate | head -1``) ends the run quietly
+    with the code the run would have had.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--help-exit-codes"]:
         print("0: ok  1: warnings  2: errors  3: usage")
         return EXIT_OK
-    out = sys.stdout
+    as_json = "--json" in argv
+    outcome = [EXIT_ERRORS]  # the code to return if printing the result hits a closed pipe
+    try:
+        return _main(argv, as_json, outcome)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return outcome[0]
+
+
+def _main(argv: list[str], as_json: bool, outcome: list[int]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except _UsageError as exc:
-        print(f"usage error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(EXIT_USAGE, "usage error", str(exc), None, as_json, outcome)
     try:
         config = load_config(args.config, args.root)
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return EXIT_ERRORS
+        return _fail(EXIT_ERRORS, "config error", str(exc), args.verb, as_json, outcome)
     bar = ProgressBar() if sys.stderr.isatty() and not args.json else None
-    m = Maintenance(config, progress=bar)
+    clock = time.time if args.now is None else (lambda: args.now)
+    m = Maintenance(config, progress=bar, clock=clock)
     try:
         if args.verb in DESTRUCTIVE and not args.dry_run and not args.yes:
-            if not _confirm(m, args, out):
+            if not _confirm(m, args, sys.stdout):
                 return EXIT_USAGE
         report = _run(m, args, args.dry_run)
     except ConfigError as exc:
-        print(f"usage error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if exc.field.startswith("--") else EXIT_ERRORS
-    except FbaCacheError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERRORS
+        usage = exc.field.startswith("--")
+        return _fail(EXIT_USAGE if usage else EXIT_ERRORS, "usage error" if usage else "error",
+                     str(exc), args.verb, as_json, outcome)
+    except (FbaCacheError, OSError) as exc:
+        # typed errors, and any OS refusal not handled per cache type (a read-only root,
+        # an unreadable tool directory): one line, never a traceback
+        return _fail(EXIT_ERRORS, "error", str(exc), args.verb, as_json, outcome)
     finally:
         if bar is not None:
             bar.close()
     for key in config.unknown_keys:
         report.warnings.append(f"unknown config key ignored: {key}")
+    # the run completed: its errors (one type unreadable, one action failed) are part of the
+    # report, each on one "error: ..." line; stderr is for what stopped a run
+    code = outcome[0] = _STATUS_EXIT[report.status]
     if args.json:
         data = report.to_dict()
         data["verb"] = args.verb
-        json.dump(data, out, indent=1, default=str)
-        out.write("\n")
+        _emit(json.dumps(data, indent=1, default=str))
     else:
-        print(render(report, args.verbose), file=out)
-    return _STATUS_EXIT[report.status]
+        _emit(render(report, args.verbose))
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

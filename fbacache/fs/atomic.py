@@ -172,6 +172,9 @@ def parse_json_bytes(path: str, raw: bytes) -> Any:
         raise CorruptFile(path, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except ValueError as exc:
         raise CorruptFile(path, f"invalid JSON: {exc}") from None
+    except RecursionError:
+        # the decoder recurses per nesting level: a file nested this deep is damage, not data
+        raise CorruptFile(path, "nested too deeply") from None
 
 
 def copy_file_atomic(src: str, dst: str, *, writer: Optional[Writer] = None,

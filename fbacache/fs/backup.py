@@ -87,7 +87,8 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
             under a final name.
     """
     if not os.path.isdir(t.directory):
-        raise BackupError(f"backup of {t.name} refused: directory {t.directory} does not exist")
+        why = "is not a directory" if os.path.lexists(t.directory) else "does not exist"
+        raise BackupError(f"backup of {t.name} refused: directory {t.directory} {why}")
     root = backup_root(ctx, t.name)
     try:
         ctx.tool_path("backups", root, create=True)
@@ -183,7 +184,38 @@ def load_manifest(info: BackupInfo) -> dict[str, Any]:
         raise BackupError(f"manifest of {info.id} unreadable: {exc}") from exc
     if not isinstance(m, dict) or not isinstance(m.get("files"), list):
         raise BackupError(f"manifest of {info.id} has no file list")
+    for i, entry in enumerate(m["files"]):
+        problem = _entry_problem(entry)
+        if problem:
+            raise BackupError(f"manifest of {info.id}: files[{i}] {problem}")
     return m
+
+
+def _is_timestamp(value: float) -> bool:
+    # restore sets this mtime with os.utime: NaN, inf and values beyond time_t would raise there
+    try:
+        datetime.fromtimestamp(value, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
+
+
+def _entry_problem(entry: Any) -> Optional[str]:
+    # A manifest is data on disk, not trusted: check every field restore reads, so a forged
+    # or damaged entry is a BackupError before anything is staged, not a crash halfway.
+    if not isinstance(entry, dict):
+        return f"is {type(entry).__name__}, not an object"
+    if not isinstance(entry.get("path"), str) or not entry["path"]:
+        return "has no path (a non-empty string)"
+    size = entry.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return f"has no valid size (got {size!r})"
+    mtime = entry.get("mtime")
+    if isinstance(mtime, bool) or not isinstance(mtime, (int, float)) or not _is_timestamp(mtime):
+        return f"has no valid mtime (got {mtime!r})"
+    if not isinstance(entry.get("sha256"), str):
+        return "has no sha256"
+    return None
 
 
 def list_backups(ctx: Context, cache_type: str,

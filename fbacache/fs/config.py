@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from fbacache.errors import ConfigError
+from fbacache.fs.numbers import check_number
 
 __all__ = [
     "CacheTypeConfig", "FsConfig", "KNOWN_TYPES", "STRATEGIES", "load_config", "parse_config",
@@ -110,16 +111,6 @@ class FsConfig:
         return roots
 
 
-def _num(value: Any, path: str, *, minimum: float | None = None, allow: tuple = ()) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(path, f"expected a number, got {type(value).__name__}")
-    if value in allow:
-        return float(value)
-    if minimum is not None and value < minimum:
-        raise ConfigError(path, f"must be >= {minimum}, got {value}")
-    return float(value)
-
-
 def _bool(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(path, f"expected true or false, got {value!r}")
@@ -141,18 +132,15 @@ def _parse_type(name: str, raw: Any, directory: str, defaults: dict[str, float],
     path = f"cache.cache_types.{name}"
     spec = _obj(raw, path)
     _unknown(spec, _TYPE_KEYS, path, unknown)
-    ttl = spec.get("ttl_hours", defaults["ttl_hours"])
-    ttl_v = _num(ttl, f"{path}.ttl_hours", allow=(-1,))
-    if ttl_v != -1 and ttl_v <= 0:
-        raise ConfigError(f"{path}.ttl_hours", f"must be > 0 or -1 (never expires), got {ttl}")
+    ttl_v = float(check_number(spec.get("ttl_hours", defaults["ttl_hours"]), f"{path}.ttl_hours"))
     strategy = spec.get("cleanup_strategy", "selective")
     if strategy not in STRATEGIES:
         raise ConfigError(f"{path}.cleanup_strategy",
                           f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     return CacheTypeConfig(
         name=name, directory=directory, ttl_hours=ttl_v,
-        max_size_mb=_num(spec.get("max_size_mb", defaults["max_size_mb"]),
-                         f"{path}.max_size_mb", minimum=0),
+        max_size_mb=float(check_number(spec.get("max_size_mb", defaults["max_size_mb"]),
+                                       f"{path}.max_size_mb")),
         backup_enabled=_bool(spec.get("backup_enabled", False), f"{path}.backup_enabled"),
         validation_enabled=_bool(spec.get("validation_enabled", True),
                                  f"{path}.validation_enabled"),
@@ -168,11 +156,8 @@ def _parse_retention(strategies: Mapping[str, Any], unknown: list[str]) -> dict[
     _unknown(policy, set(retention), "cache.strategies.backup.retention_policy", unknown)
     for key in retention:
         if key in policy:
-            value = _num(policy[key], f"cache.strategies.backup.retention_policy.{key}", minimum=0)
-            if value != int(value):
-                raise ConfigError(f"cache.strategies.backup.retention_policy.{key}",
-                                  f"expected a whole number, got {policy[key]}")
-            retention[key] = int(value)
+            retention[key] = int(check_number(
+                policy[key], f"cache.strategies.backup.retention_policy.{key}"))
     return retention
 
 
@@ -200,12 +185,12 @@ def parse_config(data: Mapping[str, Any], root: str, source: str | None = None) 
 
     gs = _obj(cache.get("global_settings", {}), "cache.global_settings")
     _unknown(gs, _GLOBAL_KEYS, "cache.global_settings", unknown)
-    global_settings = {k: _num(v, f"cache.global_settings.{k}", minimum=0)
+    global_settings = {k: float(check_number(v, f"cache.global_settings.{k}"))
                        for k, v in gs.items() if k in _GLOBAL_KEYS}
     default_ttl = cache.get("ttl_hours", global_settings.get("default_ttl_hours", 336))
     defaults = {
-        "ttl_hours": _num(default_ttl, "cache.ttl_hours", allow=(-1,)),
-        "max_size_mb": _num(cache.get("max_size_mb", 500), "cache.max_size_mb", minimum=0),
+        "ttl_hours": float(check_number(default_ttl, "cache.ttl_hours")),
+        "max_size_mb": float(check_number(cache.get("max_size_mb", 500), "cache.max_size_mb")),
     }
 
     sc = _obj(cache.get("selective_clear_config", {}), "cache.selective_clear_config")
@@ -241,13 +226,19 @@ def parse_config(data: Mapping[str, Any], root: str, source: str | None = None) 
                     source=source)
 
 
+def _contains(outer: str, inner: str) -> bool:
+    # commonpath on resolved paths: string prefixes got "/" wrong ("/" + os.sep == "//"
+    # prefixes nothing), and a symlinked alias of a directory must count as that directory
+    return os.path.commonpath([outer, inner]) == outer
+
+
 def _check_overlap(types: Mapping[str, CacheTypeConfig]) -> None:
     # Nested type directories would let one type's strategy delete another type's files.
-    items = sorted(types.values(), key=lambda t: t.directory)
+    real = {t.name: os.path.realpath(t.directory) for t in types.values()}
+    items = sorted(types.values(), key=lambda t: (real[t.name], t.name))
     for a in items:
         for b in items:
-            if a is not b and (b.directory == a.directory
-                               or b.directory.startswith(a.directory + os.sep)):
+            if a is not b and _contains(real[a.name], real[b.name]):
                 raise ConfigError(f"cache.directories.{b.name}",
                                   f"overlaps the directory of {a.name!r} ({a.directory})")
 
@@ -260,15 +251,25 @@ def load_config(path: str, root: str | None = None) -> FsConfig:
         root: base for relative directories; defaults to the config file's directory.
 
     Raises:
-        ConfigError: the file is missing, is not JSON, or holds an invalid value.
+        ConfigError: the file is missing or unreadable (a directory, no permission), is
+            not JSON (or is nested too deeply), or holds an invalid value.
     """
     try:
         with open(path, "rb") as fh:
-            data = json.loads(fh.read())
+            raw = fh.read()
     except FileNotFoundError:
         raise ConfigError("config", f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError("config", f"{path} is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError("config", f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        # the C decoder recurses once per nesting level; no real config is nested this deep
+        raise ConfigError("config", f"{path} is nested too deeply to be a config") from None
     if not isinstance(data, dict):
         raise ConfigError("config", f"{path} must hold a JSON object")
     base = root if root is not None else os.path.dirname(os.path.abspath(path))

@@ -18,7 +18,7 @@ from fbacache.fs.config import CacheTypeConfig, FsConfig
 from fbacache.fs.safe import anchor_for, make_dirs, real_dir
 from fbacache.fs.scan import FileInfo, scan_dir
 
-__all__ = ["Context", "Progress", "default_load_probe"]
+__all__ = ["Context", "Progress", "default_load_probe", "os_error_text"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -29,6 +29,17 @@ def default_load_probe() -> float:
         return os.getloadavg()[0] / (os.cpu_count() or 1)
     except OSError:  # pragma: no cover - platforms without getloadavg
         return 0.0
+
+
+def os_error_text(exc: OSError, path: str) -> str:
+    """One line for an ``OSError`` met while working on ``path``: ``"cannot read X: reason"``.
+
+    Example:
+        >>> os_error_text(NotADirectoryError(20, "Not a directory", "/srv/a"), "/srv")
+        'cannot access /srv/a: Not a directory'
+    """
+    where = exc.filename if isinstance(exc.filename, str) else path
+    return f"cannot access {where}: {exc.strerror or exc}"
 
 
 @dataclass

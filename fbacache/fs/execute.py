@@ -70,7 +70,10 @@ def _compress(ctx: Context, a: Action) -> None:
     fd, st = open_regular(a.path)
     with os.fdopen(fd, "rb") as fin, AtomicFile(a.dest, writer=ctx.writer,
                                                 mtime=st.st_mtime) as out:
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
+        # the gzip header's time is the file's own, not the real clock's (same bytes on a re-run)
+        # (the field is 32 bits unsigned; 0 means "no time" outside that range)
+        stamp = int(st.st_mtime) if 0 <= st.st_mtime < 2 ** 32 else 0
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=stamp) as gz:
             shutil.copyfileobj(fin, gz, 1 << 20)
     os.unlink(a.path)
     fsync_dir(os.path.dirname(a.path))

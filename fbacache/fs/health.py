@@ -66,6 +66,11 @@ def system_resources(path: str) -> dict[str, Any]:
 
 def _judge(ctx: Context, m: TypeMetrics, h: TypeHealth) -> None:
     levels = ["healthy"]
+    if m.error is not None:
+        h.issues.append(m.error)
+        h.recommendations.append("check the directory's type and permissions")
+        h.status = "error"
+        return
     if not m.exists:
         h.issues.append(f"directory {m.directory} does not exist")
         h.recommendations.append("check cache.directories and --root")
@@ -98,7 +103,7 @@ def _judge(ctx: Context, m: TypeMetrics, h: TypeHealth) -> None:
 
 
 def _linking_map_state(ctx: Context) -> tuple[Optional[str], str]:
-    """``(state, why)``: state is None (no linking map type), missing, corrupt or ok."""
+    """``(state, why)``: state is None (no linking map type), missing, corrupt, unreadable or ok."""
     lm = ctx.config.cache_types.get("linking_map")
     if lm is None:
         return None, ""
@@ -110,7 +115,8 @@ def _linking_map_state(ctx: Context) -> tuple[Optional[str], str]:
     except CorruptFile as exc:
         return "corrupt", exc.reason
     except OSError as exc:
-        return "corrupt", exc.strerror or str(exc)
+        # not corrupt: a permission or file-type problem, reported as such
+        return "unreadable", exc.strerror or str(exc)
     return ("ok", "") if isinstance(doc, list) else ("corrupt", "not a JSON list")
 
 
@@ -118,6 +124,7 @@ def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthR
     """Judge every selected type and the host; see the module docstring for levels."""
     report = HealthReport()
     metrics = collect_metrics(ctx, names)
+    report.errors += metrics.errors  # unreadable directories: each also marks its type "error"
     lm_state, lm_why = _linking_map_state(ctx)
     now = ctx.clock()
     for name, m in metrics.types.items():
@@ -133,6 +140,9 @@ def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthR
                             "re-process (and re-pay for) every product")
             h.recommendations.append("run `restore --cache-type linking_map` from a verified "
                                      "backup, or `repair` to quarantine it for salvage")
+        elif name == "linking_map" and lm_state == "unreadable" and m.error is None:
+            h.status = "error"
+            h.issues.append(f"linking_map.json cannot be read: {lm_why}")
         elif name == "linking_map" and lm_state == "missing":
             h.status = worst_health([h.status, "warning"])
             h.issues.append("linking_map.json is missing")

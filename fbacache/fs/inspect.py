@@ -20,7 +20,7 @@ from typing import Any, Iterable, Optional
 from fbacache.errors import CorruptFile
 from fbacache.fs.atomic import parse_json_bytes
 from fbacache.fs.safe import read_regular
-from fbacache.fs.context import Context
+from fbacache.fs.context import Context, os_error_text
 from fbacache.fs.results import FileCheck, MetricsReport, TypeMetrics, ValidationReport
 from fbacache.fs.scan import FileInfo
 from fbacache.fs.schemas import check_document
@@ -58,10 +58,15 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> Metr
         m = TypeMetrics(cache_type=t.name, directory=t.directory,
                         exists=os.path.isdir(t.directory), max_size_bytes=t.max_size_bytes)
         report.types[t.name] = m
-        if not m.exists:
+        if not os.path.lexists(t.directory):
             report.warnings.append(f"{t.name}: directory {t.directory} does not exist")
             continue
-        files = ctx.scan(t)
+        try:
+            files = ctx.scan(t)
+        except OSError as exc:  # a file where the directory should be, no permission...
+            m.error = os_error_text(exc, t.directory)
+            report.errors.append(f"{t.name}: {m.error}")
+            continue
         entries = [f for f in files if f.kind == "entry"]
         m.other_files = sum(1 for f in files if f.kind in ("other", "temp"))
         m.symlinks_skipped = sum(1 for f in files if f.kind == "symlink")
@@ -135,10 +140,15 @@ def validate_files(ctx: Context, names: Optional[Iterable[str]] = None) -> Valid
         if not t.validation_enabled:
             report.warnings.append(f"{t.name}: validation disabled in config; skipped")
             continue
-        if not os.path.isdir(t.directory):
+        if not os.path.lexists(t.directory):
             report.warnings.append(f"{t.name}: directory {t.directory} does not exist")
             continue
-        files = [f for f in ctx.scan(t) if f.kind in ("entry", "symlink", "special")
+        try:
+            scanned = ctx.scan(t)
+        except OSError as exc:
+            report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+            continue
+        files = [f for f in scanned if f.kind in ("entry", "symlink", "special")
                  or (f.kind == "other" and f.rel.endswith(".json"))]
         for i, fi in enumerate(files):
             report.files.append(check_file(t.name, fi))

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import filelock
 
-from fbacache.errors import LockTimeout
+from fbacache.errors import LockTimeout, MaintenanceAborted
 
 __all__ = ["LOCK_SUFFIX", "file_lock", "lock_path_for", "directory_lock"]
 
@@ -33,13 +33,18 @@ def lock_path_for(path: str) -> str:
     return os.path.join(directory, f".{name}{LOCK_SUFFIX}")
 
 
-@contextmanager
-def _acquire(lock_file: str, timeout: float) -> Iterator[None]:
+def _take(lock_file: str, timeout: float) -> filelock.BaseFileLock:
     lock = filelock.FileLock(lock_file, timeout=timeout, thread_local=False)
     try:
         lock.acquire()
     except filelock.Timeout:
         raise LockTimeout(f"could not lock {lock_file} within {timeout}s") from None
+    return lock
+
+
+@contextmanager
+def _acquire(lock_file: str, timeout: float) -> Iterator[None]:
+    lock = _take(lock_file, timeout)
     try:
         yield
     finally:
@@ -63,7 +68,18 @@ def directory_lock(directory: str, name: str = "maintain", timeout: float = 30.0
 
     Raises:
         LockTimeout: the lock stayed busy for ``timeout`` seconds.
+        MaintenanceAborted: the lock file cannot be created (read-only or foreign
+            directory); nothing was done yet.
     """
-    os.makedirs(directory, exist_ok=True)
-    with _acquire(os.path.join(directory, f".{name}{LOCK_SUFFIX}"), timeout):
+    lock_file = os.path.join(directory, f".{name}{LOCK_SUFFIX}")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        lock = _take(lock_file, timeout)
+    except OSError as exc:
+        # a read-only or foreign root: say so in one line instead of failing mid-run
+        raise MaintenanceAborted(f"cannot create the lock file {lock_file}: "
+                                 f"{exc.strerror or exc}") from None
+    try:
         yield
+    finally:
+        lock.release()

@@ -17,15 +17,16 @@ Example:
 """
 from __future__ import annotations
 
+import os
 import time
 from contextlib import AbstractContextManager
 from typing import Callable, Optional, Sequence
 
-from fbacache.errors import BackupError, ConfigError, CorruptFile, UnsafePath
+from fbacache.errors import BackupError, ConfigError, CorruptFile, MaintenanceAborted, UnsafePath
 from fbacache.fs.atomic import Writer
 from fbacache.fs.backup import create_backup, list_backups, prune_backups
-from fbacache.fs.config import STRATEGIES, FsConfig
-from fbacache.fs.context import Context, Progress, default_load_probe
+from fbacache.fs.config import STRATEGIES, CacheTypeConfig, FsConfig
+from fbacache.fs.context import Context, Progress, default_load_probe, os_error_text
 from fbacache.fs.execute import apply_all, safety_backups
 from fbacache.fs.health import check_health
 from fbacache.fs.housekeeping import plan_optimize, plan_repair
@@ -73,7 +74,12 @@ class Maintenance:
     def _lock(self) -> AbstractContextManager[None]:
         # a symlinked .fbacache would put the lock (and by default every backup, quarantined
         # and archived file) outside the root: refuse before anything is written there
-        make_dirs(self.config.state_dir, self.config.root)
+        try:
+            make_dirs(self.config.state_dir, self.config.root)
+        except OSError as exc:  # a read-only root: one line before anything starts
+            raise MaintenanceAborted(f"cannot create the lock file "
+                                     f"{os.path.join(self.config.state_dir, '.maintain.lock')}: "
+                                     f"{exc.strerror or exc}") from None
         return directory_lock(self.config.state_dir, "maintain", timeout=self.lock_timeout)
 
     # -- read-only -------------------------------------------------------------------------
@@ -127,8 +133,9 @@ class Maintenance:
                       batch_size=batch_size if batched else 0, max_load=max_load,
                       max_wait=max_wait)
             for t in touched:
-                if t.backup_enabled:
-                    prune_backups(ctx, t.name, protect=report.backups)
+                # a type whose safety backup failed made no backup to prune around
+                if t.backup_enabled and t.name in allowed:
+                    _prune(ctx, t, report.errors, protect=report.backups)
         return report
 
     @staticmethod
@@ -138,6 +145,8 @@ class Maintenance:
                 report.actions += plan_optimize(ctx, t)
             except UnsafePath as exc:  # a symlinked archive directory: nothing of it is touched
                 report.errors.append(f"{t.name}: optimize refused: {exc}")
+            except OSError as exc:  # an unreadable directory: an error of its type only
+                report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
 
     def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
                   report: ClearReport) -> None:
@@ -147,7 +156,7 @@ class Maintenance:
             except CorruptFile as exc:
                 report.errors.append(f"{t.name}: {exc}")
             except OSError as exc:
-                report.errors.append(f"{t.name}: cannot scan: {exc}")
+                report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
 
     def backup(self, types: Types = None, *, reason: str = "manual",
                prune: bool = True) -> BackupReport:
@@ -163,9 +172,13 @@ class Maintenance:
                 except BackupError as exc:
                     report.errors.append(str(exc))
                     continue
+                except OSError as exc:  # the cache directory itself cannot be read
+                    report.errors.append(f"{t.name}: backup failed: "
+                                         f"{os_error_text(exc, t.directory)}")
+                    continue
                 if prune:
-                    report.pruned += prune_backups(ctx, t.name,
-                                                   protect=[b.id for b in report.created])
+                    report.pruned += _prune(ctx, t, report.errors,
+                                            protect=[b.id for b in report.created])
         return report
 
     def restore(self, types: Types = None, *, backup_id: Optional[str] = None,
@@ -209,7 +222,7 @@ class Maintenance:
         selected = ctx.select(types)
         report = RepairReport(dry_run=dry_run)
         for t in selected:
-            report.actions += plan_repair(ctx, t)
+            report.actions += _planned(plan_repair, ctx, t, report.errors)
         if dry_run or not report.actions:
             return report
         with self._lock():
@@ -233,5 +246,27 @@ class Maintenance:
                 if t.backup_enabled:
                     report.actions += [Action("delete", t.name, name, 0, "backup retention / orphan",
                                               done=True)
-                                       for name in prune_backups(ctx, t.name)]
+                                       for name in _prune(ctx, t, report.errors)]
         return report
+
+
+def _planned(planner: Callable[[Context, CacheTypeConfig], list[Action]], ctx: Context,
+             t: CacheTypeConfig, errors: list[str]) -> list[Action]:
+    # an unreadable directory is an error of its type; the other types still run
+    try:
+        return planner(ctx, t)
+    except OSError as exc:
+        errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+        return []
+
+
+def _prune(ctx: Context, t: CacheTypeConfig, errors: list[str],
+           protect: Sequence[str] = ()) -> list[str]:
+    # retention is housekeeping after the work: an unreadable backup directory is reported
+    # as an error of its type instead of discarding the report of what was done
+    try:
+        return prune_backups(ctx, t.name, protect=protect)
+    except OSError as exc:
+        errors.append(f"{t.name}: backup retention: "
+                      f"{os_error_text(exc, ctx.config.tool_dir('backups'))}")
+        return []

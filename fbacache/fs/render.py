@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence, TextIO
 
 from fbacache.fs.results import (
     BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport, RepairReport,
-    RestoreReport, ValidationReport,
+    RestoreReport, ValidationReport, action_summary,
 )
 
 __all__ = ["table", "render", "human_bytes", "ProgressBar"]
@@ -79,19 +79,27 @@ def _validate(r: ValidationReport, verbose: bool) -> str:
         f"checked {len(r.files)} file(s): {len(r.files) - n_bad} valid, {n_bad} invalid"
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {op}" for op, n in sorted(counts.items())) or "nothing"
+
+
 def _actions(actions: list, dry_run: bool, verbose: bool) -> str:
-    verb = "would" if dry_run else "did"
-    counts: dict[str, int] = {}
-    for a in actions:
-        counts[a.op] = counts.get(a.op, 0) + 1
     rows = [[a.op, a.cache_type, a.detail.get("rel", a.path), a.reason,
              "" if dry_run else ("ok" if a.done else a.error or "skipped")]
             for a in (actions if verbose or len(actions) <= 50 else actions[:50])]
     out = [table(["action", "type", "path", "reason", "result"], rows)] if rows else []
     if len(actions) > len(rows):
         out.append(f"... {len(actions) - len(rows)} more (use --verbose or --json)")
-    summary = ", ".join(f"{n} {op}" for op, n in sorted(counts.items())) or "nothing"
-    out.append(f"{verb}: {summary}")
+    summary = action_summary(actions, dry_run)
+    if dry_run:
+        out.append(f"would: {_counts(summary['planned'])}")
+    else:
+        # count outcomes, not plans: "did" lists only what was actually done
+        line = f"did: {_counts(summary['done'])}"
+        for outcome in ("failed", "skipped"):
+            if summary[outcome]:
+                line += f"; {outcome}: {_counts(summary[outcome])}"
+        out.append(line)
     return "\n".join(out)
 
 

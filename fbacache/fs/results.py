@@ -17,7 +17,7 @@ from typing import Any, Optional
 __all__ = [
     "Report", "FileCheck", "TypeMetrics", "MetricsReport", "ValidationReport", "Action",
     "ClearReport", "BackupInfo", "BackupReport", "RestoreReport", "RepairReport",
-    "OptimizeReport", "TypeHealth", "HealthReport", "worst",
+    "OptimizeReport", "TypeHealth", "HealthReport", "worst", "action_summary",
 ]
 
 _RANK = {"ok": 0, "warning": 1, "error": 2}
@@ -26,6 +26,31 @@ _RANK = {"ok": 0, "warning": 1, "error": 2}
 def worst(*statuses: str) -> str:
     """The most severe of ``ok`` / ``warning`` / ``error``."""
     return max(statuses, key=lambda s: _RANK[s], default="ok")
+
+
+def action_summary(actions: list[Action], dry_run: bool) -> dict[str, dict[str, int]]:
+    """Count actions by outcome and operation: ``{"done": {"delete": 3}, "failed": ..., ...}``.
+
+    A dry run has only ``"planned"``. A real run splits what it did from what failed
+    (``error`` set) and what it never attempted (``"skipped"``: the type's safety
+    backup failed, or the run stopped on a full disk), so a summary never reports a
+    planned action as done.
+
+    Example:
+        >>> acts = [Action("delete", "t", "a", 1, "r", done=True), Action("delete", "t", "b", 1, "r")]
+        >>> action_summary(acts, dry_run=False)
+        {'done': {'delete': 1}, 'failed': {}, 'skipped': {'delete': 1}}
+    """
+    if dry_run:
+        buckets: dict[str, dict[str, int]] = {"planned": {}}
+    else:
+        buckets = {"done": {}, "failed": {}, "skipped": {}}
+    for a in actions:
+        outcome = ("planned" if dry_run else "done" if a.done
+                   else "failed" if a.error else "skipped")
+        counts = buckets[outcome]
+        counts[a.op] = counts.get(a.op, 0) + 1
+    return buckets
 
 
 class Report:
@@ -45,6 +70,9 @@ class Report:
         """Plain dict of every field plus ``status``."""
         d = dataclasses.asdict(self)  # type: ignore[call-overload]
         d["status"] = self.status
+        actions = getattr(self, "actions", None)
+        if actions is not None:
+            d["summary"] = action_summary(actions, getattr(self, "dry_run", False))
         return d
 
 
@@ -80,6 +108,7 @@ class TypeMetrics:
     max_size_bytes: int = 0
     #: FIFOs, sockets and devices found in the directory: reported, never opened
     special_skipped: int = 0
+    error: Optional[str] = None  # the directory could not be read (not a directory, EACCES...)
 
 
 @dataclass

@@ -3,6 +3,13 @@
 ``build_tree(root)`` lays out ``OUTPUTS/`` like the FBA agent does, with set
 mtimes, and returns a :class:`Tree` describing what it made (expected counts
 for processed products, failed extractions, expired files...).
+
+Dates: every tree is built at a pinned instant, :data:`PINNED_NOW` (never the real
+clock), and every maintenance run of a test gets that instant as its clock
+(``tree.maintenance()``, ``tree.cli_args()``), so no result depends on today's date.
+``FBACACHE_TEST_NOW=2028-02-29T12:00:00Z`` pins another instant, to check the
+suite on calendar edges (1st of a month, 31 December, 29 February) without
+keeping a slow date matrix in the suite.
 """
 from __future__ import annotations
 
@@ -10,8 +17,8 @@ import errno
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 import pytest
@@ -19,6 +26,16 @@ import pytest
 from fbacache.fs import Maintenance, load_config
 
 DAY = 86400.0
+
+
+
+def _pinned(text: str) -> float:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+#: The instant every fixture tree is built at (a Tuesday mid-month, unless overridden).
+PINNED_NOW = _pinned(os.environ.get("FBACACHE_TEST_NOW", "2026-06-16T10:30:00Z"))
 
 CONFIG = {
     "cache": {
@@ -157,11 +174,15 @@ class Tree:
         kw.setdefault("clock", lambda: self.now)
         return Maintenance(self.config(), **kw)
 
+    def cli_args(self, *rest: str) -> list[str]:
+        """``maintain`` arguments for this tree, with the tree's instant as ``--now``."""
+        return [*rest, "--config", self.config_path, "--root", self.root, "--now", repr(self.now)]
+
 
 def build_tree(root: str, *, n_amazon_extra: int = 0, config_extra: Optional[dict] = None,
                now: Optional[float] = None) -> Tree:
     """Build an FBA output tree of the real shapes under ``root``."""
-    now = time.time() if now is None else now
+    now = PINNED_NOW if now is None else now
     old, fresh = now - 20 * DAY, now - 1 * DAY
     cfg = json.loads(json.dumps(CONFIG))
     if config_extra:

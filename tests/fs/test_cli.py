@@ -12,7 +12,7 @@ from fbacache.maintain import main
 
 
 def _args(tree, *rest):
-    return [*rest, "--config", tree.config_path, "--root", tree.root]
+    return tree.cli_args(*rest)
 
 
 def test_every_verb_json(tree, capsys):

@@ -21,12 +21,11 @@ from fbacache.fs.atomic import TMP_PREFIX, read_json
 from fbacache.fs.backup import verify_archive
 from fbacache.fs.restore import STAGING_PREFIX
 
-from .conftest import build_tree, snapshot, write_json
+from .conftest import PINNED_NOW, build_tree, snapshot, write_json
 
 BASE = 30  # per operation; ~90 kills in total, about 60-80 s on a 2-core machine
 N = max(5, int(BASE * float(os.environ.get("FBACACHE_STRESS", "1"))))
 CHILD = os.path.join(os.path.dirname(__file__), "crash_child.py")
-NOW = time.time()
 EXTRA = {"directories": {"linking_map_backups": "OUTPUTS/FBA_ANALYSIS/linking_map_backups"}}
 
 pytestmark = pytest.mark.slow
@@ -40,7 +39,8 @@ def cache_state(root):
 
 def run_child(tree, op, arg="", kill_after=None):
     env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, CHILD, tree.config_path, tree.root, op] + ([arg] if arg else [])
+    cmd = [sys.executable, CHILD, tree.config_path, tree.root, repr(tree.now), op]
+    cmd += [arg] if arg else []
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert p.stdout.readline() == b"ready\n", p.stderr.read()
     t0 = time.monotonic()
@@ -70,7 +70,7 @@ def fresh(tmp_path, i):
     d = tmp_path / f"t{i}"
     if d.exists():
         shutil.rmtree(d)
-    return build_tree(str(d), n_amazon_extra=20, config_extra=EXTRA, now=NOW)
+    return build_tree(str(d), n_amazon_extra=20, config_extra=EXTRA, now=PINNED_NOW)
 
 
 @pytest.mark.parametrize("strategy", ["smart_selective", "full", "archive_old"])
