@@ -183,7 +183,7 @@ class InvalidationBus:
     def _connect(self) -> redis.Redis:
         # A dedicated connection (not from the pool), without redis-py retries: a silent
         # reconnect would resubscribe and hide that messages were lost in between.
-        timeouts = {"socket_timeout": max(self.opts.socket_timeout,
+        timeouts: dict[str, Any] = {"socket_timeout": max(self.opts.socket_timeout,
                                           self.opts.invalidation_ping_interval),
                     "socket_connect_timeout": self.opts.connect_timeout,
                     "retry": RedisPyRetry(NoBackoff(), 0)}
