@@ -43,7 +43,9 @@ class SingleFlight:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: looking the key up runs its __hash__, which may call
+        # get_or_set on the same manager from this thread.
+        self._lock = threading.RLock()
         self._calls: dict[Hashable, _Call] = {}
         self.leaders = Counter()
         self.waits = Counter()
