@@ -19,12 +19,18 @@ import pytest
 import zstandard
 
 from fbacache import CacheManager, CacheManagerConfig, ConfigError, EntryTooLarge
+from fbacache import errors
 from fbacache.codecs import MARKER_ZLIB, MARKER_ZSTD
-from fbacache.errors import InvariantViolation
 
 from manager_support import FakeClock
 
 GUARD = 10.0  # seconds a thread may take before the test declares a hang
+
+
+def short(value):
+    """Test id of a hostile value (10**400 would make a 400-character id)."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"int_of_{len(text)}_digits"
 
 
 def run_guarded(fn):
@@ -98,7 +104,7 @@ def test_infinite_call_timeout_waits_too():
         assert contended_get_or_set(cache, timeout=math.inf) == "fresh"
 
 
-@pytest.mark.parametrize("timeout", [1e300, 10**400, float("nan"), 0, -1, True, "5"])
+@pytest.mark.parametrize("timeout", [1e300, 10**400, float("nan"), 0, -1, True, "5"], ids=short)
 def test_unusable_call_timeout_is_refused_before_anything_runs(timeout):
     calls = []
     with CacheManager() as cache:
@@ -120,7 +126,7 @@ def test_unusable_call_timeout_is_refused_before_anything_runs(timeout):
     ("max_entry_size", 10**400), ("max_entry_size", float("nan")),
     ("compression_threshold", 1e400), ("compression_threshold", -1),
     ("prefetch_queue_size", 10**400), ("seed", 1.5), ("seed", True),
-])
+], ids=short)
 def test_hostile_numbers_are_a_config_error_at_construction(field, value):
     with pytest.raises(ConfigError) as err:
         CacheManager(**{field: value})
@@ -136,7 +142,7 @@ def test_infinite_default_ttl_means_never():
         assert cache.get("k") == 1 and cache.ttl("k") == math.inf
 
 
-@pytest.mark.parametrize("ttl", [1e300, 10**400, float("nan"), 0, True])
+@pytest.mark.parametrize("ttl", [1e300, 10**400, float("nan"), 0, True], ids=short)
 def test_unusable_call_ttl_is_refused(ttl):
     with CacheManager() as cache:
         with pytest.raises(ConfigError):
@@ -177,7 +183,7 @@ def test_filesystem_infinite_ttl_seconds_never_expires(tmp_path):
         assert cache.get("b") == {"x": 2}  # the directory never expires: per-entry TTLs do not apply
 
 
-@pytest.mark.parametrize("ttl", [1e300, 10**400, float("nan"), True, 0])
+@pytest.mark.parametrize("ttl", [1e300, 10**400, float("nan"), True, 0], ids=short)
 def test_filesystem_unusable_ttl_seconds_is_refused(tmp_path, ttl):
     with pytest.raises(ConfigError) as err:
         CacheManager(backend_type="filesystem", serialization_format="json",
@@ -202,7 +208,8 @@ class SelfUsingKey:
 
 @pytest.mark.parametrize("kwargs", [{}, {"serialization_format": "none"},
                                     {"serialization_format": "msgpack", "compression": "zlib"},
-                                    {"max_entries": 2}])
+                                    {"max_entries": 2}],
+                         ids=["pickle", "objects", "msgpack-zlib", "evicting"])
 def test_key_whose_hash_uses_the_same_manager_does_not_deadlock(kwargs):
     with CacheManager(**kwargs) as cache:
         key = SelfUsingKey(cache, "a")
@@ -231,7 +238,7 @@ def test_key_whose_hash_uses_the_same_manager_does_not_deadlock(kwargs):
 
 
 # --------------------------------------------------------------------------- item 11: decompression cap
-@pytest.mark.parametrize("cap", [2**63, 2**64, 10**400, sys.maxsize])
+@pytest.mark.parametrize("cap", [2**63, 2**64, 10**400, sys.maxsize], ids=short)
 def test_decompression_cap_beyond_the_platform_is_refused(cap):
     with pytest.raises(ConfigError) as err:
         CacheManager(compression="zlib", max_decompressed_size=cap)
@@ -389,7 +396,8 @@ def test_check_raises_a_typed_error_even_under_python_O(flags):
 
 
 def test_invariant_violation_is_an_assertion_error_for_old_callers():
-    assert issubclass(InvariantViolation, AssertionError)
+    assert issubclass(errors.InvariantViolation, errors.FbaCacheError)
+    assert issubclass(errors.InvariantViolation, AssertionError)
 
 
 # --------------------------------------------------------------------------- item 24: from_env
