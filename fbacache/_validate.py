@@ -71,10 +71,11 @@ def check_number(value: Any, field: str, *, integer: bool = False,
         try:
             number = float(value)
         except OverflowError:  # an int beyond float range: as good as "too large"
-            if infinite and value > 0:  # a huge int is not a spelling of inf
+            positive = bool(value > 0)  # type: ignore[operator]  # every Real compares with 0
+            if infinite and positive:  # a huge int is not a spelling of inf
                 raise bad(f"at most {MAX_SECONDS if maximum is None else maximum:g} "
                           "(use math.inf for 'never')") from None
-            number = math.inf if value > 0 else -math.inf
+            number = math.inf if positive else -math.inf
         if math.isnan(number):
             raise bad(f"a number{lo}")
         if math.isinf(number):
