@@ -133,6 +133,18 @@ def test_hostile_numbers_are_a_config_error_at_construction(field, value):
     assert err.value.field == field
 
 
+@pytest.mark.parametrize("env", [
+    {"CACHE_TTL": "1e400"}, {"FBACACHE_DEFAULT_TTL": "nan"}, {"FBACACHE_LOCK_TIMEOUT": "1e400"},
+    {"FBACACHE_LOCK_TIMEOUT": "1e300"}, {"FBACACHE_MAX_BYTES": "9" * 400},
+    {"FBACACHE_MAX_BYTES": "9" * 400 + ".5MB"}, {"FBACACHE_MAX_ENTRIES": "9" * 400},
+    {"FBACACHE_MAX_DECOMPRESSED_SIZE": "9000000TB"}, {"FBACACHE_MAX_DECOMPRESSED_SIZE": str(2**63)},
+], ids=lambda env: "-".join(f"{k}={short(v)}" for k, v in env.items()))
+def test_hostile_numbers_from_the_environment_are_a_config_error(env):
+    # A literal that overflows to inf ("1e400") is out of range, not a spelling of "never".
+    with pytest.raises(ConfigError):
+        CacheManagerConfig.from_env(env)
+
+
 def test_infinite_default_ttl_means_never():
     clock = FakeClock()
     with CacheManager(default_ttl=math.inf, timer=clock) as cache:
@@ -321,7 +333,8 @@ def test_prefixed_variables_win_over_max_memory_size():
     assert cfg.max_bytes == 2 << 20
 
 
-@pytest.mark.parametrize("raw", ["lots", "-5", "1e400", "0"])
+@pytest.mark.parametrize("raw", ["lots", "-5", "1e400", "0", "10000.0", "9" * 400],
+                         ids=short)
 def test_bad_max_memory_size_names_the_variable(raw):
     with pytest.raises(ConfigError) as err:
         CacheManagerConfig.from_env({"MAX_MEMORY_SIZE": raw})
