@@ -292,7 +292,9 @@ class CacheManager(PrefetchMixin):
         ``tags`` replace the key's tags (see :meth:`invalidate_tags`); ``grace`` keeps
         the entry ``grace`` seconds longer as stale (see :meth:`get_or_set`).
         Raises EntryTooLarge above ``max_entry_size`` (stored bytes) or ``max_bytes``,
-        SerializationError if the serializer rejects the value. Returns True.
+        SerializationError if the serializer rejects the value, and ConfigError for a
+        ``ttl`` that is not a positive number up to 1e11 seconds or ``math.inf``
+        (bool, NaN, ``1e300``, ``10**400``). Returns True.
         """
         self._check()
         tagset = normalize_tags(tags) if tags else frozenset()

@@ -75,7 +75,7 @@ class Revalidator:
     """Per-manager stale-while-revalidate state: the keys being refreshed and counters."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a key's __hash__ may use the manager
         self._refreshing: set[Hashable] = set()
         self._threads: set[threading.Thread] = set()
         self.stale_served = Counter()
