@@ -37,7 +37,13 @@ def parse_size(text: str) -> int:
     if not m:
         raise ValueError(f"not a size: {text!r}")
     unit = (m.group(2) or "").lower()[:1]
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    number = m.group(1)
+    if "." not in number:  # exact: no float rounding, no overflow (range is checked later)
+        return int(number) * _SIZE_UNITS[unit]
+    value = float(number) * _SIZE_UNITS[unit]
+    if math.isinf(value):  # "1" * 400 + ".5" is inf as a float
+        raise ValueError(f"size out of range: {text!r}")
+    return int(value)
 
 
 def _usable_key(key: Any) -> bool:
@@ -247,8 +253,10 @@ def _parse_memory_size(raw: str) -> tuple[str, int]:
     """(field, value) of the legacy ``MAX_MEMORY_SIZE``: bare number = entries, unit = bytes."""
     text = raw.strip()
     try:
-        if text.isdigit():
+        if re.fullmatch(r"\d+", text):
             return "max_entries", int(text)
+        if re.fullmatch(r"\d*\.\d*", text):
+            raise ValueError("a count of entries is a whole number")
         return "max_bytes", parse_size(text)
     except ValueError as exc:
         raise ConfigError("MAX_MEMORY_SIZE", f"cannot parse {raw!r}: {exc}; give a number "
@@ -275,7 +283,11 @@ def _parse_env(name: str, raw: str) -> Any:
         if text.lower() in _NONE_WORDS and name not in ("max_entry_size", "compression_threshold"):
             return None
         if name in _FLOATS:
-            return float(text)
+            value = float(text)
+            # "inf" spells "never"; "1e400" is a number out of range, not a spelling of it
+            if math.isinf(value) and text.lstrip("+-").lower() not in ("inf", "infinity"):
+                raise ValueError("out of range")
+            return value
         if name in ("max_bytes", "max_entry_size", "max_decompressed_size"):
             return parse_size(text)
         return int(text)
