@@ -6,8 +6,9 @@ the manager does outside any backend call). It is re-entrant because the index
 runs the key's ``__hash__``/``__eq__`` while it is held: a key whose hash uses
 the same manager (``set()`` of another key) re-enters from the same thread and
 must not deadlock. The core is built to survive such re-entrant calls (see
-:mod:`fbacache._core`), so the backend inherits the mapping classes' guarantee. Items are whatever the manager
-passes: bytes blobs, or the objects themselves with serialization ``none``.
+:mod:`fbacache._core`), so the backend inherits the mapping classes' guarantee.
+Items are whatever the manager passes: bytes blobs, or the objects themselves
+with serialization ``none``.
 
 Sizes are the core's weights: the stored bytes, or the shallow
 ``sys.getsizeof`` of an object computed by the manager.
