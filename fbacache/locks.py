@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Hashable, Optional
 
+from fbacache._validate import check_duration
 from fbacache.errors import SingleFlightTimeout
 from fbacache.metrics import Counter
 
@@ -57,7 +58,14 @@ class SingleFlight:
             return len(self._calls)
 
     def do(self, key: Hashable, fn: Callable[[], Any], timeout: Optional[float]) -> Any:
-        """Run ``fn`` once for all concurrent callers of ``key``; see the class doc."""
+        """Run ``fn`` once for all concurrent callers of ``key``; see the class doc.
+
+        ``timeout`` None or ``math.inf`` waits as long as the leader runs; anything but a
+        positive number up to ``threading.TIMEOUT_MAX`` is a ConfigError (an event wait
+        would raise OverflowError in the waiter, after the leader had started).
+        """
+        if timeout is not None:
+            timeout = check_duration(timeout, "timeout", wait=True)
         me = threading.get_ident()
         with self._lock:
             found = self._calls.get(key)

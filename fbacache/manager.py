@@ -418,9 +418,8 @@ class CacheManager(PrefetchMixin):
             self.set(key, fresh, ttl, metadata, tags=tags, grace=grace)
             return fresh
 
-        # Both were validated (config, get_or_set); math.inf becomes None, "no limit".
-        wait = check_duration(self.config.lock_timeout if timeout is None else timeout,
-                              "timeout", wait=True)
+        # SingleFlight turns math.inf into "no limit" (both were validated already).
+        wait = self.config.lock_timeout if timeout is None else timeout
         return self._flight.do(key, compute, wait)
 
     # ------------------------------------------------------------------ eviction control

@@ -496,3 +496,32 @@ def test_filesystem_config_naming_a_directory_is_a_config_error(tmp_path):
         CacheManager(backend_type="filesystem", serialization_format="json",
                      backend_config={"config": str(tmp_path), "cache_type": "amazon_cache"})
     assert err.value.field == "backend_config.config"
+
+
+def test_single_flight_component_takes_inf_and_refuses_overflowing_waits():
+    from fbacache.locks import SingleFlight
+    flight = SingleFlight()
+    started, release = threading.Event(), threading.Event()
+
+    def leader():
+        started.set()
+        assert release.wait(GUARD)
+        return "led"
+
+    t = threading.Thread(target=lambda: flight.do("k", leader, None), daemon=True)
+    t.start()
+    assert started.wait(GUARD)
+    with pytest.raises(ConfigError):
+        flight.do("k", lambda: "no", 1e300)
+    box = {}
+    waiter = threading.Thread(target=lambda: box.update(v=flight.do("k", lambda: "no", math.inf)),
+                              daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + GUARD
+    while flight.waits.value < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    release.set()
+    waiter.join(GUARD)
+    t.join(GUARD)
+    assert box == {"v": "led"}
