@@ -162,6 +162,10 @@ def test_unusable_call_ttl_is_refused(ttl):
         with pytest.raises(ConfigError):
             cache.set_many({"a": 1}, ttl=ttl)
         assert len(cache) == 0
+        cache.set("t", 1, ttl=5)
+        with pytest.raises(ConfigError):
+            cache.touch("t", ttl=ttl)
+        assert 0 < cache.ttl("t") <= 5
 
 
 def test_largest_finite_ttl_is_honoured():
