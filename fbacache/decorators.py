@@ -138,7 +138,7 @@ class CachedFunction:
                  manager: ManagerRef, grace: Optional[float], background: bool,
                  tags: Union[Iterable[str], Callable[..., Iterable[str]], None],
                  instance_key: Optional[Callable[[Any], Any]]) -> None:
-        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        if _is_async(func):  # also a partial or an object with an async __call__
             raise TypeError("@cached wraps synchronous functions only")
         if inspect.isgeneratorfunction(func):
             raise TypeError("@cached cannot cache a generator function (its result is "

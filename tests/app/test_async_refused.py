@@ -37,7 +37,7 @@ def test_cache_invalidate_refuses_async_functions(manager, func):
     assert manager.get("product:1") == "cached"  # nothing was cleared, now or later
 
 
-@pytest.mark.parametrize("func", ASYNC_FUNCS[:3], ids=["coroutine", "asyncgen", "partial"])
+@pytest.mark.parametrize("func", ASYNC_FUNCS, ids=["coroutine", "asyncgen", "partial", "callable"])
 def test_cached_refuses_async_functions(manager, func):
     with pytest.raises(TypeError, match="synchronous"):
         cached(manager=manager)(func)
