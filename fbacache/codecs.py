@@ -15,7 +15,7 @@ marker  codec       payload
 ======  ==========  ==================================================
 0x00    raw         the serializer's bytes, uncompressed
 0x01    zlib        a zlib stream (``zlib.compress``) of those bytes
-0x02    zstd        one zstd frame (content size in the header)
+0x02    zstd        exactly one zstd frame (content size in the header)
 ======  ==========  ==================================================
 
 Any other first byte is an *unknown frame*. Rules:
@@ -29,6 +29,9 @@ Any other first byte is an *unknown frame*. Rules:
   the failure is counted in :class:`CodecStats`.
 - Decompression is bounded: zlib inflates with ``max_length`` and zstd refuses
   a frame whose declared (or, if undeclared, actual) size exceeds the cap.
+- A compressed frame is exactly one stream: bytes after the zlib stream or
+  after the zstd frame (garbage, a second frame) make the blob corrupt, for
+  both compressors alike.
 
 The serializer ``none`` has no codec at all: the memory backend then stores
 the objects themselves (see :mod:`fbacache.manager`).
@@ -46,6 +49,7 @@ from typing import Any, Callable, Optional, Protocol
 import msgpack
 import zstandard
 
+from fbacache._validate import MAX_SIZE, check_number
 from fbacache.errors import ConfigError, EntryTooLarge, SerializationError
 from fbacache.metrics import read_count
 
@@ -186,7 +190,7 @@ class ZlibCompressor(Compressor):
         except zlib.error as exc:
             raise _CorruptFrame(str(exc)) from None
         if len(out) > max_size:
-            raise _CorruptFrame("zlib frame expands beyond max_decoded_size")
+            raise _CorruptFrame("zlib frame expands beyond max_decompressed_size")
         if not d.eof or d.unused_data:
             raise _CorruptFrame("truncated zlib frame or trailing bytes")
         return out
@@ -216,16 +220,62 @@ class ZstdCompressor(Compressor):
         return self._contexts()[0].compress(data)
 
     def decompress(self, data: bytes, max_size: int) -> bytes:
-        """Decompress one frame of at most ``max_size`` bytes."""
+        """Decompress exactly one frame of at most ``max_size`` bytes.
+
+        Bytes after the frame (garbage, a second frame) make it corrupt, as zlib's
+        trailing data does: zstandard would decode the first frame and ignore them.
+        """
         dctx = self._contexts()[1]
         try:
-            declared = zstandard.get_frame_parameters(data).content_size
-            # zstandard allocates the declared size up front: check it first.
-            if declared != zstandard.CONTENTSIZE_UNKNOWN and declared > max_size:
-                raise _CorruptFrame("zstd frame declares more than max_decoded_size")
-            return dctx.decompress(data, max_output_size=max_size)
+            params = zstandard.get_frame_parameters(data)
+            if _zstd_frame_length(data, params.has_checksum) != len(data):
+                raise _CorruptFrame("bytes after the zstd frame")
+            declared = params.content_size
+            if declared == zstandard.CONTENTSIZE_UNKNOWN:
+                return _zstd_stream(dctx, data, max_size)
+            # zstandard allocates the declared size up front: check it first; the
+            # decoder then refuses content that differs from the declaration.
+            if declared > max_size:
+                raise _CorruptFrame("zstd frame declares more than max_decompressed_size")
+            return dctx.decompress(data)
         except zstandard.ZstdError as exc:
             raise _CorruptFrame(str(exc)) from None
+
+
+def _zstd_frame_length(data: bytes, has_checksum: bool) -> int:
+    """Length of the zstd frame at the start of ``data``, from its block headers (RFC 8878)."""
+    pos = zstandard.frame_header_size(data)
+    view = memoryview(data)
+    while True:
+        if pos + 3 > len(data):
+            raise _CorruptFrame("truncated zstd frame")
+        header = int.from_bytes(view[pos:pos + 3], "little")
+        pos += 3
+        block_type = (header >> 1) & 3
+        if block_type == 3:
+            raise _CorruptFrame("reserved zstd block type")
+        pos += 1 if block_type == 1 else header >> 3  # an RLE block stores one byte
+        if header & 1:  # last block
+            return pos + (4 if has_checksum else 0)
+
+
+_ZSTD_FEED = 256  # input bytes per step: at most 64 blocks (8 MiB) of output each
+
+
+def _zstd_stream(dctx: Any, data: bytes, max_size: int) -> bytes:
+    # No declared size: ``ZstdDecompressor.decompress`` would allocate max_size
+    # bytes up front, so stream in small steps and stop once the output is too big.
+    obj = dctx.decompressobj()
+    parts, total = [], 0
+    for i in range(0, len(data), _ZSTD_FEED):
+        part = obj.decompress(data[i:i + _ZSTD_FEED])
+        total += len(part)
+        if total > max_size:
+            raise _CorruptFrame("zstd frame expands beyond max_decompressed_size")
+        parts.append(part)
+    if not obj.eof:
+        raise _CorruptFrame("truncated zstd frame")
+    return b"".join(parts)
 
 
 COMPRESSORS: dict[str, Callable[[Optional[int]], Compressor]] = {
@@ -273,7 +323,9 @@ class CodecStats:
 
     def snapshot(self) -> dict[str, float]:
         """Return the codec part of the metrics dict (times in milliseconds)."""
-        ratio = self.bytes_in / self.bytes_out if self.bytes_out else 1.0
+        # compressed / original (0.35 = stored in 35% of the bytes), the reading the
+        # consumers print as a percentage; 1.0 until something was compressed.
+        ratio = self.bytes_out / self.bytes_in if self.bytes_in else 1.0
         return {
             "serialization_time_ms": self.serialization_s * 1e3,
             "deserialization_time_ms": self.deserialization_s * 1e3,
@@ -339,7 +391,8 @@ class Codec:
         stats.serialization_s += t1 - t0
         n = len(payload)
         if n > self.max_decoded_size:
-            raise EntryTooLarge(f"serialized value is {n} bytes, over max_decoded_size "
+            # named after the setting the user knows (CacheManagerConfig field)
+            raise EntryTooLarge(f"serialized value is {n} bytes, over max_decompressed_size "
                                 f"{self.max_decoded_size}")
         frame = None
         comp = self.compressor
@@ -381,7 +434,7 @@ class Codec:
             body = memoryview(blob)[1:]  # sized before anything is copied
             if marker == MARKER_RAW:
                 if len(body) > self.max_decoded_size:
-                    raise _CorruptFrame("raw frame over max_decoded_size")
+                    raise _CorruptFrame("raw frame over max_decompressed_size")
                 payload = bytes(body)
             else:
                 comp = self._decompressors.get(marker)
@@ -438,6 +491,9 @@ def make_codec(serialization: str, compression: Optional[str] = None, *, thresho
     if compression is not None and compression not in COMPRESSORS:
         raise ConfigError("compression",
                           f"unknown compressor {compression!r}; choose from {sorted(COMPRESSORS)}")
+    # The decoders take the cap (+1) as a C Py_ssize_t; beyond it every read would miss.
+    check_number(max_decoded_size, "max_decompressed_size", integer=True, minimum=1,
+                 maximum=MAX_SIZE - 1)
     comp = COMPRESSORS[compression](level) if compression is not None else None
     return Codec(SERIALIZERS[serialization](), comp, threshold=threshold,
                  max_encoded_size=max_encoded_size, max_decoded_size=max_decoded_size,

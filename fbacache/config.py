@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
+from fbacache._validate import MAX_SIZE, check_duration, check_number
 from fbacache.errors import ConfigError
 
 __all__ = ["CacheManagerConfig", "POLICY_NAMES", "SERIALIZATION_FORMATS", "COMPRESSION_NAMES"]
@@ -36,15 +37,18 @@ def parse_size(text: str) -> int:
     if not m:
         raise ValueError(f"not a size: {text!r}")
     unit = (m.group(2) or "").lower()[:1]
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    number = m.group(1)
+    if "." not in number:  # exact: no float rounding, no overflow (range is checked later)
+        return int(number) * _SIZE_UNITS[unit]
+    value = float(number) * _SIZE_UNITS[unit]
+    if math.isinf(value):  # "1" * 400 + ".5" is inf as a float
+        raise ValueError(f"size out of range: {text!r}")
+    return int(value)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _usable_key(key: Any) -> bool:
+    # A blank key ("   " from an unset template variable) is no secret at all.
+    return isinstance(key, (bytes, str)) and len(key) >= 16 and bool(key.strip())
 
 
 @dataclass
@@ -55,8 +59,10 @@ class CacheManagerConfig:
         backend_type: registered backend name: ``memory`` (default), ``redis``,
             ``tiered`` or any name added with ``fbacache.backends.register_backend``.
         backend_config: backend-specific options (e.g. ``{"url": "redis://..."}``).
-        default_ttl: seconds until an entry expires; None = never.
-        max_entries: capacity in entries (None = unbounded).
+        default_ttl: seconds until an entry expires; None or ``math.inf`` = never
+            (stored as None). A finite TTL above ``fbacache._validate.MAX_SECONDS``
+            (1e11 s) is refused rather than overflowing a backend.
+        max_entries: capacity in entries (None = unbounded; at most ``sys.maxsize``).
         max_bytes: capacity in stored bytes (None = unbounded). With serialization
             ``none`` sizes are the shallow ``sys.getsizeof`` of the objects.
         eviction_policy: lru | lfu | fifo | random | probability | adaptive.
@@ -65,11 +71,14 @@ class CacheManagerConfig:
             are; memory backend only, no compression).
         compression: zlib | zstd | None. compression_threshold: compress payloads of
             at least this many bytes. compression_level: None = the codec's default.
-        max_decompressed_size: cap on a decoded payload (decompression bomb guard).
+        max_decompressed_size: cap on a decoded payload (decompression bomb guard);
+            at most ``sys.maxsize - 1``, what the decoders can take.
         key_prefix: namespace for shared backends (the memory backend ignores it).
         signing_key / signing_keys: HMAC key for payloads, and older keys still
             accepted while rotating. Required for pickle on a shared backend.
-        lock_timeout: seconds a ``get_or_set`` waiter waits for another thread's factory.
+        lock_timeout: seconds a ``get_or_set`` waiter waits for another thread's factory;
+            ``math.inf`` = as long as the factory runs. A finite value above
+            ``threading.TIMEOUT_MAX`` (the longest wait the platform has) is refused.
         prefetch_queue_size: bound of the prefetch queue.
         prefetch_loader: ``loader(endpoint, params) -> value``; when set, a background
             worker fills the cache from the prefetch queue.
@@ -79,7 +88,7 @@ class CacheManagerConfig:
     >>> CacheManagerConfig(max_entries=0)
     Traceback (most recent call last):
     ...
-    fbacache.errors.ConfigError: max_entries: must be a positive integer or None, got 0
+    fbacache.errors.ConfigError: max_entries: must be an integer >= 1, got 0
     """
 
     backend_type: str = "memory"
@@ -116,19 +125,21 @@ class CacheManagerConfig:
             raise bad("backend_type", "must be a backend name")
         if not isinstance(self.backend_config, dict):
             raise bad("backend_config", "must be a dict")
-        ttl = self.default_ttl
-        if ttl is not None and (not _is_number(ttl) or not ttl > 0 or math.isnan(ttl)):
-            raise bad("default_ttl", "must be a positive number of seconds or None")
+        # math.inf is another spelling of "never" (None); 0, NaN, 1e300, 10**400 are refused.
+        if self.default_ttl is not None:
+            self.default_ttl = check_duration(self.default_ttl, "default_ttl")
         for name in ("max_entries", "max_bytes"):
             v = getattr(self, name)
-            if v is not None and (not _is_int(v) or v <= 0):
-                raise bad(name, "must be a positive integer or None")
+            if v is not None:
+                check_number(v, name, integer=True, minimum=1)
         if self.eviction_policy not in POLICY_NAMES:
             raise bad("eviction_policy", f"must be one of {POLICY_NAMES}")
-        for name in ("max_entry_size", "max_decompressed_size", "prefetch_queue_size"):
-            v = getattr(self, name)
-            if not _is_int(v) or v <= 0:
-                raise bad(name, "must be a positive integer")
+        for name in ("max_entry_size", "prefetch_queue_size"):
+            check_number(getattr(self, name), name, integer=True, minimum=1)
+        # The decoders take the cap (+1, to tell "exactly the cap" from "more") as a C
+        # Py_ssize_t: a larger cap made every compressed read fail, a silent miss.
+        check_number(self.max_decompressed_size, "max_decompressed_size", integer=True,
+                     minimum=1, maximum=MAX_SIZE - 1)
         if self.max_decompressed_size < self.max_entry_size:
             raise bad("max_decompressed_size", "must be at least max_entry_size")
         if self.serialization_format not in SERIALIZATION_FORMATS:
@@ -138,29 +149,30 @@ class CacheManagerConfig:
         if self.compression is not None and self.serialization_format == "none":
             raise bad("compression", "needs a serializer (serialization_format 'none' "
                       "stores objects, there are no bytes to compress)")
-        if not _is_int(self.compression_threshold) or self.compression_threshold < 0:
-            raise bad("compression_threshold", "must be a non-negative integer")
+        check_number(self.compression_threshold, "compression_threshold", integer=True,
+                     minimum=0)
         lvl = self.compression_level
         if lvl is not None:
             lo, hi = (0, 9) if self.compression == "zlib" else (-7, 22)
-            if not _is_int(lvl) or not lo <= lvl <= hi:
-                raise bad("compression_level", f"must be an integer in [{lo}, {hi}] or None")
+            check_number(lvl, "compression_level", integer=True, minimum=lo, maximum=hi)
         if not isinstance(self.key_prefix, str):
             raise bad("key_prefix", "must be a str")
-        if self.signing_key is not None and (
-                not isinstance(self.signing_key, (bytes, str)) or len(self.signing_key) < 16):
-            raise ConfigError("signing_key", "must be bytes or str of at least 16 characters")
+        if self.signing_key is not None and not _usable_key(self.signing_key):
+            raise ConfigError("signing_key", "must be bytes or str of at least 16 characters, "
+                              "not all of them blank")
         if isinstance(self.signing_keys, (bytes, str)) or not all(
-                isinstance(k, (bytes, str)) and len(k) >= 16 for k in self.signing_keys):
-            raise ConfigError("signing_keys", "must be a sequence of keys of at least 16 bytes")
+                _usable_key(k) for k in self.signing_keys):
+            raise ConfigError("signing_keys", "must be a sequence of keys of at least 16 "
+                              "bytes, none of them blank")
         if self.signing_keys and self.signing_key is None:
             raise ConfigError("signing_keys", "older keys need a current signing_key")
-        if not _is_number(self.lock_timeout) or not self.lock_timeout > 0:
-            raise bad("lock_timeout", "must be a positive number of seconds")
+        # math.inf: waiters wait as long as the factory runs; a finite wait must fit
+        # threading.TIMEOUT_MAX (beyond it every contended waiter raised OverflowError).
+        check_duration(self.lock_timeout, "lock_timeout", wait=True)
         if self.prefetch_loader is not None and not callable(self.prefetch_loader):
             raise bad("prefetch_loader", "must be callable or None")
-        if self.seed is not None and not _is_int(self.seed):
-            raise bad("seed", "must be an integer or None")
+        if self.seed is not None:  # any int: the core keeps its low 64 bits
+            check_number(self.seed, "seed", integer=True, maximum=math.inf)
         if self.timer is not None and not callable(self.timer):
             raise bad("timer", "must be a zero-argument callable returning seconds")
 
@@ -184,18 +196,23 @@ class CacheManagerConfig:
         ``FBACACHE_<FIELD>`` sets any scalar field (e.g. ``FBACACHE_MAX_ENTRIES``,
         ``FBACACHE_COMPRESSION=zstd``, ``FBACACHE_BACKEND_CONFIG`` as JSON,
         ``FBACACHE_SIGNING_KEYS`` comma-separated). The legacy names
-        ``CACHE_TTL`` (default_ttl), ``MAX_MEMORY_SIZE`` (max_bytes, ``"64MB"``
-        accepted), ``COMPRESSION_THRESHOLD`` and ``REDIS_URL``
-        (``backend_config["url"]``; it does not switch the backend type) are read
-        when the ``FBACACHE_`` form is absent. Keyword ``overrides`` win over both.
-        A value that does not parse raises :class:`ConfigError` naming the variable.
+        ``CACHE_TTL`` (default_ttl), ``MAX_MEMORY_SIZE``, ``COMPRESSION_THRESHOLD``
+        and ``REDIS_URL`` are read when the ``FBACACHE_`` form is absent.
+        ``MAX_MEMORY_SIZE`` keeps the meaning it has in the dashboard system: a bare
+        number is a count of entries (``max_entries``), a number with a unit
+        (``"64MB"``, ``"512k"``) is bytes (``max_bytes``). ``REDIS_URL`` sets
+        ``backend_config["url"]`` for backends that take a URL (not ``memory`` or
+        ``filesystem``); it does not switch the backend type. Keyword ``overrides``
+        win over both. A value that does not parse raises :class:`ConfigError`
+        naming the variable, and so do a ``FBACACHE_BACKEND_CONFIG`` nested deeper
+        than 32 levels and a blank ``FBACACHE_SIGNING_KEY`` (it would silently
+        disable signing).
 
         >>> CacheManagerConfig.from_env({"CACHE_TTL": "60", "FBACACHE_COMPRESSION": "zlib"}).default_ttl
         60.0
         """
         env = os.environ if environ is None else environ
-        legacy = {"default_ttl": "CACHE_TTL", "max_bytes": "MAX_MEMORY_SIZE",
-                  "compression_threshold": "COMPRESSION_THRESHOLD"}
+        legacy = {"default_ttl": "CACHE_TTL", "compression_threshold": "COMPRESSION_THRESHOLD"}
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name in ("timer", "prefetch_loader"):
@@ -209,10 +226,16 @@ class CacheManagerConfig:
                 continue
             try:
                 kwargs[f.name] = _parse_env(f.name, raw)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, RecursionError) as exc:
                 raise ConfigError(var, f"cannot parse {raw!r}: {exc}") from None
+        raw = env.get("MAX_MEMORY_SIZE")
+        if raw is not None:
+            name, value = _parse_memory_size(raw)
+            if prefix + name.upper() not in env:  # the FBACACHE_ form wins
+                kwargs[name] = value
         url = env.get(prefix + "REDIS_URL") or env.get("REDIS_URL")
-        if url:
+        backend = overrides.get("backend_type", kwargs.get("backend_type", "memory"))
+        if url and backend not in _NO_URL_BACKENDS:
             kwargs["backend_config"] = {"url": url, **kwargs.get("backend_config", {})}
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -222,6 +245,36 @@ _INTS = {"max_entries", "max_bytes", "max_entry_size", "compression_threshold",
          "compression_level", "max_decompressed_size", "prefetch_queue_size", "seed"}
 _FLOATS = {"default_ttl", "lock_timeout"}
 _NONE_WORDS = {"", "none", "null"}
+_NO_URL_BACKENDS = {"memory", "filesystem"}  # built-ins that refuse a "url" option
+_MAX_JSON_DEPTH = 32  # backend configs are shallow; deeper is a mistake or an attack
+
+
+def _parse_memory_size(raw: str) -> tuple[str, int]:
+    """(field, value) of the legacy ``MAX_MEMORY_SIZE``: bare number = entries, unit = bytes."""
+    text = raw.strip()
+    try:
+        if re.fullmatch(r"\d+", text):
+            return "max_entries", int(text)
+        if re.fullmatch(r"\d*\.\d*", text):
+            raise ValueError("a count of entries is a whole number")
+        return "max_bytes", parse_size(text)
+    except ValueError as exc:
+        raise ConfigError("MAX_MEMORY_SIZE", f"cannot parse {raw!r}: {exc}; give a number "
+                          "of entries (10000) or a size with a unit (64MB)") from None
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, iteratively (a recursive walk would overflow)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > _MAX_JSON_DEPTH:
+                break
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _parse_env(name: str, raw: str) -> Any:
@@ -230,19 +283,27 @@ def _parse_env(name: str, raw: str) -> Any:
         if text.lower() in _NONE_WORDS and name not in ("max_entry_size", "compression_threshold"):
             return None
         if name in _FLOATS:
-            return float(text)
+            value = float(text)
+            # "inf" spells "never"; "1e400" is a number out of range, not a spelling of it
+            if math.isinf(value) and text.lstrip("+-").lower() not in ("inf", "infinity"):
+                raise ValueError("out of range")
+            return value
         if name in ("max_bytes", "max_entry_size", "max_decompressed_size"):
             return parse_size(text)
         return int(text)
     if name == "backend_config":
-        value = json.loads(text)
+        value = json.loads(text)  # RecursionError when absurdly deep: from_env reports it
         if not isinstance(value, dict):
             raise ValueError("must be a JSON object")
+        if _json_depth(value) > _MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {_MAX_JSON_DEPTH} levels")
         return value
     if name == "compression":
         return None if text.lower() in _NONE_WORDS else text.lower()
     if name == "signing_key":
-        return text or None
+        if not text:  # set but blank: refusing beats silently storing unsigned data
+            raise ValueError("the key is blank; unset the variable to disable signing")
+        return text
     if name == "signing_keys":
         return tuple(k for k in (p.strip() for p in text.split(",")) if k)
     if name in ("backend_type", "eviction_policy", "serialization_format"):

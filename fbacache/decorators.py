@@ -138,7 +138,7 @@ class CachedFunction:
                  manager: ManagerRef, grace: Optional[float], background: bool,
                  tags: Union[Iterable[str], Callable[..., Iterable[str]], None],
                  instance_key: Optional[Callable[[Any], Any]]) -> None:
-        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        if _is_async(func):  # also a partial or an object with an async __call__
             raise TypeError("@cached wraps synchronous functions only")
         if inspect.isgeneratorfunction(func):
             raise TypeError("@cached cannot cache a generator function (its result is "
@@ -435,6 +435,13 @@ def _fields(pattern: str) -> list[str]:
     return names
 
 
+def _is_async(func: Any) -> bool:
+    """True for coroutine and async generator functions (also behind partial/__call__)."""
+    call = getattr(func, "__call__", None)
+    return any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+               for f in (func, call) if f is not None)
+
+
 def _is_glob(key: str) -> bool:
     return any(c in key for c in "*?[")
 
@@ -447,7 +454,9 @@ def cache_invalidate(keys: Iterable[Any] = (), *, tags: Iterable[str] = (),
     ``{name}`` fields filled from the call's arguments (``"product:{product_id}"``,
     ``"user:{self.user_id}:*"``), and/or ``@cached`` functions (cleared whole).
     ``tags`` may use the same fields. A call that raises invalidates nothing.
-    Raises ConfigError at decoration time for a field that is not a parameter.
+    Raises ConfigError at decoration time for a field that is not a parameter,
+    and TypeError for an ``async def`` (or async generator) function: the
+    library is synchronous, and the keys would be cleared before the write ran.
 
     >>> from fbacache import CacheManager, cache_invalidate
     >>> cache = CacheManager(); _ = cache.set("product:1", "old"); _ = cache.set("product:2", "x")
@@ -461,6 +470,12 @@ def cache_invalidate(keys: Iterable[Any] = (), *, tags: Iterable[str] = (),
     tag_patterns = list(tags)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        # Calling an async def only creates a coroutine: the wrapper would invalidate
+        # before the write ran, and even when it then failed.
+        if _is_async(func):
+            raise TypeError(f"@cache_invalidate cannot wrap the async function "
+                            f"{getattr(func, '__qualname__', func)!r}: fbacache is "
+                            "synchronous; invalidate after awaiting the write instead")
         sig = inspect.signature(func)
         for item in [*targets, *tag_patterns]:
             if isinstance(item, str):

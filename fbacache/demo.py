@@ -44,7 +44,7 @@ def main() -> int:
 
         cache.set("big", "x" * 50_000)
         metrics = cache.get_metrics()
-        print(f"compression ratio {metrics['compression_ratio']:.3f}, "
+        print(f"compressed to {metrics['compression_ratio']:.2%} of its size, "
               f"hits {metrics['hits']}, misses {metrics['misses']}, "
               f"entries {metrics['current_entries']}")
         print("keys('product:*') ->", sorted(cache.keys("product:*"), key=str))

@@ -81,3 +81,11 @@ class LockTimeout(FbaCacheError, TimeoutError):
 
 class MissingDependency(FbaCacheError, ImportError):
     """An optional dependency is not installed; the message names the pip extra to install."""
+
+
+class InvariantViolation(FbaCacheError, AssertionError):
+    """A ``check()`` found broken internal bookkeeping (a bug, or memory corruption).
+
+    Raised explicitly, never by ``assert``, so the checks also run under ``python -O``;
+    it stays an AssertionError for callers that catch that.
+    """

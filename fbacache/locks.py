@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Hashable, Optional
 
+from fbacache._validate import check_duration
 from fbacache.errors import SingleFlightTimeout
 from fbacache.metrics import Counter
 
@@ -43,7 +44,9 @@ class SingleFlight:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: looking the key up runs its __hash__, which may call
+        # get_or_set on the same manager from this thread.
+        self._lock = threading.RLock()
         self._calls: dict[Hashable, _Call] = {}
         self.leaders = Counter()
         self.waits = Counter()
@@ -55,7 +58,14 @@ class SingleFlight:
             return len(self._calls)
 
     def do(self, key: Hashable, fn: Callable[[], Any], timeout: Optional[float]) -> Any:
-        """Run ``fn`` once for all concurrent callers of ``key``; see the class doc."""
+        """Run ``fn`` once for all concurrent callers of ``key``; see the class doc.
+
+        ``timeout`` None or ``math.inf`` waits as long as the leader runs; anything but a
+        positive number up to ``threading.TIMEOUT_MAX`` is a ConfigError (an event wait
+        would raise OverflowError in the waiter, after the leader had started).
+        """
+        if timeout is not None:
+            timeout = check_duration(timeout, "timeout", wait=True)
         me = threading.get_ident()
         with self._lock:
             found = self._calls.get(key)

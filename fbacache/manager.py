@@ -21,12 +21,12 @@ True
 """
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
 from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
+from fbacache._validate import check_duration
 from fbacache.backends import get_backend_class
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.codecs import MISSING, Codec, make_codec
@@ -133,14 +133,18 @@ class CacheManager(PrefetchMixin):
         """The storage backend (for introspection and tests)."""
         return self._backend
 
-    def start(self) -> "CacheManager":
-        """Start (or restart) the manager and the prefetch worker if a loader is configured."""
+    def start(self) -> bool:
+        """Start (or restart) the manager and the prefetch worker if a loader is configured.
+
+        Returns True (always: a failure raises), so ``if not cache.start():`` is a
+        real check. It used to return the manager, which is falsy while empty.
+        """
         with self._state_lock:
             self._running = True
             self._install_fast_path()
             if self.config.prefetch_loader is not None and self._worker is None:
                 self._start_worker_locked(self.config.prefetch_loader)
-        return self
+        return True
 
     def stop(self) -> None:
         """Stop the prefetch worker; later operations raise ManagerNotRunning. Data is kept."""
@@ -180,10 +184,8 @@ class CacheManager(PrefetchMixin):
     def _resolve_ttl(self, ttl: Optional[float], grace: Optional[float] = None) -> Optional[float]:
         if ttl is None:
             seconds = self.config.default_ttl
-        elif isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-            raise ConfigError("ttl", f"must be a positive number of seconds, got {ttl!r}")
-        else:
-            seconds = None if ttl == math.inf else float(ttl)
+        else:  # math.inf = never; 0, NaN, bool, 1e300 and 10**400 are refused here
+            seconds = check_duration(ttl, "ttl")
         if seconds is not None:
             if self._jitter is not None:
                 seconds = self._jitter(seconds)
@@ -308,7 +310,9 @@ class CacheManager(PrefetchMixin):
         ``tags`` replace the key's tags (see :meth:`invalidate_tags`); ``grace`` keeps
         the entry ``grace`` seconds longer as stale (see :meth:`get_or_set`).
         Raises EntryTooLarge above ``max_entry_size`` (stored bytes) or ``max_bytes``,
-        SerializationError if the serializer rejects the value. Returns True.
+        SerializationError if the serializer rejects the value, and ConfigError for a
+        ``ttl`` that is not a positive number up to 1e11 seconds or ``math.inf``
+        (bool, NaN, ``1e300``, ``10**400``). Returns True.
         """
         self._check()
         tagset = normalize_tags(tags) if tags else frozenset()
@@ -322,11 +326,16 @@ class CacheManager(PrefetchMixin):
         return True
 
     def set_many(self, mapping: Mapping[Hashable, Any], ttl: Optional[float] = None) -> bool:
-        """Cache every item of ``mapping`` with one ``ttl``; all are encoded before any is stored."""
+        """Cache every item of ``mapping`` with one ``ttl``: all of them or none.
+
+        Every item is encoded before any is stored and the backend refuses the
+        batch before storing any of it when one item is over ``max_bytes``, so an
+        :class:`EntryTooLarge` or :class:`SerializationError` leaves the cache as it was.
+        """
         self._check()
         seconds = self._resolve_ttl(ttl)
         items = {key: self._encode(value, key) for key, value in mapping.items()}
-        self._backend.set_many(items, seconds)
+        self._backend.set_many(items, seconds)  # all or nothing (the backend contract)
         if self._tags:
             self._tags.forget_many(items)
         for _ in range(len(items)):
@@ -395,12 +404,15 @@ class CacheManager(PrefetchMixin):
 
         However many threads miss ``key`` at once, ``factory`` runs once (in one of
         them, with no manager lock held); the others wait up to ``timeout``
-        (default ``lock_timeout``) and get its value, or raise
-        :class:`SingleFlightTimeout`. A factory exception reaches every waiter and
+        (default ``lock_timeout``; ``math.inf`` = as long as it takes) and get its
+        value, or raise :class:`SingleFlightTimeout`. A ``timeout`` that is not a
+        positive number up to ``threading.TIMEOUT_MAX`` (or inf) is a ConfigError. A factory exception reaches every waiter and
         nothing is cached. With ``grace`` the value is served stale for ``grace``
         seconds after ``ttl`` while one caller refreshes it (on a daemon thread
         with ``background=True``); see :mod:`fbacache.swr`.
         """
+        if timeout is not None:  # NaN, 0, 1e300: refused now, not in a waiting thread
+            check_duration(timeout, "timeout", wait=True)
         if grace is not None:
             return self._swr.serve(self, key, factory, ttl, timeout, metadata, tags, grace,
                                    background)
@@ -424,6 +436,7 @@ class CacheManager(PrefetchMixin):
             self.set(key, fresh, ttl, metadata, tags=tags, grace=grace)
             return fresh
 
+        # SingleFlight turns math.inf into "no limit" (both were validated already).
         wait = self.config.lock_timeout if timeout is None else timeout
         return self._flight.do(key, compute, wait)
 
@@ -472,7 +485,11 @@ class CacheManager(PrefetchMixin):
         return snap
 
     def check(self) -> None:
-        """Verify the backend's and the tag index's invariants (AssertionError if broken)."""
+        """Verify the backend's and the tag index's invariants.
+
+        Raises :class:`fbacache.errors.InvariantViolation` (an AssertionError) if one
+        is broken; it is a real check under ``python -O`` too.
+        """
         self._backend.check()
         self._tags.check()
 

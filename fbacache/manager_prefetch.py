@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
-from fbacache.errors import ConfigError
+from fbacache._validate import check_number
 from fbacache.metrics import Counter
 from fbacache.prefetch import PrefetchItem, PrefetchQueue, PrefetchWorker
 
@@ -39,9 +39,7 @@ class PrefetchMixin:
                  priority: float = 0.5) -> bool:
         """Queue ``endpoint``/``params`` for loading; False if the bounded queue rejected it."""
         self._check()
-        if isinstance(priority, bool) or not isinstance(priority, (int, float)) \
-                or not 0.0 <= priority <= 1.0:
-            raise ConfigError("priority", f"must be a number in [0, 1], got {priority!r}")
+        check_number(priority, "priority", minimum=0.0, maximum=1.0)
         if not self._prefetch_used:
             with self._state_lock:
                 self._prefetch_used = True

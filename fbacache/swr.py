@@ -30,6 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional
 
 from fbacache.codecs import MISSING
+from fbacache._validate import check_number
 from fbacache.errors import ConfigError
 from fbacache.log import describe_key, get_logger
 from fbacache.metrics import Counter
@@ -50,8 +51,8 @@ class Jitter:
     """
 
     def __init__(self, fraction: float = 0.1, rng: Optional[Any] = None) -> None:
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
-                or not 0.0 <= fraction < 1.0:
+        check_number(fraction, "ttl_jitter", minimum=0)
+        if not fraction < 1.0:  # 1.0 could shorten a TTL to zero
             raise ConfigError("ttl_jitter", f"fraction must be in [0, 1), got {fraction!r}")
         self.fraction = float(fraction)
         self.rng = rng if rng is not None else random.Random()
@@ -65,17 +66,16 @@ class Jitter:
 
 
 def check_grace(grace: Any) -> float:
-    """``grace`` as a float; ConfigError('grace') unless a positive finite number."""
-    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 < grace < 1e15:
-        raise ConfigError("grace", f"must be a positive number of seconds, got {grace!r}")
-    return float(grace)
+    """``grace`` as a float; ConfigError('grace') unless positive, finite and at most
+    ``MAX_SECONDS`` (added to a TTL, it must still give a deadline every backend keeps)."""
+    return float(check_number(grace, "grace", minimum=0, inclusive=False))
 
 
 class Revalidator:
     """Per-manager stale-while-revalidate state: the keys being refreshed and counters."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a key's __hash__ may use the manager
         self._refreshing: set[Hashable] = set()
         self._threads: set[threading.Thread] = set()
         self.stale_served = Counter()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Hashable, Iterable
 
+from fbacache.errors import InvariantViolation
 from fbacache.log import get_logger
 
 __all__ = ["TagIndex", "normalize_tags"]
@@ -56,7 +57,9 @@ class TagIndex:
     """Thread-safe two-way map between keys and tags (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: set/dict operations here run a key's __hash__, which may use the
+        # same manager (and so this index) from the same thread.
+        self._lock = threading.RLock()
         self._by_tag: dict[str, set[Hashable]] = {}
         self._by_key: dict[Hashable, frozenset[str]] = {}
         self._after_prune = 0
@@ -168,13 +171,22 @@ class TagIndex:
         return n
 
     def check(self) -> None:
-        """Assert that both directions agree and no tag maps to an empty set."""
+        """Verify that both directions agree and no tag maps to an empty set.
+
+        Raises :class:`~fbacache.errors.InvariantViolation` (explicitly, not with
+        ``assert``, so that ``python -O`` does not turn the check into a no-op).
+        """
         with self._lock:
-            for k, tags in self._by_key.items():
-                assert tags, f"empty tag set stored for {k!r}"
+            by_key, by_tag = list(self._by_key.items()), list(self._by_tag.items())
+            for k, tags in by_key:
+                if not tags:
+                    raise InvariantViolation(f"empty tag set stored for {k!r}")
                 for t in tags:
-                    assert k in self._by_tag.get(t, ()), f"{k!r} missing under tag {t!r}"
-            for t, keys in self._by_tag.items():
-                assert keys, f"empty key set for tag {t!r}"
-                for k in keys:
-                    assert t in self._by_key.get(k, ()), f"tag {t!r} missing for {k!r}"
+                    if k not in self._by_tag.get(t, ()):
+                        raise InvariantViolation(f"{k!r} missing under tag {t!r}")
+            for t, keys in by_tag:
+                if not keys:
+                    raise InvariantViolation(f"empty key set for tag {t!r}")
+                for k in list(keys):
+                    if t not in self._by_key.get(k, ()):
+                        raise InvariantViolation(f"tag {t!r} missing for {k!r}")

@@ -172,7 +172,8 @@ class Backend(ABC):
         return 0
 
     def check(self) -> None:
-        """Verify internal invariants; raise AssertionError if broken (tests call it)."""
+        """Verify internal invariants; raise :class:`~fbacache.errors.InvariantViolation`
+        (an AssertionError, raised explicitly so ``python -O`` keeps the check) if broken."""
 
     def close(self) -> None:
         """Release connections and threads. The backend is unusable afterwards."""

@@ -44,6 +44,7 @@ import os
 import time
 from typing import Any, Callable, Hashable, Mapping, Optional
 
+from fbacache._validate import check_duration
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.codecs import MARKER_RAW
 from fbacache.errors import ConfigError, NotRegularFile
@@ -77,10 +78,8 @@ def _resolve(options: Mapping[str, Any]) -> tuple[str, Optional[float]]:
         raise ConfigError("backend_config", f"unknown filesystem option(s) {unknown}; "
                           f"known: {sorted(_OPTIONS)}")
     ttl = options.get("ttl_seconds")
-    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
-                            or not ttl > 0):
-        raise ConfigError("backend_config.ttl_seconds",
-                          f"must be a positive number or None, got {ttl!r}")
+    if ttl is not None:  # math.inf = never expires, like None; 1e300 would overflow mtimes
+        ttl = check_duration(ttl, "backend_config.ttl_seconds")
     if "directory" in options:
         if "config" in options or "cache_type" in options:
             raise ConfigError("backend_config", "give either 'directory' or "
@@ -94,7 +93,11 @@ def _resolve(options: Mapping[str, Any]) -> tuple[str, Optional[float]]:
                           "'config' (a system_config.json path) and 'cache_type'")
     from fbacache.fs.config import load_config
 
-    cfg = load_config(os.fspath(options["config"]), options.get("root"))
+    try:
+        cfg = load_config(os.fspath(options["config"]), options.get("root"))
+    except OSError as exc:  # a directory, unreadable, ...: a config mistake, not a crash
+        raise ConfigError("backend_config.config",
+                          f"cannot read {options['config']!r}: {exc.strerror or exc}") from None
     name = options["cache_type"]
     if name not in cfg.cache_types:
         raise ConfigError("backend_config.cache_type",

@@ -1,9 +1,14 @@
 """In-process backend on the native core (:class:`fbacache._core.Index`).
 
-One :class:`threading.Lock` guards the index; it is held only for the index
+One :class:`threading.RLock` guards the index; it is held only for the index
 operation itself (never while encoding, decoding or running a factory, which
-the manager does outside any backend call). Items are whatever the manager
-passes: bytes blobs, or the objects themselves with serialization ``none``.
+the manager does outside any backend call). It is re-entrant because the index
+runs the key's ``__hash__``/``__eq__`` while it is held: a key whose hash uses
+the same manager (``set()`` of another key) re-enters from the same thread and
+must not deadlock. The core is built to survive such re-entrant calls (see
+:mod:`fbacache._core`), so the backend inherits the mapping classes' guarantee.
+Items are whatever the manager passes: bytes blobs, or the objects themselves
+with serialization ``none``.
 
 Sizes are the core's weights: the stored bytes, or the shallow
 ``sys.getsizeof`` of an object computed by the manager.
@@ -18,7 +23,7 @@ from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
 from fbacache._core import Index
 from fbacache.backends.base import Backend, BackendSettings
-from fbacache.errors import ConfigError, EntryTooLarge
+from fbacache.errors import ConfigError, EntryTooLarge, InvariantViolation
 from fbacache.keys import compile_pattern
 
 __all__ = ["MemoryBackend"]
@@ -58,6 +63,10 @@ class MemoryBackend(Backend):
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
+        if settings.options:  # a typo ({"max_entires": 5}) must not be silently ignored
+            raise ConfigError("backend_config", "the memory backend takes no options, got "
+                              f"{sorted(settings.options)}; its capacity is the manager's "
+                              "max_entries / max_bytes")
         try:
             self._index = Index(settings.eviction_policy, max_entries=settings.max_entries,
                                 max_weight=settings.max_bytes, timer=settings.timer,
@@ -65,7 +74,7 @@ class MemoryBackend(Backend):
         except ValueError as exc:
             raise ConfigError("eviction_policy", str(exc)) from exc
         self._timer = settings.timer
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: see the module docstring
         # User metadata of the entries that have some. Every write of a key replaces
         # or drops its metadata and readers check residency, so a key that expired
         # or was evicted never shows stale metadata; leftovers are pruned in bulk
@@ -205,16 +214,20 @@ class MemoryBackend(Backend):
                 self._sweep_locked()
 
     def set_many(self, items: Mapping[Hashable, tuple[Any, int]], ttl: Optional[float]) -> None:
-        """Store all items under one lock acquisition."""
+        """Store all items under one lock acquisition, or none: EntryTooLarge if one
+        is over ``max_bytes`` (checked before the first is stored)."""
         deadline = None if ttl is None else self._timer() + ttl
         with self._lock:
+            limit = self._index.max_weight
+            if limit is not None:
+                for key, (_, size) in items.items():
+                    if size > limit:
+                        raise EntryTooLarge(f"entry {key!r} of {size} bytes exceeds max_bytes "
+                                            f"{limit}; none of the {len(items)} was stored")
             iset = self._index.set
             meta = self._meta
             for key, (item, size) in items.items():
-                try:
-                    iset(key, item, size, deadline)
-                except ValueError as exc:
-                    raise EntryTooLarge(f"entry of {size} bytes exceeds max_bytes") from exc
+                iset(key, item, size, deadline)
                 if meta:
                     meta.pop(key, None)
 
@@ -288,7 +301,9 @@ class MemoryBackend(Backend):
     # ------------------------------------------------------------------ housekeeping
     def _prune_meta_locked(self) -> None:
         index = self._index
-        self._meta = {k: v for k, v in self._meta.items() if k in index}
+        # ``k in index`` runs the key's __hash__, which may re-enter and write _meta:
+        # iterate over a snapshot.
+        self._meta = {k: v for k, v in list(self._meta.items()) if k in index}
 
     def _sweep_locked(self) -> int:
         expired = self._index.expire()
@@ -315,15 +330,27 @@ class MemoryBackend(Backend):
             }
 
     def check(self) -> None:
-        """Run the core's invariant checker and the metadata bookkeeping checks."""
+        """Run the core's invariant checker and the metadata bookkeeping checks.
+
+        Raises :class:`~fbacache.errors.InvariantViolation` (not ``assert``: the
+        checks must still run under ``python -O``).
+        """
         with self._lock:
-            self._index._check()
             idx = self._index
-            if idx.max_entries is not None:
-                assert len(idx) <= idx.max_entries, "over max_entries"
-            if idx.max_weight is not None:
-                assert idx.currsize <= idx.max_weight, "over max_bytes"
-            assert len(self._meta) <= 2 * len(idx) + 64, "metadata not pruned"
+            try:
+                idx._check()
+            except AssertionError as exc:
+                raise InvariantViolation(f"memory backend index: {exc}") from exc
+            problems = []
+            if idx.max_entries is not None and len(idx) > idx.max_entries:
+                problems.append(f"{len(idx)} entries, over max_entries {idx.max_entries}")
+            if idx.max_weight is not None and idx.currsize > idx.max_weight:
+                problems.append(f"{idx.currsize} bytes, over max_bytes {idx.max_weight}")
+            if len(self._meta) > 2 * len(idx) + 64:
+                problems.append(f"metadata not pruned ({len(self._meta)} records for "
+                                f"{len(idx)} entries)")
+            if problems:
+                raise InvariantViolation("memory backend: " + "; ".join(problems))
 
     def __len__(self) -> int:
         with self._lock:

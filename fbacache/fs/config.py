@@ -203,7 +203,11 @@ def parse_config(data: Mapping[str, Any], root: str, source: str | None = None) 
 
     strategies = dict(_obj(cache.get("strategies", {}), "cache.strategies"))
     clearing = _obj(strategies.get("clearing", {}), "cache.strategies.clearing")
-    for i, name in enumerate(clearing.get("available", [])):
+    available = clearing.get("available", [])
+    if not isinstance(available, list):  # a str would be checked letter by letter
+        raise ConfigError("cache.strategies.clearing.available",
+                          f"must be a list of strategy names, got {available!r}")
+    for i, name in enumerate(available):
         if name not in STRATEGIES:
             raise ConfigError(f"cache.strategies.clearing.available[{i}]",
                               f"unknown strategy {name!r}")

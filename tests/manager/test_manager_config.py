@@ -62,8 +62,10 @@ def test_from_env_reads_legacy_and_prefixed_variables():
     assert cfg.default_ttl == 60.0
     assert cfg.max_bytes == 64 * 1024 * 1024
     assert cfg.compression_threshold == 2048
-    assert cfg.backend_config == {"url": "redis://127.0.0.1:6379/0"}
-    assert cfg.backend_type == "memory"  # REDIS_URL alone does not switch backends
+    # REDIS_URL alone does not switch backends, and the memory backend takes no url
+    assert cfg.backend_type == "memory" and cfg.backend_config == {}
+    redis_cfg = CacheManagerConfig.from_env(env, backend_type="redis")
+    assert redis_cfg.backend_config == {"url": "redis://127.0.0.1:6379/0"}
     assert (cfg.max_entries, cfg.compression, cfg.serialization_format) == (500, "zstd", "msgpack")
     assert (cfg.eviction_policy, cfg.key_prefix) == ("lfu", "app:")
     assert cfg.signing_key_bytes() == (b"s" * 32, (b"o" * 32, b"p" * 32))
@@ -77,6 +79,7 @@ def test_from_env_prefixed_wins_and_overrides_win_over_env():
 
 def test_from_env_backend_config_json():
     cfg = CacheManagerConfig.from_env({"FBACACHE_BACKEND_CONFIG": '{"pool_size": 4}',
+                                       "FBACACHE_BACKEND_TYPE": "redis",
                                        "REDIS_URL": "redis://h"})
     assert cfg.backend_config == {"url": "redis://h", "pool_size": 4}
 
