@@ -33,15 +33,15 @@ _EXPORTS = {
     "cache_invalidate": "fbacache.decorators",
     "CacheInfo": "fbacache.decorators",
     "Jitter": "fbacache.swr",
-    "CacheWarmer": "fbacache.warming",
-    "StaticDataCache": "fbacache.static",
-    "CacheMonitor": "fbacache.monitor",
-    "AlertThresholds": "fbacache.monitor",
-    "start_metrics_server": "fbacache.prometheus",
-    "FbaCacheCollector": "fbacache.prometheus",
+    "CacheWarmer": "fbacache.extras.warming",
+    "StaticDataCache": "fbacache.extras.static",
+    "CacheMonitor": "fbacache.extras.monitor",
+    "AlertThresholds": "fbacache.extras.monitor",
+    "start_metrics_server": "fbacache.extras.prometheus",
+    "FbaCacheCollector": "fbacache.extras.prometheus",
     # FBA filesystem adapter
-    "JsonFileStore": "fbacache.fs",
-    "Maintenance": "fbacache.fs",
+    "JsonFileStore": "fbacache.fba",
+    "Maintenance": "fbacache.fba",
     # errors
     "FbaCacheError": "fbacache.errors",
     "ConfigError": "fbacache.errors",
@@ -92,14 +92,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only; `X as X` marks a
     from fbacache.errors import SerializationError as SerializationError
     from fbacache.errors import SingleFlightTimeout as SingleFlightTimeout
     from fbacache.errors import UnsafeConfiguration as UnsafeConfiguration
-    from fbacache.fs import JsonFileStore as JsonFileStore
-    from fbacache.fs import Maintenance as Maintenance
+    from fbacache.fba import JsonFileStore as JsonFileStore
+    from fbacache.fba import Maintenance as Maintenance
     from fbacache.keys import generate_cache_key as generate_cache_key
     from fbacache.manager import CacheManager as CacheManager
-    from fbacache.monitor import AlertThresholds as AlertThresholds
-    from fbacache.monitor import CacheMonitor as CacheMonitor
-    from fbacache.prometheus import FbaCacheCollector as FbaCacheCollector
-    from fbacache.prometheus import start_metrics_server as start_metrics_server
-    from fbacache.static import StaticDataCache as StaticDataCache
+    from fbacache.extras.monitor import AlertThresholds as AlertThresholds
+    from fbacache.extras.monitor import CacheMonitor as CacheMonitor
+    from fbacache.extras.prometheus import FbaCacheCollector as FbaCacheCollector
+    from fbacache.extras.prometheus import start_metrics_server as start_metrics_server
+    from fbacache.extras.static import StaticDataCache as StaticDataCache
     from fbacache.swr import Jitter as Jitter
-    from fbacache.warming import CacheWarmer as CacheWarmer
+    from fbacache.extras.warming import CacheWarmer as CacheWarmer

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from fbacache import CacheManager
-from fbacache.testing.support import ManualClock
+from fbacache.testing.clock import ManualClock
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -43,3 +43,9 @@ def make_manager(clock):
     yield make
     for manager in made:
         manager.close()
+
+
+@pytest.fixture
+def manager(make_manager) -> CacheManager:
+    """A CacheManager on the test clock (the former application-test package's fixture)."""
+    return make_manager()

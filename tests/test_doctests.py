@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 MODULES = [
-    "fbacache.testing.support",
+    "fbacache.testing.clock",
     "fbacache.caches",
     "fbacache._core._index_py",
     "fbacache.manager",
@@ -17,17 +17,17 @@ MODULES = [
     "fbacache.metrics",
     "fbacache.locks",
     "fbacache.backends.filesystem",
-    "fbacache.fs.safe",
-    "fbacache.fs.backup",
-    "fbacache.backends.forksafe",
+    "fbacache.fba.safe",
+    "fbacache.fba.backup",
+    "fbacache.backends.redis.forksafe",
     "fbacache.decorators",
     "fbacache.tags",
     "fbacache.swr",
     "fbacache.log",
-    "fbacache.warming",
-    "fbacache.static",
-    "fbacache.monitor",
-    "fbacache.prometheus",
+    "fbacache.extras.warming",
+    "fbacache.extras.static",
+    "fbacache.extras.monitor",
+    "fbacache.extras.prometheus",
 ]
 
 

@@ -23,7 +23,7 @@ __all__ = ["Backend", "BackendSettings", "register_backend", "get_backend_class"
 _lock = threading.Lock()
 _REGISTRY: dict[str, Union[str, type[Backend]]] = {
     "memory": "fbacache.backends.memory:MemoryBackend",
-    "redis": "fbacache.backends.redis:RedisBackend",
+    "redis": "fbacache.backends.redis.backend:RedisBackend",
     "tiered": "fbacache.backends.tiered:TieredBackend",
     "filesystem": "fbacache.backends.filesystem:FilesystemBackend",
 }
