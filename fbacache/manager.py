@@ -35,8 +35,7 @@ from fbacache.signing import metadata_digest
 from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
 from fbacache.locks import SingleFlight
 from fbacache.metrics import Counter, build_snapshot
-from fbacache.manager_prefetch import PrefetchMixin
-from fbacache.prefetch import PrefetchQueue, PrefetchWorker
+from fbacache.prefetch import Loader, Prefetcher
 from fbacache.swr import Jitter, Revalidator, check_grace
 from fbacache.tags import TagIndex, normalize_tags
 
@@ -55,7 +54,7 @@ def _make_signer(config: CacheManagerConfig) -> Any:
     return Signer(key, old)
 
 
-class CacheManager(PrefetchMixin):
+class CacheManager:
     """Thread-safe cache front end; see the module docstring and docs/manager.md.
 
     ``CacheManager(config)`` or ``CacheManager(**config_fields)``; ``timer`` (a
@@ -109,16 +108,12 @@ class CacheManager(PrefetchMixin):
         self._swr = Revalidator()
         self._sets = Counter()
         self._deletes = Counter()
-        self._prefetch_requests = Counter()
-        self._prefetch_loads = Counter()
-        self._prefetch_hits = Counter()
-        self._queue = PrefetchQueue(config.prefetch_queue_size)
-        # prefetched keys not read yet -> counts prefetch_hits; bounded, pruned on read/overwrite
-        self._prefetched: dict[Hashable, None] = {}
-        self._prefetched_cap = max(1024, 4 * config.prefetch_queue_size)
-        self._prefetch_used = False
-        self._worker: Optional[PrefetchWorker] = None
-        self._state_lock = threading.Lock()
+        # Components get the callables they need, never the manager (no circular knowledge).
+        self._prefetcher = Prefetcher(config.prefetch_queue_size, load=self.get_or_set,
+                                      on_first_use=self._prefetch_in_use)
+        self._prefetched = self._prefetcher.prefetched  # read on every get: one lookup, not two
+        # reentrant: start() holds it while starting the worker, which reports first use
+        self._state_lock = threading.RLock()
         self._running = False
         self.start()
 
@@ -142,8 +137,8 @@ class CacheManager(PrefetchMixin):
         with self._state_lock:
             self._running = True
             self._install_fast_path()
-            if self.config.prefetch_loader is not None and self._worker is None:
-                self._start_worker_locked(self.config.prefetch_loader)
+            if self.config.prefetch_loader is not None and not self._prefetcher.worker_running:
+                self._prefetcher.start_worker(self.config.prefetch_loader)
         return True
 
     def stop(self) -> None:
@@ -151,9 +146,7 @@ class CacheManager(PrefetchMixin):
         with self._state_lock:
             self._running = False
             self.__dict__.pop("get", None)  # back to the checking get()
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop()
+        self._prefetcher.stop_worker()
 
     def close(self) -> None:
         """Stop and release the backend (connections, memory). Not restartable."""
@@ -171,10 +164,14 @@ class CacheManager(PrefetchMixin):
     def _install_fast_path(self) -> None:
         # With objects stored as they are and no prefetch accounting, get() *is*
         # the backend's get: an instance attribute shadowing the method below.
-        if self._running and self._codec is None and not self._prefetch_used:
+        if self._running and self._codec is None and not self._prefetcher.used:
             self.get = self._backend.get  # type: ignore[method-assign]
         else:
             self.__dict__.pop("get", None)
+
+    def _prefetch_in_use(self) -> None:
+        with self._state_lock:
+            self._install_fast_path()  # prefetch hits are counted by the checking get()
 
     def _check(self) -> None:
         if not self._running:
@@ -225,10 +222,6 @@ class CacheManager(PrefetchMixin):
             self._backend.discard_if(key, item)
         return value
 
-    def _served(self, key: Hashable) -> None:
-        if self._prefetched.pop(key, MISSING) is not MISSING:
-            self._prefetch_hits.inc()
-
     # ------------------------------------------------------------------ reads
     def get(self, key: Hashable, default: Any = None) -> Any:
         """Cached value of ``key`` or ``default``. A corrupt entry is a counted miss.
@@ -245,7 +238,7 @@ class CacheManager(PrefetchMixin):
         if value is MISSING:
             return default
         if self._prefetched:
-            self._served(key)
+            self._prefetcher.served(key)
         return value
 
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
@@ -257,7 +250,7 @@ class CacheManager(PrefetchMixin):
             if value is not MISSING:
                 out[key] = value
                 if self._prefetched:
-                    self._served(key)
+                    self._prefetcher.served(key)
         return out
 
     def exists(self, key: Hashable) -> bool:
@@ -414,8 +407,14 @@ class CacheManager(PrefetchMixin):
         if timeout is not None:  # NaN, 0, 1e300: refused now, not in a waiting thread
             check_duration(timeout, "timeout", wait=True)
         if grace is not None:
-            return self._swr.serve(self, key, factory, ttl, timeout, metadata, tags, grace,
-                                   background)
+            grace = check_grace(grace)
+            return self._swr.serve(
+                key, factory, grace=grace, background=background,
+                wait=self.config.lock_timeout if timeout is None else timeout,
+                get=lambda: self.get(key, MISSING), remaining=lambda: self.ttl(key),
+                load=lambda: self._load_once(key, factory, ttl, timeout, metadata, tags, grace),
+                store=lambda v: self.set(key, v, ttl, metadata, tags=tags, grace=grace),
+                single_flight=self._flight.do)
         return self._load_once(key, factory, ttl, timeout, metadata, tags, None)
 
     def _load_once(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float],
@@ -439,6 +438,46 @@ class CacheManager(PrefetchMixin):
         # SingleFlight turns math.inf into "no limit" (both were validated already).
         wait = self.config.lock_timeout if timeout is None else timeout
         return self._flight.do(key, compute, wait)
+
+    # ------------------------------------------------------------------ prefetch
+    def prefetch(self, endpoint: str, params: Optional[Mapping[str, Any]] = None,
+                 priority: float = 0.5) -> bool:
+        """Queue ``endpoint``/``params`` for loading; False if the bounded queue rejected it.
+
+        Raises ConfigError('priority') unless ``priority`` is a number in [0, 1]; loading goes
+        through :meth:`get_or_set`, so never twice and never over a fresh value.
+        """
+        self._check()
+        return self._prefetcher.push(endpoint, params, priority)
+
+    def prefetch_many(self, items: Iterable[Any]) -> int:
+        """Queue many requests: dicts with endpoint/params/priority or tuples; number accepted."""
+        n = 0
+        for it in items:
+            n += self.prefetch(*Prefetcher.request_args(it))
+        return n
+
+    def get_prefetch_queue(self) -> list[dict[str, Any]]:
+        """Queued requests (endpoint, params, priority), highest priority first."""
+        return self._prefetcher.queue.snapshot()
+
+    def process_prefetch_queue(self, loader: Loader, max_items: Optional[int] = None) -> int:
+        """Load queued requests in this thread with ``loader(endpoint, params)``; number loaded."""
+        self._check()
+        return self._prefetcher.process(loader, max_items)
+
+    def start_prefetch_worker(self, loader: Loader) -> None:
+        """Start a background thread that loads queued requests with ``loader``.
+
+        Raises RuntimeError if a worker is already running.
+        """
+        self._check()
+        with self._state_lock:
+            self._prefetcher.start_worker(loader)
+
+    def stop_prefetch_worker(self) -> None:
+        """Stop the background prefetch worker, if any."""
+        self._prefetcher.stop_worker()
 
     # ------------------------------------------------------------------ eviction control
     def evict_lru(self, count: int = 1) -> int:
@@ -469,11 +508,7 @@ class CacheManager(PrefetchMixin):
         codec = self._codec.stats.snapshot() if self._codec is not None else {}
         own = {
             "sets": self._sets.value, "deletes": self._deletes.value,
-            "prefetch_requests": self._prefetch_requests.value,
-            "prefetch_loads": self._prefetch_loads.value,
-            "prefetch_hits": self._prefetch_hits.value,
-            "prefetch_queue_size": len(self._queue),
-            "prefetch_rejected": self._queue.rejected,
+            **self._prefetcher.snapshot(),
             "single_flight_leaders": self._flight.leaders.value,
             "single_flight_waits": self._flight.waits.value,
             "single_flight_timeouts": self._flight.timeouts.value,
