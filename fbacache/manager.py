@@ -29,7 +29,8 @@ from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 from fbacache._validate import check_duration
 from fbacache.backends import get_backend_class
 from fbacache.backends.base import Backend, BackendSettings
-from fbacache.codecs import MISSING, Codec, make_codec
+from fbacache._util import MISSING
+from fbacache.codecs import Codec, make_codec
 from fbacache.config import CacheManagerConfig
 from fbacache.signing import metadata_digest
 from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration

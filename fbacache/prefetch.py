@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
+from fbacache._util import MISSING
 from fbacache._validate import check_number
 from fbacache.keys import generate_cache_key
 from fbacache.metrics import Counter
@@ -290,7 +291,7 @@ class Prefetcher:
 
     def served(self, key: Hashable) -> bool:
         """Count a read of ``key``: True (and a prefetch hit) if it was prefetched, unread."""
-        if self.prefetched.pop(key, _NOT_PREFETCHED) is _NOT_PREFETCHED:
+        if self.prefetched.pop(key, MISSING) is MISSING:
             return False
         self.hits.inc()
         return True
@@ -300,6 +301,3 @@ class Prefetcher:
         return {"prefetch_requests": self.requests.value, "prefetch_loads": self.loads.value,
                 "prefetch_hits": self.hits.value, "prefetch_queue_size": len(self.queue),
                 "prefetch_rejected": self.queue.rejected}
-
-
-_NOT_PREFETCHED = object()  # pop() default: the dict's values are all None

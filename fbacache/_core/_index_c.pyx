@@ -47,7 +47,9 @@ cdef extern from "<time.h>" nogil:
     int clock_gettime(clockid_t clk, timespec* tp)
     clockid_t CLOCK_MONOTONIC
 
-POLICIES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
+# the one policy list; a policy's number is its position in it
+from fbacache._util import MISSING as _PY_MISSING
+from fbacache._util import POLICIES
 
 cdef enum:
     P_LRU = 0
@@ -179,7 +181,7 @@ cdef extern from *:
                                        object kv, object key, Py_hash_t h, int32_t tag,
                                        Py_ssize_t* ins) noexcept
 
-cdef object _MISSING = object()
+cdef object _MISSING = _PY_MISSING  # a C-level global: no module dict lookup on the hot path
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 
 

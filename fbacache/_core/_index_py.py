@@ -14,11 +14,10 @@ import heapq
 import time
 from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Tuple
 
+from fbacache._util import MISSING as _MISSING
+from fbacache._util import POLICIES
+
 from ._policies_py import make_policy
-
-POLICIES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
-
-_MISSING: Any = object()
 
 
 class _Entry:

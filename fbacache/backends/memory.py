@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
 from fbacache._core import Index
+from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.errors import ConfigError, EntryTooLarge, InvariantViolation
 from fbacache.keys import compile_pattern
@@ -43,7 +44,6 @@ def _atomic_reads(index: Any, timer: Any) -> bool:
         and (timer is None or timer is time.monotonic)
     )
 
-_MISSING: Any = object()
 _SWEEP_EVERY = 256  # sets between two sweeps of expired entries (amortized O(1))
 
 
@@ -140,8 +140,8 @@ class MemoryBackend(Backend):
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """Stored item or ``default`` without policy update or counting."""
         with self._lock:
-            item = self._index.peek(key, _MISSING)
-            if item is _MISSING:
+            item = self._index.peek(key, MISSING)
+            if item is MISSING:
                 if self._meta:
                     self._meta.pop(key, None)
                 return default
@@ -153,8 +153,8 @@ class MemoryBackend(Backend):
         with self._lock:
             iget = self._index.get
             for k in keys:
-                item = iget(k, _MISSING)
-                if item is not _MISSING:
+                item = iget(k, MISSING)
+                if item is not MISSING:
                     out[k] = item
                 elif self._meta:
                     self._meta.pop(k, None)
@@ -253,7 +253,7 @@ class MemoryBackend(Backend):
     def discard_if(self, key: Hashable, item: Any) -> bool:
         """Remove ``key`` if it still holds exactly ``item`` (identity)."""
         with self._lock:
-            if self._index.peek(key, _MISSING) is not item:
+            if self._index.peek(key, MISSING) is not item:
                 return False
             if self._meta:
                 self._meta.pop(key, None)

@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any, Hashable, Iterable, Mapping, Optional
 
+from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.backends.redis.forksafe import fork_lock
 from fbacache.backends.redis.invalidation import InvalidationBus
@@ -31,7 +32,6 @@ from fbacache.backends.redis.backend import RedisBackend
 
 __all__ = ["TieredBackend"]
 
-_MISSING: Any = object()
 _STRIPES = 64
 
 
@@ -149,8 +149,8 @@ class TieredBackend(Backend):
         """L1, else L2 (and fill L1); counts one hit or miss."""
         self._check_pid()
         if self._l1_on:
-            item = self._l1.get(key, _MISSING)
-            if item is not _MISSING:
+            item = self._l1.get(key, MISSING)
+            if item is not MISSING:
                 return item
         gen = self._gens[self._stripe(key)]
         started = time.monotonic()
@@ -164,8 +164,8 @@ class TieredBackend(Backend):
         """L1, else L2; no counting, no fill."""
         self._check_pid()
         if self._l1_on:
-            item = self._l1.peek(key, _MISSING)
-            if item is not _MISSING:
+            item = self._l1.peek(key, MISSING)
+            if item is not MISSING:
                 return item
         return self._l2.peek(key, default)
 

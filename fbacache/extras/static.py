@@ -27,7 +27,7 @@ import math
 import threading
 from typing import Any, Callable, Optional
 
-from fbacache.codecs import MISSING
+from fbacache._util import MISSING
 from fbacache.errors import ConfigError
 
 __all__ = ["StaticDataCache"]

@@ -36,7 +36,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Optional
 
-from fbacache.codecs import MISSING
+from fbacache._util import MISSING
 from fbacache.errors import ConfigError
 from fbacache.log import describe_key, get_logger
 from fbacache.metrics import Counter

@@ -29,13 +29,13 @@ import stat
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from fbacache._util import MISSING
 from fbacache.errors import ConfigError
 from fbacache.fba.atomic import Writer, atomic_write_json, fsync_dir, is_temp_name, read_json
 from fbacache.fba.locking import file_lock
 
 __all__ = ["JsonFileStore"]
 
-_MISSING = object()
 _SUFFIX = ".json"
 
 
@@ -149,7 +149,7 @@ class JsonFileStore:
             fsync_dir(self.directory)
         return n
 
-    def update(self, key: str, fn: Callable[[Any], Any], default: Any = _MISSING) -> Any:
+    def update(self, key: str, fn: Callable[[Any], Any], default: Any = MISSING) -> Any:
         """Read-modify-write ``key`` under its cross-process lock; returns the new value.
 
         ``fn`` receives the current value (``default`` when absent). Expiry is
@@ -167,7 +167,7 @@ class JsonFileStore:
             try:
                 current = read_json(path)
             except FileNotFoundError:
-                if default is _MISSING:
+                if default is MISSING:
                     raise KeyError(key) from None
                 current = default
             new = fn(current)

@@ -33,6 +33,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Optiona
 
 import msgpack
 
+from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.backends.redis.forksafe import fork_lock
 from fbacache.backends.redis.fallback import DirtyKeys, FallbackGuard
@@ -51,7 +52,6 @@ from fbacache.signing import key_context
 
 __all__ = ["RedisBackend", "wrap_entry", "unwrap_entry"]
 
-_MISSING: Any = object()
 _QUIET: Any = object()  # _execute: no invalidation message for this pipeline
 _HEADER = 5  # marker byte + 4-byte metadata length
 
@@ -292,9 +292,9 @@ class RedisBackend(Backend):
         return parts[0]
 
     def _fb_get(self, key: Hashable, default: Any, count: bool) -> Any:
-        item = self._fallback.peek(key, _MISSING) if not count else \
-            self._fallback.get(key, _MISSING)
-        if item is _MISSING:
+        item = self._fallback.peek(key, MISSING) if not count else \
+            self._fallback.get(key, MISSING)
+        if item is MISSING:
             if count:
                 self._misses.inc()
             return default
@@ -330,8 +330,8 @@ class RedisBackend(Backend):
             pairs = zip((k for g in groups for k in g), (v for r in replies for v in r))
         out = {}
         for rkey, raw in pairs:
-            item = self._item(raw, _MISSING, True)
-            if item is not _MISSING:
+            item = self._item(raw, MISSING, True)
+            if item is not MISSING:
                 out[by_rkey[rkey]] = item
         return out
 
@@ -385,9 +385,9 @@ class RedisBackend(Backend):
             raws = [v for r in replies[:len(groups)] for v in r]
             out = {}
             for rkey, raw, ms in zip(order, raws, replies[len(groups):]):
-                item = self._item(raw, _MISSING, True)
+                item = self._item(raw, MISSING, True)
                 ttl = _seconds(int(ms))
-                if item is not _MISSING and ttl is not None:
+                if item is not MISSING and ttl is not None:
                     out[by_rkey[rkey]] = (item, ttl)
             return out
 
