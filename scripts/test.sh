@@ -10,5 +10,5 @@ bash "$ROOT/scripts/install-redis.sh"
 echo "== test suite (core: $("$VPY" -c 'import fbacache; print(fbacache.CORE_IMPLEMENTATION)'))"
 "$VPY" -m pytest "$@"
 echo "== core tests on the pure-Python twin (FBACACHE_NO_EXTENSIONS=1)"
-FBACACHE_NO_EXTENSIONS=1 "$VPY" -m pytest -q tests/core tests/caches/test_caches_contract.py tests/test_doctests.py \
+FBACACHE_NO_EXTENSIONS=1 "$VPY" -m pytest -q tests/core tests/caches/test_caches_contract.py fbacache \
     -p no:cacheprovider
