@@ -108,7 +108,7 @@ class Revalidator:
     def serve(self, key: Hashable, factory: Callable[[], Any], *, grace: float,
               background: bool, wait: float,
               get: Callable[[], Any], remaining: Callable[[], Optional[float]],
-              load: Callable[[], Any], store: Callable[[Any], object],
+              load: Callable[[], Any], store: Callable[[Any], Any],
               single_flight: Callable[[Hashable, Callable[[], Any], float], Any]) -> Any:
         """``get_or_set`` with a grace period (see the module docstring).
 
