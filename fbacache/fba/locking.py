@@ -6,6 +6,9 @@ serialises such updates across processes with an ``flock`` on a sibling
 ``.<name>.lock`` file; the data file itself is still replaced atomically, so
 readers never need the lock.
 
+``filelock`` is the ``fba`` extra (``pip install 'fbacache[fba]'``): it is imported when a lock
+is first taken, so the filesystem backend and ``import fbacache`` do not need it.
+
 Example:
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "linking_map.json")
@@ -16,11 +19,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from types import ModuleType
+from typing import Any, Iterator
 
-import filelock
-
-from fbacache.errors import LockTimeout, MaintenanceAborted
+from fbacache.errors import LockTimeout, MaintenanceAborted, MissingDependency
 
 __all__ = ["LOCK_SUFFIX", "file_lock", "lock_path_for", "directory_lock"]
 
@@ -33,7 +35,18 @@ def lock_path_for(path: str) -> str:
     return os.path.join(directory, f".{name}{LOCK_SUFFIX}")
 
 
-def _take(lock_file: str, timeout: float) -> filelock.BaseFileLock:
+def _filelock() -> ModuleType:
+    # imported on first use: filelock is the `fba` extra, which the rest of fbacache never needs
+    try:
+        import filelock
+    except ImportError as exc:  # the extra is missing: say which one
+        raise MissingDependency("the FBA maintenance locks need filelock: "
+                                "pip install 'fbacache[fba]'") from exc
+    return filelock
+
+
+def _take(lock_file: str, timeout: float) -> Any:
+    filelock = _filelock()
     lock = filelock.FileLock(lock_file, timeout=timeout, thread_local=False)
     try:
         lock.acquire()
