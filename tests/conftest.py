@@ -8,6 +8,9 @@ import pytest
 from fbacache import CacheManager
 from fbacache.testing.clock import ManualClock
 
+# the session fixture ``core`` and the second copy of the mapping classes on the twin
+from core_impls import CoreImpl, load_core  # noqa: E402  (tests/ is on sys.path)
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Fail fast when CI expects the compiled core but the twin was loaded."""
@@ -21,6 +24,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 "FBACACHE_REQUIRE_EXTENSIONS=1 but the compiled core did not load "
                 f"(fbacache.CORE_IMPLEMENTATION={fbacache.CORE_IMPLEMENTATION!r})"
             )
+
+
+@pytest.fixture(scope="session", params=["c", "py"])
+def core(request: pytest.FixtureRequest) -> CoreImpl:
+    """Each core implementation in turn, in the same run: ``.Index`` and ``.caches`` (the
+    cachetools-compatible classes built on that core).
+
+    "c" is skipped when the compiled core is not loaded (``FBACACHE_NO_EXTENSIONS=1``, or no
+    compiler), and fails instead when ``FBACACHE_REQUIRE_EXTENSIONS=1`` expects it: otherwise a
+    broken build would pass by testing the twin twice.
+    """
+    impl = load_core(request.param)
+    if impl is None:
+        if os.environ.get("FBACACHE_REQUIRE_EXTENSIONS") == "1" and not os.environ.get(
+                "FBACACHE_NO_EXTENSIONS"):
+            pytest.fail("FBACACHE_REQUIRE_EXTENSIONS=1 but the compiled core did not load")
+        pytest.skip("compiled core not loaded (FBACACHE_NO_EXTENSIONS or no compiler)")
+    return impl
 
 
 @pytest.fixture

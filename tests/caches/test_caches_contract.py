@@ -1,13 +1,12 @@
 """The cachetools contract, written from its documentation, for every mapping class.
 
-Each test runs against our class and, as a check that the contract itself is
-right, against the cachetools class of the same name.
+Each test runs against our class on each core (the session fixture ``core``: compiled "c" and
+twin "py", in the same run) and, as a check that the contract itself is right, against the
+cachetools class of the same name.
 """
 from __future__ import annotations
 
 import pytest
-
-import fbacache
 
 cachetools = pytest.importorskip("cachetools")
 
@@ -18,12 +17,24 @@ def make(lib, name, maxsize, **kw):
     return getattr(lib, name)(maxsize, **kw)
 
 
-LIBS = pytest.mark.parametrize("lib", [fbacache, cachetools], ids=["fbacache", "cachetools"])
+@pytest.fixture
+def fbacache(core):
+    """fbacache's mapping classes on the core under test (``caches`` module of ``core``)."""
+    return core.caches
+
+
+@pytest.fixture
+def lib(request, fbacache):
+    """The library a parametrized test runs on: fbacache (on each core) or cachetools."""
+    return fbacache if request.param == "fbacache" else cachetools
+
+
+LIBS = pytest.mark.parametrize("lib", ["fbacache", "cachetools"], indirect=True)
 # every class with cachetools' constructor shape; fbacache's own additions only run on fbacache
-_PAIRS = [(lib, name) for lib in (fbacache, cachetools) for name in NAMES] + [
-    (fbacache, "ProbabilityCache"), (fbacache, "AdaptiveCache")]
+_PAIRS = [(lib, name) for lib in ("fbacache", "cachetools") for name in NAMES] + [
+    ("fbacache", "ProbabilityCache"), ("fbacache", "AdaptiveCache")]
 CLASSES = pytest.mark.parametrize(
-    "lib,name", _PAIRS, ids=[f"{lib.__name__}-{name}" for lib, name in _PAIRS])
+    "lib,name", _PAIRS, ids=[f"{lib}-{name}" for lib, name in _PAIRS], indirect=["lib"])
 
 
 @CLASSES
@@ -209,7 +220,7 @@ def test_tlru_cache(lib):
     assert "long" not in c
 
 
-def test_probability_cache_bulk_and_single():
+def test_probability_cache_bulk_and_single(fbacache):
     c = fbacache.ProbabilityCache(3, default_probability=0.5)
     c.update({"a": 1, "b": 2, "c": 3})
     assert c.set_probability("a", 0.01)
@@ -221,7 +232,7 @@ def test_probability_cache_bulk_and_single():
     assert "c" not in c and {"b", "d", "e"} <= set(c)
 
 
-def test_on_evict_hook_observes_evictions():
+def test_on_evict_hook_observes_evictions(fbacache):
     seen = []
     c = fbacache.LRUCache(2)
     c.on_evict = lambda k, v: seen.append(k)
@@ -229,7 +240,7 @@ def test_on_evict_hook_observes_evictions():
     assert seen == [1]
 
 
-def test_adaptive_cache_keeps_a_hot_set_through_a_scan():
+def test_adaptive_cache_keeps_a_hot_set_through_a_scan(fbacache):
     """A long scan of one-time keys flushes LRU but not the adaptive policy."""
     hot = [f"hot{i}" for i in range(50)]
 
@@ -253,7 +264,7 @@ def _clock_value():  # module level, so a TTLCache using it pickles
 
 
 @CLASSES
-def test_pickle_and_copy_keep_items_capacity_and_next_victims(lib, name):
+def test_pickle_and_copy_keep_items_capacity_and_next_victims(lib, name, fbacache):
     import copy
     import pickle
 
@@ -293,7 +304,7 @@ def test_pickled_ttl_cache_keeps_ttl_and_deadlines(lib):
     assert "a" not in clone
 
 
-def test_pickled_probability_cache_keeps_probabilities_and_custom_choice_rr_its_choice():
+def test_pickled_probability_cache_keeps_probabilities_and_custom_choice_rr_its_choice(fbacache):
     import pickle
 
     p = fbacache.ProbabilityCache(3, default_probability=0.4)
