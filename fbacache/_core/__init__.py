@@ -4,6 +4,20 @@
 ``"py"`` when the reference twin is in use (no compiler at install time, or
 ``FBACACHE_NO_EXTENSIONS=1`` in the environment).  ``NATIVE`` is the same
 fact as a bool.  Both implementations expose the same names.
+
+Files pair by concept and by name (compiled | twin):
+
+====================  =================================  ==================================
+concept               compiled (one extension module)    pure-Python twin
+====================  =================================  ==================================
+index, LRU/FIFO/RR    ``_index_c.pyx``                   ``_index_py.py``, ``_policies_py.py``
+LFU buckets           ``_lfu.pxi``                       ``_lfu_py.py``
+PROBABILITY heap      ``_heaps.pxi``                     ``_heaps_py.py``
+expiry queue          ``_expiry.pxi``                    in ``_index_py.Index`` (a heapq)
+adaptive policy       ``_adaptive.pxi``                  ``_adaptive_py.py``
+====================  =================================  ==================================
+
+The policy names are written once, in :data:`fbacache._util.POLICIES`.
 """
 from __future__ import annotations
 
