@@ -26,6 +26,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             )
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collect_file(file_path, parent):  # type: ignore[no-untyped-def]
+    """Doctests are collected from the package only (pyproject: --doctest-modules).
+
+    Under tests/ a doctest collector would import conftest.py files and helper scripts a second
+    time, by basename, where several share the name ``conftest``.
+    """
+    outcome = yield
+    outcome.force_result([c for c in outcome.get_result()
+                          if type(c).__name__ != "DoctestModule"])
+
+
 @pytest.fixture(scope="session", params=["c", "py"])
 def core(request: pytest.FixtureRequest) -> CoreImpl:
     """Each core implementation in turn, in the same run: ``.Index`` and ``.caches`` (the
