@@ -11,8 +11,8 @@ import importlib
 
 import pytest
 
-# The former hand lists (tests/test_doctests.py, tests/backends_redis/test_backend_doctests.py):
-# each module keeps at least one example.
+# The modules of the former hand-written doctest lists (one for the package, one for the Redis
+# backend modules): each keeps at least one example.
 WITH_EXAMPLES = [
     "fbacache.testing.clock", "fbacache.caches", "fbacache._core._index_py", "fbacache.manager",
     "fbacache.backends.filesystem", "fbacache.backends.redis.forksafe", "fbacache.decorators",
