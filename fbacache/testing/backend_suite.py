@@ -106,6 +106,7 @@ class BackendSuite:
 
     # ------------------------------------------------------------------ reads and writes
     def test_a_missing_key_gives_the_default(self, backend: Backend) -> None:
+        """get/peek return the default and ttl/get_metadata None; nothing raises."""
         assert backend.get("absent") is None
         assert backend.get("absent", "dflt") == "dflt"
         assert backend.peek("absent", 7) == 7
@@ -114,6 +115,7 @@ class BackendSuite:
         assert backend.get_metadata("absent") is None
 
     def test_set_then_get_peek_contains(self, backend: Backend) -> None:
+        """A stored item reads back by get and peek; an overwrite replaces it."""
         data = item({"title": "lamp", "price": 19.99})
         backend.set("k1", data, None, len(data))
         assert value(backend.get("k1")) == {"title": "lamp", "price": 19.99}
@@ -123,6 +125,7 @@ class BackendSuite:
         assert value(backend.get("k1")) == 2 and len(backend) == 1
 
     def test_ttl_is_remaining_seconds_inf_or_none(self, backend: Backend) -> None:
+        """ttl() is the remaining lifetime, inf without expiry, None when missing."""
         backend.set("finite", item(1), 30, 2)
         backend.set("forever", item(2), None, 2)
         assert 28 < _remaining(backend, "finite") <= 30
@@ -130,6 +133,7 @@ class BackendSuite:
         assert backend.ttl("absent") is None
 
     def test_expired_entries_are_gone(self, backend: Backend) -> None:
+        """An entry past its TTL is a miss; others are untouched."""
         backend.set("short", item(1), 0.2, 2)
         backend.set("long", item(2), 60, 2)
         assert value(backend.get("short")) == 1
@@ -139,6 +143,7 @@ class BackendSuite:
         assert value(backend.get("long")) == 2
 
     def test_delete_and_delete_many(self, backend: Backend) -> None:
+        """delete reports presence; delete_many counts the keys that were present."""
         for k in ("a", "b", "c"):
             backend.set(k, item(k), None, 3)
         assert backend.delete("a") is True and backend.delete("a") is False
@@ -146,12 +151,14 @@ class BackendSuite:
         assert len(backend) == 0 and backend.get("b") is None
 
     def test_get_many_and_set_many(self, backend: Backend) -> None:
+        """get_many returns only present keys; set_many applies one TTL to all."""
         backend.set_many({"x": (item(1), 2), "y": (item(2), 2)}, 60)
         got = backend.get_many(["x", "y", "missing"])
         assert {k: value(v) for k, v in got.items()} == {"x": 1, "y": 2}
         assert 58 < _remaining(backend, "x") <= 60
 
     def test_keys_and_glob_patterns(self, backend: Backend) -> None:
+        """keys() lists residents; a glob pattern filters them."""
         for k in ("user:1", "user:2", "order:1"):
             backend.set(k, item(k), None, 3)
         assert sorted(map(str, backend.keys())) == ["order:1", "user:1", "user:2"]
@@ -159,6 +166,7 @@ class BackendSuite:
         assert backend.keys("nothing*") == []
 
     def test_touch_restarts_the_expiry(self, backend: Backend) -> None:
+        """touch sets a new lifetime for a resident key; False when missing."""
         backend.set("t", item(1), 5, 2)
         assert backend.touch("t", 100) is True and 98 < _remaining(backend, "t") <= 100
         assert backend.touch("t", None) is True
@@ -166,6 +174,7 @@ class BackendSuite:
         assert backend.touch("absent", 10) is False
 
     def test_metadata(self, backend: Backend) -> None:
+        """Metadata is kept and returned ({} when none), or refused with ConfigError."""
         if not self.supports_metadata:  # refused loudly, never dropped silently
             with pytest.raises(ConfigError):
                 backend.set("m", item(1), None, 2, {"source": "db"})
@@ -177,12 +186,14 @@ class BackendSuite:
         assert backend.get_metadata("plain") == {}
 
     def test_clear_empties_it(self, backend: Backend) -> None:
+        """clear removes every entry the backend owns."""
         for i in range(5):
             backend.set(f"k{i}", item(i), None, 2)
         backend.clear()
         assert len(backend) == 0 and backend.keys() == [] and backend.get("k0") is None
 
     def test_discard_if_only_removes_the_given_item(self, backend: Backend) -> None:
+        """discard_if never removes a different item."""
         stored = item("old")
         backend.set("d", stored, None, len(stored))
         assert backend.discard_if("d", item("something else")) is False
@@ -193,6 +204,7 @@ class BackendSuite:
 
     # ------------------------------------------------------------------ accounting
     def test_stats_count_gets_not_peeks(self, backend: Backend) -> None:
+        """stats() has the required keys; get counts hits and misses, peek does not."""
         backend.set("s", item(1), None, 2)
         before = backend.stats()
         assert set(REQUIRED_STATS) <= set(before)
@@ -208,6 +220,7 @@ class BackendSuite:
 
     # ------------------------------------------------------------------ threads
     def test_threads_share_it_safely(self, backend: Backend) -> None:
+        """Four threads writing, reading and deleting at once raise nothing and lose nothing."""
         errors: list[BaseException] = []
 
         def work(t: int) -> None:
