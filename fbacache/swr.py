@@ -113,9 +113,9 @@ class Revalidator:
         """``get_or_set`` with a grace period (see the module docstring).
 
         ``get()`` gives the cached value (or MISSING), ``remaining()`` its remaining lifetime
-        (None: unbounded); ``load()`` is the blocking single-flight load used when there is no value;
-        ``store(value)`` writes a refreshed value; ``single_flight(key, fn, wait)`` runs ``fn``
-        once however many callers ask for ``key``.  ``grace`` must already be checked
+        (None: unbounded); ``load()`` is the blocking single-flight load used when there is no
+        value; ``store(value)`` writes a refreshed value; ``single_flight(key, fn, wait)`` runs
+        ``fn`` once however many callers ask for ``key``.  ``grace`` must already be checked
         (:func:`check_grace`).
         """
         value = get()
