@@ -73,3 +73,9 @@ class LockTimeout(FbaCacheError, TimeoutError):
 
 class MissingDependency(FbaCacheError, ImportError):
     """An optional dependency is not installed; the message names the pip extra to install."""
+
+
+class PurePythonCoreWarning(RuntimeWarning):
+    """The compiled core is not installed (no C compiler at install time): fbacache runs on
+    its pure-Python core, with the same results but slower. Not raised when the pure-Python
+    core was asked for with ``FBACACHE_NO_EXTENSIONS=1``."""
