@@ -21,6 +21,7 @@ MODULES = [
     "fbacache.static",
     "fbacache.monitor",
     "fbacache.prometheus",
+    "fbacache.urls",
 ]
 
 
