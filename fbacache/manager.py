@@ -118,6 +118,22 @@ class CacheManager:
         self._running = False
         self.start()
 
+    @classmethod
+    def from_url(cls, url: str, *, tiered: bool = False, ttl_jitter: Optional[Any] = None,
+                 **options: Any) -> "CacheManager":
+        """A manager for the cache that ``url`` names: ``memory://``, ``redis://host:port/db``,
+        ``rediss://...``, ``unix:///path.sock``, ``redis+cluster://host:port``; ``tiered=True``
+        adds an in-process L1 in front of Redis. ``options`` are config fields (and
+        ``backend_config=``). See :mod:`fbacache.urls`; raises ConfigError for a bad URL.
+
+        >>> with CacheManager.from_url("memory://", default_ttl=60) as cache:
+        ...     cache.set("k", 1) and cache.get("k")
+        1
+        """
+        from fbacache.urls import config_from_url
+
+        return cls(config_from_url(url, tiered=tiered, **options), ttl_jitter=ttl_jitter)
+
     # ------------------------------------------------------------------ lifecycle
     @property
     def is_running(self) -> bool:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fbacache import CacheManager
-from fbacache.backends.redis import client as redis_client
+import fbacache.backends.redis.client as redis_client
 from fbacache.backends.redis.client import KeyCodec
 
 # Characters that matter to the layout (separator, glob, hash tag, escape), plus anything.
