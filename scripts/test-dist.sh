@@ -59,7 +59,7 @@ mkdir "$WORK/src" && tar -xzf "$SDIST" -C "$WORK/src"
 SRC="$(ls -d "$WORK"/src/fbacache-*)"
 rm -rf "$SRC/fbacache"  # the tests must import the installed wheel, not the sources
 (cd "$SRC" && "$WPY" -c 'import fbacache, sys; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__')
-(cd "$SRC" && "$WPY" -m pytest -q -x -p no:cacheprovider -p no:randomly "$@")
+(cd "$SRC" && "$WPY" -m pytest -q -x -p no:cacheprovider -p no:randomly "${@:-tests}")
 "$WORK/wheel-venv/bin/fbacache-maintain" --help >/dev/null
 
 echo "== the sdist with no working C compiler: installs, runs on the pure-Python core"
