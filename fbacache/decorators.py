@@ -52,10 +52,12 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
 
+from fbacache._callkeys import hashkey
 from fbacache.errors import ConfigError
 from fbacache.keys import (_qualname, argument_form, fixed_form, form_digest, key_plan, make_key,
                            memo_key, remember)
 from fbacache.log import describe_key, get_logger
+from fbacache.memo import is_cache_mapping, memoize
 from fbacache.metrics import Counter
 
 __all__ = ["cached", "cache_invalidate", "CacheInfo", "CachedFunction", "make_key",
@@ -72,6 +74,7 @@ _default_lock = threading.Lock()
 _default: Any = None
 _NONE: Any = object()  # "not a method call"
 _DYNAMIC: Any = object()  # tags computed per call
+_UNSET: Any = object()  # cached(): no first argument / no ttl given
 
 
 class CacheInfo(NamedTuple):
@@ -393,13 +396,20 @@ class BoundCachedMethod:
         return info._replace(currsize=len(self._cf.manager.keys(self._cf._pattern(part))))
 
 
-def cached(ttl: Any = None, *, key_prefix: Optional[str] = None, manager: ManagerRef = None,
+def cached(cache_or_ttl: Any = _UNSET, /, key: Optional[Callable[..., Any]] = None,
+           lock: Any = None, condition: Any = None, info: bool = False, *,
+           ttl: Any = _UNSET, key_prefix: Optional[str] = None, manager: ManagerRef = None,
            grace: Optional[float] = None, background: bool = False,
            tags: Union[Iterable[str], Callable[..., Iterable[str]], None] = None,
            instance_key: Optional[Callable[[Any], Any]] = None) -> Any:
-    """Cache a function's results in a CacheManager (see the module docstring).
+    """Cache a function's results in a CacheManager (see the module docstring), or,
+    given a mapping first, in that mapping as ``cachetools.cached`` does.
 
-    Args:
+    ``cached(cache, key=hashkey, lock=None, condition=None, info=False)``: the
+    mapping form (fbacache.memo); ``cache`` is any mutable mapping (an fbacache or
+    cachetools cache, a dict).  ``cached(None)`` is a TypeError, as in cachetools 8.
+
+    Args (manager form):
         ttl: seconds (None: the manager's ``default_ttl``; ``math.inf``: never).
         key_prefix: namespace of the keys (default ``module.qualname``).
         manager: a CacheManager, a callable returning one (resolved at each call,
@@ -415,6 +425,19 @@ def cached(ttl: Any = None, *, key_prefix: Optional[str] = None, manager: Manage
     for coroutine and generator functions, and at call time for arguments that
     have no stable key.
     """
+    if cache_or_ttl is None:
+        raise TypeError("cached(None): pass a cache mapping, or ttl=None for the manager form")
+    if is_cache_mapping(cache_or_ttl):
+        return memoize(cache_or_ttl, hashkey if key is None else key, lock, condition, info)
+    if cache_or_ttl is not _UNSET:
+        if ttl is not _UNSET:
+            raise TypeError("cached() got ttl both as its first argument and as a keyword")
+        ttl = cache_or_ttl
+    if ttl is _UNSET:
+        ttl = None
+    if key is not None or lock is not None or condition is not None or info:
+        raise TypeError("key, lock, condition and info belong to the mapping form: "
+                        "cached(cache, key=..., lock=..., condition=..., info=...)")
     if callable(ttl) and not isinstance(ttl, (int, float)):
         return CachedFunction(ttl, ttl=None, key_prefix=key_prefix, manager=manager,
                               grace=grace, background=background, tags=tags,

@@ -9,6 +9,7 @@ import pytest
 MODULES = [
     "fbacache.testing.support",
     "fbacache.caches",
+    "fbacache._timed",
     "fbacache._core._index_py",
     "fbacache.manager",
     "fbacache.backends.filesystem",
