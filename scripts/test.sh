@@ -12,3 +12,5 @@ echo "== test suite (core: $("$VPY" -c 'import fbacache; print(fbacache.CORE_IMP
 echo "== core tests on the pure-Python twin (FBACACHE_NO_EXTENSIONS=1)"
 FBACACHE_NO_EXTENSIONS=1 "$VPY" -m pytest -q tests/core tests/test_caches_contract.py tests/test_doctests.py \
     -p no:cacheprovider
+echo "== cachetools' own tests against fbacache (compiled core and twin)"
+VPY="$VPY" bash "$ROOT/scripts/cachetools-suite.sh"
