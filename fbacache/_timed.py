@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Hashable, List, Option
 from fbacache._cachebase import _Cache, _variant
 from fbacache._core import Index
 
+_INDEX: Any = Index  # its clock property, used unbound on a cache
 __all__ = ["TTLCache", "TLRUCache"]
 
 _KT = TypeVar("_KT")
@@ -60,7 +61,7 @@ class _ClockView:
         self._frozen: Any = None
         # the core's clock: the user's own when it returns numbers (decided on first read)
         self._free: Callable[[], float] = timer if timer is time.monotonic else self._probe
-        Index.timer.__set__(cache, self._free)
+        _INDEX.timer.__set__(cache, self._free)
 
     def _probe(self) -> float:
         value = self._timer()
@@ -75,7 +76,7 @@ class _ClockView:
     def _set_core(self, clock: Callable[[], float]) -> None:
         cache = self._cache()
         if cache is not None:
-            Index.timer.__set__(cache, clock)
+            _INDEX.timer.__set__(cache, clock)
 
     def __call__(self) -> Any:
         return self._frozen if self._depth else self._timer()
@@ -107,9 +108,9 @@ class _TimedCache(_Cache[_KT, _VT]):
     _clock: _ClockView
 
     def _setup(self) -> None:
-        self._clock = _ClockView(self, Index.timer.__get__(self))
+        self._clock = _ClockView(self, _INDEX.timer.__get__(self))
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[misc]
     def timer(self) -> Any:
         """The clock, as a view: ``timer()`` reads it, ``with timer as now:`` freezes it."""
         return self._clock
@@ -173,7 +174,7 @@ class TTLCache(_TimedCache[_KT, _VT], Generic[_KT, _VT, _TT]):
         super().__init__(maxsize, getsizeof, timer=timer)
         self._ttl = ttl
         if isinstance(ttl, numbers.Real):
-            self.item_ttl = ttl  # the core stamps every item set through the mapping protocol
+            self.item_ttl = float(ttl)  # the core stamps every item set through the mapping protocol
         elif not isinstance(self, _ClockTTL):
             # a timedelta: deadlines computed on the clock's values, in Python
             self.__class__ = _variant(type(self), _ClockTTL)

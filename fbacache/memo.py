@@ -28,7 +28,13 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any, Callable, NamedTuple, Optional
+import sys
+from typing import Any, Callable, Generic, NamedTuple, Optional, TypeVar
+
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:  # pragma: no cover - 3.9
+    from typing_extensions import ParamSpec
 
 from fbacache._callkeys import hashkey
 
@@ -63,10 +69,17 @@ class _NoLock:
 _NO_LOCK = _NoLock()
 
 
-class MemoizedFunction:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class MemoizedFunction(Generic[P, R]):
     """A function memoized in a mapping (see the module docstring)."""
 
-    def __init__(self, func: Callable[..., Any], cache: Any, key: Callable[..., Any],
+    __qualname__: str  # from the function, by functools.update_wrapper
+    cache_info: Callable[[], CacheInfo]  # only with info=True
+
+    def __init__(self, func: Callable[P, R], cache: Any, key: Callable[..., Any],
                  lock: Any, condition: Any, info: bool) -> None:
         # __dict__ not copied: a wrapped wrapper's attributes are not this one's
         functools.update_wrapper(self, func, updated=())
@@ -81,7 +94,7 @@ class MemoizedFunction:
         if info:
             self.cache_info = self._cache_info
 
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> R:
         key = self.cache_key(*args, **kwargs)
         cache = self.cache
         if self.cache_condition is None:
@@ -108,7 +121,7 @@ class MemoizedFunction:
                     return value
         return self._call_once(key, args, kwargs)
 
-    def _call_once(self, key: Any, args: tuple, kwargs: dict) -> Any:
+    def _call_once(self, key: Any, args: Any, kwargs: Any) -> Any:
         """The ``condition`` path: one computation per key at a time."""
         cache, condition = self.cache, self.cache_condition
         with self._guard:
@@ -164,19 +177,20 @@ class MemoizedFunction:
         except AttributeError:
             raise TypeError(f"cannot pickle {self!r}: the function has no qualified name") from None
 
-    def __copy__(self) -> "MemoizedFunction":
+    def __copy__(self) -> "MemoizedFunction[P, R]":
         return self
 
-    def __deepcopy__(self, memo: dict) -> "MemoizedFunction":
+    def __deepcopy__(self, memo: dict) -> "MemoizedFunction[P, R]":
         return self
 
 
 def memoize(cache: Any, key: Callable[..., Any] = hashkey, lock: Any = None,
-            condition: Any = None, info: bool = False) -> Callable[[Callable[..., Any]], Any]:
+            condition: Any = None,
+            info: bool = False) -> Callable[[Callable[P, R]], MemoizedFunction[P, R]]:
     """The decorator ``cached(cache, key, lock, condition, info)`` returns (see the module)."""
     if not is_cache_mapping(cache):
         raise TypeError(f"cached() needs a mutable mapping to store results in, got {cache!r}")
 
-    def decorate(func: Callable[..., Any]) -> MemoizedFunction:
+    def decorate(func: Callable[P, R]) -> MemoizedFunction[P, R]:
         return MemoizedFunction(func, cache, key, lock, condition, info)
     return decorate

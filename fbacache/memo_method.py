@@ -74,6 +74,8 @@ def _store(obj: Any, name: str, make: Callable[[], Any], registry: Any = None) -
 class CachedMethod:
     """The class attribute ``@cachedmethod`` makes (a descriptor)."""
 
+    __qualname__: str  # from the method, by functools.update_wrapper
+
     def __init__(self, method: Callable[..., Any], cache: Callable[[Any], Any],
                  key: Callable[..., Any], lock: Optional[Callable[[Any], Any]],
                  condition: Optional[Callable[[Any], Any]], info: bool) -> None:
@@ -154,7 +156,7 @@ class CachedMethod:
         return self
 
 
-class BoundCachedMethod(MemoizedFunction):
+class BoundCachedMethod(MemoizedFunction[..., Any]):
     """A cached method reached through its instance (one per instance and method)."""
 
     def __init__(self, descriptor: CachedMethod, obj: Any) -> None:
@@ -171,32 +173,32 @@ class BoundCachedMethod(MemoizedFunction):
             self.cache_info = self._cache_info
 
     # resolved on each use: an instance may replace its cache or lock
-    @property  # type: ignore[override]
+    @property
     def cache(self) -> Any:
         """The mapping this instance's results go to: ``cache(self)``."""
         return self._descriptor._cache_of(self._obj)
 
-    @property  # type: ignore[override]
+    @property
     def cache_condition(self) -> Any:
         """``condition(self)``, or None."""
         of = self._descriptor._condition_of
         return None if of is None else of(self._obj)
 
-    @property  # type: ignore[override]
+    @property
     def cache_lock(self) -> Any:
         """``lock(self)``, else the condition, else None."""
         of = self._descriptor._lock_of
         return of(self._obj) if of is not None else self.cache_condition
 
-    @property  # type: ignore[override]
-    def _guard(self) -> Any:
+    @property
+    def _guard(self) -> Any:  # type: ignore[override]
         lock = self.cache_lock
         return _NO_LOCK if lock is None else lock
 
     def __repr__(self) -> str:
         return f"<cachedmethod {self._descriptor._method!r} of {object.__repr__(self._obj)}>"
 
-    def __reduce__(self) -> Any:  # type: ignore[override]
+    def __reduce__(self) -> Any:
         # a copy of the instance gets its own wrapper (fresh counts), bound to the copy
         return _rebind, (self._descriptor, self._obj)
 
