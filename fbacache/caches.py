@@ -5,23 +5,26 @@ Switching from cachetools is one import::
     from fbacache import LRUCache, TTLCache   # was: from cachetools import ...
 
 Constructor signatures, attributes (``maxsize``, ``currsize``, ``getsizeof``,
-``ttl``, ``timer``), ``expire()``, ``popitem()`` and ``__missing__`` behave as
-in cachetools 6+.  Deliberate differences (docs/caches.md lists them all):
+``ttl``, ``ttu``, ``timer``), ``expire()``, ``popitem()`` and ``__missing__``
+behave as in cachetools 8: cachetools' own tests for these classes pass on both
+cores (scripts/cachetools-suite.sh).  The differences that remain (docs/caches.md
+gives the reasons):
 
 * Eviction happens inside the core: overriding ``popitem()`` in a subclass
   does not change which key is evicted; use the ``on_evict`` hook to observe
-  evictions.
+  evictions.  (``RRCache(choice=...)`` is honoured, at O(n) as in cachetools.)
 * A read of an expired key removes it at once (cachetools waits for the next
   write or ``expire()``).
-* ``RRCache`` uses the core's seedable generator unless a custom ``choice``
-  is given (then eviction costs O(n), as in cachetools).
-* ``keys()``, ``values()`` and ``items()`` are views over a snapshot taken in
-  eviction order; iterating them never touches recency.
-* ``timer`` is the clock callable itself, not a nesting context manager.
-* ``pickle`` and ``copy`` rebuild a cache from its constructor arguments and its
-  entries in eviction order (weights, deadlines and probabilities included); LFU
-  counts and the adaptive policy's learned state start afresh.
+* ``keys()``, ``values()`` and ``items()`` are views over a snapshot, in eviction
+  order (timed caches: expiry order, as cachetools' TTLCache); iterating them
+  never touches recency.
+* ``pickle`` and ``copy`` rebuild a cache from its constructor call, its entries
+  (eviction and expiry order, weights, deadlines, probabilities) and the
+  attributes its subclass added; LFU counts and adaptive state start afresh.
 * Instances are not thread-safe (as in cachetools); use ``CacheManager`` or a lock.
+
+The base class and copying live in ``fbacache._cachebase``; ``TTLCache`` and
+``TLRUCache`` (and their clock view) in ``fbacache._timed``.
 """
 from __future__ import annotations
 
