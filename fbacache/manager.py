@@ -38,11 +38,11 @@ from fbacache.metrics import Counter, build_snapshot
 from fbacache.manager_prefetch import PrefetchMixin
 from fbacache.prefetch import PrefetchQueue, PrefetchWorker
 from fbacache.swr import Jitter, Revalidator, check_grace
+from fbacache.tags import TagIndex, normalize_tags
 from fbacache.manager_types import ManagerMetrics, ManagerOptions
 
 if TYPE_CHECKING:  # typing only: Unpack is in typing from 3.11
     from typing_extensions import Unpack
-from fbacache.tags import TagIndex, normalize_tags
 
 __all__ = ["CacheManager"]
 

@@ -153,3 +153,18 @@ def test_user_code_gets_errors_on_the_same_lines_under_pyright(tmp_path):
     expected = set(_expected_errors(USER_FILE))
     assert lines == expected, (f"pyright errors on lines {sorted(lines)}, expected "
                                f"{sorted(expected)}:\n{proc.stdout}")
+
+
+def test_metrics_type_lists_exactly_the_keys_get_metrics_returns():
+    """ManagerMetrics is the contract of get_metrics(): a key added to one must be added to the other."""
+    from typing import get_type_hints
+
+    from fbacache import CacheManager
+    from fbacache.manager_types import ManagerMetrics
+
+    with CacheManager() as manager:
+        metrics = manager.get_metrics()
+    hints = get_type_hints(ManagerMetrics)
+    assert set(metrics) == set(hints)
+    for name, value in metrics.items():
+        assert isinstance(value, hints[name]), (name, value, hints[name])
