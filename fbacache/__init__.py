@@ -30,6 +30,8 @@ _EXPORTS = {
     "generate_cache_key": "fbacache.keys",
     # application layer
     "cached": "fbacache.decorators",
+    "cachedmethod": "fbacache.memo_method",
+    "keys": "fbacache.keys",
     "cache_invalidate": "fbacache.decorators",
     "CacheInfo": "fbacache.decorators",
     "Jitter": "fbacache.swr",
@@ -60,7 +62,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'fbacache' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module == f"fbacache.{name}" else getattr(imported, name)
     globals()[name] = value  # cache: later lookups skip __getattr__
     return value
 
@@ -84,6 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only; `X as X` marks a
     from fbacache.decorators import CacheInfo as CacheInfo
     from fbacache.decorators import cache_invalidate as cache_invalidate
     from fbacache.decorators import cached as cached
+    from fbacache.memo_method import cachedmethod as cachedmethod
     from fbacache.errors import BackendError as BackendError
     from fbacache.errors import ConfigError as ConfigError
     from fbacache.errors import EntryTooLarge as EntryTooLarge

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional, cast
 
 from fbacache._validate import check_duration
 from fbacache.backends import get_backend_class
@@ -39,6 +39,10 @@ from fbacache.metrics import Counter, build_snapshot
 from fbacache.prefetch import Loader, Prefetcher
 from fbacache.swr import Jitter, Revalidator, check_grace
 from fbacache.tags import TagIndex, normalize_tags
+from fbacache.manager_types import ManagerMetrics, ManagerOptions
+
+if TYPE_CHECKING:  # typing only: Unpack is in typing from 3.11
+    from typing_extensions import Unpack
 
 __all__ = ["CacheManager"]
 
@@ -69,7 +73,7 @@ class CacheManager:
     """
 
     def __init__(self, config: Optional[CacheManagerConfig] = None, *,
-                 ttl_jitter: Optional[Any] = None, **kwargs: Any) -> None:
+                 ttl_jitter: Optional[Any] = None, **kwargs: Unpack[ManagerOptions]) -> None:
         if config is None:
             config = CacheManagerConfig(**kwargs)
         elif kwargs:
@@ -520,7 +524,7 @@ class CacheManager:
         return self._backend.set_probabilities(predictions)
 
     # ------------------------------------------------------------------ metrics
-    def get_metrics(self) -> dict[str, Any]:
+    def get_metrics(self) -> ManagerMetrics:
         """Counters, rates, sizes and codec timings (see docs/manager.md for each key)."""
         codec = self._codec.stats.snapshot() if self._codec is not None else {}
         own = {
@@ -534,7 +538,7 @@ class CacheManager:
         snap = build_snapshot(self._backend.stats(), codec, own)
         snap["backend"] = self._backend.name
         snap["running"] = self._running
-        return snap
+        return cast(ManagerMetrics, snap)  # built as a dict: keys listed in ManagerMetrics
 
     def check(self) -> None:
         """Verify the backend's and the tag index's invariants.

@@ -15,3 +15,5 @@ echo "== test suite (core: $("$VPY" -c 'import fbacache; print(fbacache.CORE_IMP
 # the environment variable, as a user without a compiler gets it:
 echo "== docstring examples on the pure-Python twin (FBACACHE_NO_EXTENSIONS=1)"
 FBACACHE_NO_EXTENSIONS=1 "$VPY" -m pytest -q fbacache -p no:cacheprovider
+echo "== cachetools' own tests against fbacache (compiled core and twin)"
+VPY="$VPY" bash "$ROOT/scripts/cachetools-suite.sh"

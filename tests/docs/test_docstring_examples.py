@@ -21,7 +21,8 @@ WITH_EXAMPLES = [
     "fbacache.backends.redis.client", "fbacache.backends.redis.fallback",
     "fbacache.backends.redis.backend", "fbacache.backends.redis.invalidation",
     "fbacache._validate", "fbacache.config", "fbacache.codecs", "fbacache.metrics", "fbacache.locks",
-    "fbacache.fba.safe", "fbacache.fba.backup", "fbacache.urls",
+    "fbacache.fba.safe", "fbacache.fba.backup", "fbacache.urls", "fbacache._timed",
+    "fbacache._callkeys", "fbacache.memo", "fbacache.memo_method",
 ]
 
 
