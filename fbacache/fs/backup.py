@@ -46,6 +46,7 @@ from fbacache.fs.context import Context
 from fbacache.fs.results import BackupInfo
 from fbacache.fs.safe import open_regular, read_regular
 from fbacache.fs.scan import FileInfo
+from fbacache.fs.issues import issue
 
 __all__ = [
     "ARCHIVE_SUFFIX", "MANIFEST_SUFFIX", "backup_root", "create_backup", "list_backups",
@@ -243,7 +244,7 @@ def list_backups(ctx: Context, cache_type: str,
             info = _info(read_json(os.path.join(root, name)), root, name, cache_type)
         except (OSError, CorruptFile, KeyError, TypeError, ValueError) as exc:
             if warnings is not None:
-                warnings.append(f"backup manifest {name} ignored: {exc}")
+                warnings.append(issue("backup.manifest_ignored", f"backup manifest {name} ignored: {exc}"))
             continue
         try:
             if stat.S_ISREG(os.lstat(info.archive).st_mode):  # not a symlink, not a FIFO

@@ -39,6 +39,7 @@ from fbacache.fs.results import (
     RepairReport, RestoreReport, ValidationReport,
 )
 from fbacache.fs.strategies import plan
+from fbacache.fs.issues import issue
 
 __all__ = ["Maintenance"]
 
@@ -144,9 +145,9 @@ class Maintenance:
             try:
                 report.actions += plan_optimize(ctx, t)
             except UnsafePath as exc:  # a symlinked archive directory: nothing of it is touched
-                report.errors.append(f"{t.name}: optimize refused: {exc}")
+                report.errors.append(issue("optimize.refused", f"{t.name}: optimize refused: {exc}"))
             except OSError as exc:  # an unreadable directory: an error of its type only
-                report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+                report.errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
 
     def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
                   report: ClearReport) -> None:
@@ -154,9 +155,9 @@ class Maintenance:
             try:
                 report.actions += plan(ctx, strategy or t.cleanup_strategy, t, report.notes)
             except CorruptFile as exc:
-                report.errors.append(f"{t.name}: {exc}")
+                report.errors.append(issue("plan.failed", f"{t.name}: {exc}"))
             except OSError as exc:
-                report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+                report.errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
 
     def backup(self, types: Types = None, *, reason: str = "manual",
                prune: bool = True) -> BackupReport:
@@ -170,11 +171,11 @@ class Maintenance:
                 try:
                     report.created.append(create_backup(ctx, t, reason=reason))
                 except BackupError as exc:
-                    report.errors.append(str(exc))
+                    report.errors.append(issue("backup.failed", str(exc)))
                     continue
                 except OSError as exc:  # the cache directory itself cannot be read
-                    report.errors.append(f"{t.name}: backup failed: "
-                                         f"{os_error_text(exc, t.directory)}")
+                    report.errors.append(issue("backup.failed", f"{t.name}: backup failed: "
+                                         f"{os_error_text(exc, t.directory)}"))
                     continue
                 if prune:
                     report.pruned += _prune(ctx, t, report.errors,
@@ -195,12 +196,22 @@ class Maintenance:
         if backup_id is not None and not types:
             selected = [t for t in selected if backup_id.startswith(t.name + "_")]
         if not selected:
-            report.warnings.append("no backups to restore")
+            # asked to restore and nothing can be: an error, not a "warnings found" run
+            if backup_id is not None:
+                report.errors.append(issue("restore.not_found",
+                                           f"no backup with id {backup_id!r}"))
+            else:
+                report.errors.append(issue("restore.none", "no backups to restore"))
             return report
         with self._lock():
             for t in selected:
                 try:
                     info = choose_backup(ctx, t, backup_id)
+                except BackupError as exc:
+                    report.errors.append(issue("restore.not_found" if backup_id else "restore.none",
+                                               f"{t.name}: restore failed, nothing changed: {exc}"))
+                    continue
+                try:
                     if not dry_run and t.backup_enabled:
                         ok, ids = safety_backups(ctx, [t], f"pre-restore {info.id}", report.errors)
                         report.safety_backups += ids
@@ -209,11 +220,12 @@ class Maintenance:
                     report.files += restore_type(ctx, t, info, dry_run=dry_run)
                     report.restored[t.name] = info.id
                     if info.file_count == 0:
-                        report.warnings.append(f"{t.name}: backup {info.id} holds no files; "
-                                               "nothing was restored")
+                        report.warnings.append(issue("backup.empty", f"{t.name}: backup {info.id} "
+                                                     "holds no files; nothing was restored"))
                 except (BackupError, UnsafePath, OSError) as exc:
-                    report.errors.append(f"{t.name}: restore failed, nothing changed: {exc}"
-                                         if not report.files else f"{t.name}: {exc}")
+                    report.errors.append(issue("restore.failed", f"{t.name}: restore failed, nothing "
+                                                     f"changed: {exc}" if not report.files
+                                               else f"{t.name}: {exc}"))
         return report
 
     def repair(self, types: Types = None, *, dry_run: bool = False) -> RepairReport:
@@ -256,7 +268,7 @@ def _planned(planner: Callable[[Context, CacheTypeConfig], list[Action]], ctx: C
     try:
         return planner(ctx, t)
     except OSError as exc:
-        errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+        errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
         return []
 
 
@@ -267,6 +279,6 @@ def _prune(ctx: Context, t: CacheTypeConfig, errors: list[str],
     try:
         return prune_backups(ctx, t.name, protect=protect)
     except OSError as exc:
-        errors.append(f"{t.name}: backup retention: "
-                      f"{os_error_text(exc, ctx.config.tool_dir('backups'))}")
+        errors.append(issue("backup.retention", f"{t.name}: backup retention: "
+                      f"{os_error_text(exc, ctx.config.tool_dir('backups'))}"))
         return []
