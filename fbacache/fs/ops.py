@@ -35,11 +35,11 @@ from fbacache.fs.locking import directory_lock
 from fbacache.fs.restore import choose_backup, restore_type
 from fbacache.fs.safe import make_dirs
 from fbacache.fs.results import (
-    Action, BackupInfo, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
+    Action, BackupInfo, BackupListReport, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
     RepairReport, RestoreReport, ValidationReport,
 )
-from fbacache.fs.strategies import plan
 from fbacache.fs.issues import issue
+from fbacache.fs.strategies import plan, plan_total_size
 
 __all__ = ["Maintenance"]
 
@@ -100,6 +100,20 @@ class Maintenance:
         """Complete backups of ``cache_type``, oldest first."""
         return list_backups(self._ctx(), cache_type)
 
+    def list_backups(self, types: Types = None) -> BackupListReport:
+        """``backups`` verb: every complete backup of each selected type, oldest first.
+
+        Damaged or forged manifests are listed as warnings, never as backups.
+        """
+        ctx = self._ctx()
+        report = BackupListReport()
+        for t in ctx.select(types):
+            try:
+                report.backups[t.name] = list_backups(ctx, t.name, report.warnings)
+            except (UnsafePath, OSError) as exc:
+                report.errors.append(issue("backup.unsafe_dir", f"{t.name}: {exc}"))
+        return report
+
     # -- destructive -----------------------------------------------------------------------
     def clear(self, strategy: Optional[str] = None, types: Types = None, *,
               dry_run: bool = False, batch_size: int = 50, max_load: float = 0.8,
@@ -151,25 +165,48 @@ class Maintenance:
 
     def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
                   report: ClearReport) -> None:
+        sized = []
         for t in selected:
+            chosen = strategy or t.cleanup_strategy
+            if chosen == "performance_aware" and t.cleanup_strategy != "performance_aware":
+                chosen = t.cleanup_strategy
+            if chosen == "size_based":
+                sized.append(t)
             try:
                 report.actions += plan(ctx, strategy or t.cleanup_strategy, t, report.notes)
             except CorruptFile as exc:
                 report.errors.append(issue("plan.failed", f"{t.name}: {exc}"))
             except OSError as exc:
                 report.errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
+        if sized and ctx.config.max_total_bytes is not None:
+            # global_settings.max_total_size_gb spans every type: after each type is within
+            # its own max_size_mb, the oldest entries across the size_based types go next
+            try:
+                report.actions += plan_total_size(ctx, sized, report.actions, report.notes)
+            except OSError as exc:
+                report.errors.append(issue("plan.failed", f"max_total_size_gb: {exc}"))
 
     def backup(self, types: Types = None, *, reason: str = "manual",
-               prune: bool = True) -> BackupReport:
-        """Back up each selected type (all ``backup_enabled`` ones when ``types`` is None)."""
+               prune: bool = True, full: bool = False) -> BackupReport:
+        """Back up each selected type (all ``backup_enabled`` ones when ``types`` is None).
+
+        Backups are incremental: a file unchanged since the type's previous backup
+        (same size, mtime and SHA-256) is referenced there, not archived again;
+        ``full`` archives every file. With ``strategies.backup.enabled: false`` only
+        explicitly named types are backed up.
+        """
         ctx = self._ctx()
+        report = BackupReport()
+        if not types and not self.config.backup.get("enabled", True):
+            report.warnings.append(issue("backup.disabled", "strategies.backup.enabled is "
+                                         "false: name the types to back up with --cache-type"))
+            return report
         selected = ctx.select(types) if types else [
             t for t in ctx.select(None) if t.backup_enabled]
-        report = BackupReport()
         with self._lock():
             for t in selected:
                 try:
-                    report.created.append(create_backup(ctx, t, reason=reason))
+                    report.created.append(create_backup(ctx, t, reason=reason, full=full))
                 except BackupError as exc:
                     report.errors.append(issue("backup.failed", str(exc)))
                     continue

@@ -29,7 +29,7 @@ from fbacache.fs.results import Action
 from fbacache.fs.rules import failure_reason, linked_identifiers, product_identifier
 from fbacache.fs.scan import FileInfo, scan_dir
 
-__all__ = ["PLANNERS", "plan", "load_linked_ids", "rewrite_keep"]
+__all__ = ["PLANNERS", "plan", "plan_total_size", "load_linked_ids", "rewrite_keep"]
 
 Planner = Callable[[Context, CacheTypeConfig, list[FileInfo], list[str]], list[Action]]
 
@@ -179,6 +179,42 @@ def plan_size_based(ctx: Context, t: CacheTypeConfig, files: list[FileInfo],
         total -= f.size
     if total > limit:
         notes.append(f"{t.name}: still {total} bytes after removing every unprotected entry")
+    return actions
+
+
+def plan_total_size(ctx: Context, types: list[CacheTypeConfig], planned: list[Action],
+                    notes: list[str]) -> list[Action]:
+    """Oldest unprotected entries across ``types`` until every configured type together is
+    under ``global_settings.max_total_size_gb``, counting ``planned`` removals as done.
+
+    Every configured type's bytes count towards the total; only ``types`` (those
+    cleared ``size_based``) give up files.
+    """
+    limit = ctx.config.max_total_bytes
+    if limit is None:
+        return []
+    gone = {a.path for a in planned if a.op in ("delete", "archive", "quarantine")}
+    total, candidates = 0, []
+    names = {t.name for t in types}
+    for t in ctx.config.cache_types.values():
+        for f in ctx.scan(t):
+            if f.kind != "entry" or f.path in gone:
+                continue
+            total += f.size
+            if t.name in names and not f.protected:
+                candidates.append((f, t))
+    if total <= limit:
+        return []
+    actions = []
+    for f, t in sorted(candidates, key=lambda ft: (ft[0].mtime, ft[1].name, ft[0].rel)):
+        if total <= limit:
+            break
+        actions.append(_act("delete", t, f, f"max_total_size_gb: all types hold {total} bytes "
+                                            f"> {limit} bytes"))
+        total -= f.size
+    if total > limit:
+        notes.append(f"max_total_size_gb: still {total} bytes after removing every "
+                     "unprotected size_based entry")
     return actions
 
 

@@ -63,12 +63,14 @@ def test_retention_tiers(tmp_path, ymd):
     now = [last]
     m = tree.maintenance(clock=lambda: now[0])
     created = []
+    # full backups: the tiers alone decide (incremental ones also keep what they need,
+    # see test_incremental_backup_references_unchanged_files)
     for day in range(60, -1, -1):  # one backup a day for 61 days, two on the last day
         now[0] = last - day * DAY
-        m.backup(["linking_map"])
+        m.backup(["linking_map"], full=True)
         created.append(now[0])
     now[0] = last + 60
-    m.backup(["linking_map"])
+    m.backup(["linking_map"], full=True)
     created.append(now[0])
     ids = {b.created for b in m.backups("linking_map")}
     assert ids == _expected_keep(created, daily=7, weekly=4, monthly=3)
