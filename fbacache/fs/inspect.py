@@ -33,7 +33,8 @@ _TICK = 500
 
 def iso(ts: float) -> str:
     """UTC ISO-8601 timestamp with seconds."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
 
 
 def read_doc(fi: FileInfo) -> tuple[Any, Optional[str]]:
@@ -158,4 +159,8 @@ def validate_files(ctx: Context, names: Optional[Iterable[str]] = None) -> Valid
             report.files.append(check_file(t.name, fi))
             if i % _TICK == 0:
                 ctx.tick(f"validate {t.name}", i, len(files))
+    bad = len(report.invalid)
+    if bad:  # the summary an operator (and --quiet) sees as the run's error
+        report.errors.append(issue("files.invalid", f"{bad} of {len(report.files)} checked "
+                                   "file(s) invalid (see the table or --json files)"))
     return report

@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "dir.missing": "a configured cache directory does not exist",
     "dir.unreadable": "a cache directory cannot be read (permissions, not a directory)",
     "dir.none_exist": "none of the selected cache directories exists (wrong --root?)",
+    "files.invalid": "validate found invalid files (each listed with its own code)",
     "file.corrupt": "a file is not valid JSON (empty, torn, not UTF-8, nested too deeply)",
     "file.unreadable": "a file cannot be read",
     "file.schema": "a file parses but breaks its cache type's schema",
