@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
         elif verb == "backup":
             sp.add_argument("--full", action="store_true",
                             help="archive every file, even those unchanged since the last backup")
+        elif verb == "metrics":
+            sp.add_argument("--content", action="store_true",
+                            help="also read and parse every file to count corrupt ones "
+                                 "(default: directory entries only, the cost of `du`)")
         elif verb == "schedule":
             sp.add_argument("--format", choices=("crontab", "systemd"), default="crontab")
     return p
@@ -191,7 +195,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     if args.config is None:
         raise _UsageError(f"fbacache-maintain {args.verb}: --config is required")
     for name, default in (("strategy", None), ("batch_size", 50), ("max_load", 0.8),
-                          ("backup_id", None), ("full", False), ("format", "crontab")):
+                          ("backup_id", None), ("full", False), ("format", "crontab"),
+                          ("content", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
     return args
@@ -199,7 +204,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def _run(m: Maintenance, args: argparse.Namespace, dry_run: bool) -> Any:
     v, types = args.verb, args.types
-    if v in ("health", "metrics", "validate"):
+    if v == "metrics":
+        return m.metrics(types, content=args.content)
+    if v in ("health", "validate"):
         return getattr(m, v)(types)
     if v == "backups":
         return m.list_backups(types)

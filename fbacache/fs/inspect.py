@@ -52,8 +52,13 @@ def read_doc(fi: FileInfo) -> tuple[Any, Optional[str]]:
         return None, exc.reason
 
 
-def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> MetricsReport:
-    """File count, bytes, ages, expired and corrupt counts per cache type and in total."""
+def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None,
+                    content: bool = True) -> MetricsReport:
+    """File count, bytes, ages, expired and corrupt counts per cache type and in total.
+
+    ``content=False`` reads directory entries only (``du``'s cost, not ``cat``'s):
+    ``corrupt_count`` is then ``None``, "not checked", never 0.
+    """
     report = MetricsReport()
     now = ctx.clock()
     for t in ctx.select(names):
@@ -84,13 +89,16 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> Metr
             m.newest_age_hours = age if m.newest_age_hours is None else min(m.newest_age_hours, age)
             if ctx.expired(t, fi):
                 m.expired_count += 1
+            if not content:
+                m.corrupt_count = None
+                continue
             try:
                 _, bad = read_doc(fi)
             except OSError as exc:
                 report.warnings.append(issue("file.unreadable", f"{fi.path}: unreadable: {exc.strerror}"))
                 continue
             if bad:
-                m.corrupt_count += 1
+                m.corrupt_count = (m.corrupt_count or 0) + 1
             if i % _TICK == 0:
                 ctx.tick(f"metrics {t.name}", i, len(entries))
         if m.corrupt_count:
@@ -101,7 +109,8 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> Metr
         "file_count": sum(m.file_count for m in report.types.values()),
         "total_bytes": sum(m.total_bytes for m in report.types.values()),
         "expired_count": sum(m.expired_count for m in report.types.values()),
-        "corrupt_count": sum(m.corrupt_count for m in report.types.values()),
+        "corrupt_count": None if not content else sum(m.corrupt_count or 0
+                                                      for m in report.types.values()),
         "oldest_age_hours": max(ages_old) if ages_old else None,
         "newest_age_hours": min(ages_new) if ages_new else None,
     }

@@ -24,22 +24,18 @@ from typing import Callable, Optional, Sequence
 
 from fbacache.errors import BackupError, ConfigError, CorruptFile, MaintenanceAborted, UnsafePath
 from fbacache.fs.atomic import Writer
-from fbacache.fs.backup import create_backup, list_backups, prune_backups
 from fbacache.fs.config import STRATEGIES, CacheTypeConfig, FsConfig
 from fbacache.fs.context import Context, Progress, default_load_probe, os_error_text
-from fbacache.fs.execute import apply_all, safety_backups
-from fbacache.fs.health import check_health
-from fbacache.fs.housekeeping import plan_optimize, plan_repair
 from fbacache.fs.inspect import collect_metrics, validate_files
-from fbacache.fs.locking import directory_lock
-from fbacache.fs.restore import choose_backup, restore_type
 from fbacache.fs.safe import make_dirs
 from fbacache.fs.results import (
     Action, BackupInfo, BackupListReport, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
     RepairReport, RestoreReport, ValidationReport,
 )
 from fbacache.fs.issues import issue
-from fbacache.fs.strategies import plan, plan_total_size
+
+# The verbs' machinery (tarfile, filelock, strategies...) is imported by the methods that
+# use it: `metrics` and `validate` must not pay for `backup`'s imports at every start.
 
 __all__ = ["Maintenance"]
 
@@ -73,6 +69,7 @@ class Maintenance:
         return Context(self.config, **self._seams)  # type: ignore[arg-type]
 
     def _lock(self) -> AbstractContextManager[None]:
+        from fbacache.fs.locking import directory_lock
         # a symlinked .fbacache would put the lock (and by default every backup, quarantined
         # and archived file) outside the root: refuse before anything is written there
         try:
@@ -86,11 +83,15 @@ class Maintenance:
     # -- read-only -------------------------------------------------------------------------
     def health(self, types: Types = None) -> HealthReport:
         """Per-type status, issues, recommendations, system resources, overall status."""
+        from fbacache.fs.health import check_health
         return check_health(self._ctx(), types)
 
-    def metrics(self, types: Types = None) -> MetricsReport:
-        """File count, bytes, ages, expired and corrupt counts per type and in total."""
-        return collect_metrics(self._ctx(), types)
+    def metrics(self, types: Types = None, *, content: bool = True) -> MetricsReport:
+        """File count, bytes, ages, expired and corrupt counts per type and in total.
+
+        ``content=False`` stats files without reading them (``corrupt_count`` is ``None``).
+        """
+        return collect_metrics(self._ctx(), types, content=content)
 
     def validate(self, types: Types = None) -> ValidationReport:
         """Parse and schema-check every file; see :class:`~fbacache.fs.results.FileCheck`."""
@@ -98,6 +99,7 @@ class Maintenance:
 
     def backups(self, cache_type: str) -> list[BackupInfo]:
         """Complete backups of ``cache_type``, oldest first."""
+        from fbacache.fs.backup import list_backups
         return list_backups(self._ctx(), cache_type)
 
     def list_backups(self, types: Types = None) -> BackupListReport:
@@ -105,6 +107,7 @@ class Maintenance:
 
         Damaged or forged manifests are listed as warnings, never as backups.
         """
+        from fbacache.fs.backup import list_backups
         ctx = self._ctx()
         report = BackupListReport()
         for t in ctx.select(types):
@@ -127,6 +130,7 @@ class Maintenance:
         Raises:
             ConfigError: unknown strategy or cache type.
         """
+        from fbacache.fs.execute import apply_all, safety_backups
         if strategy is not None and strategy not in STRATEGIES:
             raise ConfigError("--strategy", f"unknown strategy {strategy!r}; "
                                             f"expected one of {', '.join(STRATEGIES)}")
@@ -155,6 +159,7 @@ class Maintenance:
 
     @staticmethod
     def _plan_optimize(ctx: Context, selected: list, report: OptimizeReport) -> None:
+        from fbacache.fs.housekeeping import plan_optimize
         for t in selected:
             try:
                 report.actions += plan_optimize(ctx, t)
@@ -165,6 +170,7 @@ class Maintenance:
 
     def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
                   report: ClearReport) -> None:
+        from fbacache.fs.strategies import plan, plan_total_size
         sized = []
         for t in selected:
             chosen = strategy or t.cleanup_strategy
@@ -195,6 +201,7 @@ class Maintenance:
         ``full`` archives every file. With ``strategies.backup.enabled: false`` only
         explicitly named types are backed up.
         """
+        from fbacache.fs.backup import create_backup
         ctx = self._ctx()
         report = BackupReport()
         if not types and not self.config.backup.get("enabled", True):
@@ -226,6 +233,9 @@ class Maintenance:
         Without ``types`` every type that has backups is restored. A
         ``backup_enabled`` type is backed up first, so a restore can be undone.
         """
+        from fbacache.fs.backup import list_backups
+        from fbacache.fs.execute import safety_backups
+        from fbacache.fs.restore import choose_backup, restore_type
         ctx = self._ctx()
         report = RestoreReport(dry_run=dry_run)
         selected = ctx.select(types) if types else [
@@ -267,6 +277,8 @@ class Maintenance:
 
     def repair(self, types: Types = None, *, dry_run: bool = False) -> RepairReport:
         """Move corrupt files into the quarantine folder (never deletes them)."""
+        from fbacache.fs.execute import apply_all, safety_backups
+        from fbacache.fs.housekeeping import plan_repair
         ctx = self._ctx()
         selected = ctx.select(types)
         report = RepairReport(dry_run=dry_run)
@@ -282,6 +294,7 @@ class Maintenance:
 
     def optimize(self, types: Types = None, *, dry_run: bool = False) -> OptimizeReport:
         """Compress cold archived files, remove empty dirs and stray temp files / staging."""
+        from fbacache.fs.execute import apply_all
         ctx = self._ctx()
         report = OptimizeReport(dry_run=dry_run)
         selected = ctx.select(types)
@@ -313,6 +326,7 @@ def _prune(ctx: Context, t: CacheTypeConfig, errors: list[str],
            protect: Sequence[str] = ()) -> list[str]:
     # retention is housekeeping after the work: an unreadable backup directory is reported
     # as an error of its type instead of discarding the report of what was done
+    from fbacache.fs.backup import prune_backups
     try:
         return prune_backups(ctx, t.name, protect=protect)
     except OSError as exc:

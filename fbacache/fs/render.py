@@ -44,14 +44,18 @@ def _age(h: Any) -> str:
     return "" if h is None else f"{h:.1f} h"
 
 
+def _maybe(n: Any) -> str:
+    return "not read" if n is None else str(n)
+
+
 def _metrics(r: MetricsReport) -> str:
     rows = [[n, m.file_count, human_bytes(m.total_bytes), _age(m.oldest_age_hours),
-             _age(m.newest_age_hours), m.expired_count, m.corrupt_count,
+             _age(m.newest_age_hours), m.expired_count, _maybe(m.corrupt_count),
              "" if m.exists else "missing dir"] for n, m in r.types.items()]
     t = r.total
     rows.append(["TOTAL", t["file_count"], human_bytes(t["total_bytes"]),
                  _age(t["oldest_age_hours"]), _age(t["newest_age_hours"]),
-                 t["expired_count"], t["corrupt_count"], ""])
+                 t["expired_count"], _maybe(t["corrupt_count"]), ""])
     return table(["type", "files", "bytes", "oldest", "newest", "expired", "corrupt", "note"], rows)
 
 

@@ -131,7 +131,8 @@ class TypeMetrics:
     oldest_age_hours: Optional[float] = None
     newest_age_hours: Optional[float] = None
     expired_count: int = 0
-    corrupt_count: int = 0
+    #: ``None`` when file contents were not read (``metrics`` without ``--content``)
+    corrupt_count: Optional[int] = 0
     other_files: int = 0
     symlinks_skipped: int = 0
     max_size_bytes: int = 0

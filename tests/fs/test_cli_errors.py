@@ -282,7 +282,7 @@ def test_cache_file_nested_too_deeply_is_corrupt(tree):
         fh.write("[" * 100_000 + "]" * 100_000)
     p = maintain(tree.cli_args("validate"), check_one_line=False)  # a finding, not a failure
     assert p.returncode == 2 and "nested too deeply" in p.stdout and "INVALID" in p.stdout
-    p = maintain(tree.cli_args("metrics", "--json", "--cache-type", "amazon_cache"))
+    p = maintain(tree.cli_args("metrics", "--json", "--content", "--cache-type", "amazon_cache"))
     assert json.loads(p.stdout)["types"]["amazon_cache"]["corrupt_count"] == 1
 
 

@@ -226,7 +226,7 @@ def test_every_issue_has_a_stable_code(tree):
         fh.write(b'{"title": "caf\xe9"}')  # cp1252 bytes
     os.mkfifo(os.path.join(tree.amazon_dir, "amazon_FIFO.json"))
     seen = set()
-    for verb in ("health", "metrics", "validate", "backups", "repair --dry-run",
+    for verb in ("health", "metrics --content", "validate", "backups", "repair --dry-run",
                  "clear --dry-run --strategy smart_selective", "restore --dry-run"):
         data = json.loads(maintain(tree.cli_args(*verb.split(), "--json")).stdout)
         issues = data["issues"] + [i for f in data.get("files", []) for i in f["issues"]]
@@ -325,3 +325,14 @@ def test_old_manager_keys(tree):
     assert val["total_files"] == len(val["files"])
     fc = FileCheck("p", "t", True, [], [], 1, "x")
     assert fc.file_path == "p"
+
+
+def test_metrics_reads_entries_only_unless_content(tree):
+    with open(os.path.join(tree.amazon_dir, "amazon_B0TORN.json"), "w") as fh:
+        fh.write('{"asin": ')
+    quick = json.loads(maintain(tree.cli_args("metrics", "--json")).stdout)
+    deep = json.loads(maintain(tree.cli_args("metrics", "--json", "--content")).stdout)
+    assert quick["types"]["amazon_cache"]["corrupt_count"] is None  # not read, never "0"
+    assert deep["types"]["amazon_cache"]["corrupt_count"] == 1
+    assert quick["total"]["file_count"] == deep["total"]["file_count"]
+    assert "not read" in maintain(tree.cli_args("metrics")).stdout

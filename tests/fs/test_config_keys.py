@@ -78,7 +78,8 @@ def test_custom_cache_type_is_managed_with_generic_json_checks(tmp_path):
     data = _json(val)
     bad = {os.path.basename(f["path"]) for f in data["files"] if not f["is_valid"]}
     assert val.returncode == 2 and bad == {"torn.json"} and len(data["files"]) == 3
-    met = _json(maintain(tree.cli_args("metrics", "--cache-type", "test_cache", "--json")))
+    met = _json(maintain(tree.cli_args("metrics", "--cache-type", "test_cache", "--json",
+                                       "--content")))
     assert met["types"]["test_cache"]["file_count"] == 3
     assert met["types"]["test_cache"]["corrupt_count"] == 1
     p = maintain(tree.cli_args("clear", "--cache-type", "test_cache", "--strategy", "selective",
