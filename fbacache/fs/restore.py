@@ -24,18 +24,19 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import sys
 import tarfile
 from typing import Any, Callable, Optional, cast
 
-from fbacache.errors import BackupError, UnsafePath
+from fbacache.errors import BackupError, CorruptFile, UnsafePath
 from fbacache.fs.atomic import default_writer, fsync_dir
 from fbacache.fs.backup import list_backups, load_manifest, verify_archive
 from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
 from fbacache.fs.locking import file_lock
 from fbacache.fs.results import BackupInfo
-from fbacache.fs.safe import confine, make_dirs, open_regular
+from fbacache.fs.safe import confine, make_dirs, open_regular, read_regular
 from fbacache.fs.scan import guard_path
 
 __all__ = ["STAGING_PREFIX", "choose_backup", "stage_backup", "restore_type"]
@@ -151,7 +152,8 @@ def holders(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
 def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[str, list[dict]]:
     """Verify ``info`` and extract it into a fresh staging directory under ``t``'s directory.
 
-    Returns ``(staging_dir, manifest_files)``. On any failure the staging
+    Files already in place (see :func:`unchanged`) are not staged. Returns
+    ``(staging_dir, manifest entries staged)``. On any failure the staging
     directory is removed and the cache is untouched.
 
     Raises:
@@ -171,7 +173,8 @@ def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[st
         for hid, holder in sources.items():
             # the files this backup takes from that archive (its own: every member)
             expected = {f["path"]: f for f in manifest["files"] if f.get("in", info.id) == hid}
-            _extract(ctx, holder, expected, staging, seen, staged, own=hid == info.id)
+            _extract(ctx, holder, expected, staging, seen, staged, own=hid == info.id,
+                     directory=t.directory)
         sync_staged(staging, staged)
         missing = {f["path"] for f in manifest["files"]} - seen
         if missing:
@@ -183,16 +186,32 @@ def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[st
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return staging, manifest["files"]
+    placed = {os.path.relpath(p, staging).replace(os.sep, "/") for p in staged}
+    return staging, [f for f in manifest["files"] if f["path"] in placed]
+
+
+def unchanged(target: str, meta: dict[str, Any]) -> bool:
+    """True when ``target`` already is the backed-up file: a regular file (not a link) with
+    the manifest's size, mtime and SHA-256. Restore leaves such a file alone."""
+    try:
+        st = os.lstat(target)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != meta["size"] \
+                or abs(st.st_mtime - float(meta["mtime"])) > 1e-3:
+            return False
+        return hashlib.sha256(read_regular(target)).hexdigest() == meta["sha256"]
+    except (OSError, CorruptFile):
+        return False
 
 
 def _extract(ctx: Context, holder: BackupInfo, expected: dict[str, dict[str, Any]],
-             staging: str, seen: set[str], staged: list[str], own: bool) -> None:
+             staging: str, seen: set[str], staged: list[str], own: bool,
+             directory: str) -> None:
     """Stage the ``expected`` members of ``holder``'s archive, each checked by size and SHA-256.
 
     In the backup's own archive every member must be expected; an earlier archive
     also holds files this backup does not take from it, which are skipped.
     """
+    made: set[str] = set()
     fd, _ = open_regular(holder.archive)  # the archive verified, not what a link names
     with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
         for member in tar:
@@ -209,10 +228,16 @@ def _extract(ctx: Context, holder: BackupInfo, expected: dict[str, dict[str, Any
             data = fh.read()
             if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise BackupError(f"{holder.id}: {rel} fails its checksum")
-            dest = confine(staging, rel, what="backup member")
-            make_dirs(os.path.dirname(dest), staging)
-            _write_staged(dest, data, float(meta["mtime"]), ctx)
             seen.add(rel)
+            if unchanged(confine(directory, rel, what="backup member"), meta):
+                continue  # already in place: no write, no rename (a restore after a few
+                #           deletions costs what those files cost)
+            dest = confine(staging, rel, what="backup member")
+            parent = os.path.dirname(dest)
+            if parent not in made:
+                make_dirs(parent, staging)
+                made.add(parent)
+            _write_staged(dest, data, float(meta["mtime"]), ctx)
             staged.append(dest)
             if len(staged) % 500 == 0:
                 ctx.tick("restore: stage", len(staged), max(len(staged), len(expected)))
@@ -220,22 +245,25 @@ def _extract(ctx: Context, holder: BackupInfo, expected: dict[str, dict[str, Any
 
 def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
                  dry_run: bool = False) -> list[str]:
-    """Restore every file of ``info`` into ``t``'s directory; returns the restored paths.
+    """Restore every file of ``info`` into ``t``'s directory; returns the paths that changed
+    (a file already identical to the backup's is left alone, and not listed).
 
     Raises:
         BackupError: verification failed (nothing was changed).
         UnsafePath: a target is a symlink or escapes the directory (nothing was changed).
     """
     targets = []
-    for f in load_manifest(info)["files"]:
+    entries = load_manifest(info)["files"]
+    checked: set[str] = set()
+    for f in entries:
         target = confine(t.directory, f.get("path") if isinstance(f, dict) else None,
                          what="manifest path")
-        guard_path(target, t.directory, must_exist=False)
+        _guard(target, t.directory, checked)
         targets.append(target)
     if dry_run:
-        for holder in holders(ctx, t, info, load_manifest(info)["files"]).values():
+        for holder in holders(ctx, t, info, entries).values():
             verify_archive(holder)
-        return targets
+        return [p for p, f in zip(targets, entries) if not unchanged(p, f)]
     staging, files = stage_backup(ctx, t, info)
     done = []
     parents: set[str] = set()
@@ -244,8 +272,10 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
             src = confine(staging, f["path"], what="manifest path")
             target = confine(t.directory, f["path"], what="manifest path")
             parent = os.path.dirname(target)
-            make_dirs(parent, t.directory)  # never through a symlinked sub-directory
-            guard_path(target, t.directory, must_exist=False)
+            if parent not in parents:
+                make_dirs(parent, t.directory)  # never through a symlinked sub-directory
+                checked.discard(parent)  # re-check now that it exists
+            _guard(target, t.directory, checked)
             if t.name in LOCKED_TYPES:
                 with file_lock(target):  # other writers read-modify-write these files
                     os.replace(src, target)
@@ -260,6 +290,16 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
             fsync_dir(parent)
         shutil.rmtree(staging, ignore_errors=True)
     return done
+
+
+def _guard(target: str, directory: str, checked: set[str]) -> None:
+    """:func:`guard_path` with its directory half done once per parent directory."""
+    parent = os.path.dirname(target)
+    if parent not in checked:
+        guard_path(target, directory, must_exist=False)
+        checked.add(parent)
+    elif os.path.islink(target):
+        raise UnsafePath(f"{target} is a symlink; not followed")
 
 
 def remove_stale_staging(t: CacheTypeConfig, older_than: float, now: float,

@@ -116,12 +116,17 @@ def test_restore_refuses_tampered_archive(tree):
 def test_restore_dry_run_lists_files(tree):
     m = tree.maintenance()
     m.backup(["supplier_cache"])
+    # a restore changes only what differs from the backup: one file edited, one deleted
+    write_json(tree.supplier_file, [])
+    os.unlink(os.path.join(os.path.dirname(tree.supplier_file),
+                           "other-shop_com_products_cache.json"))
     before = snapshot(tree.root)
     r = m.restore(["supplier_cache"], dry_run=True)
     assert sorted(os.path.basename(p) for p in r.files) == [
-        "clearance-king_co_uk_products_cache.backup_1717000000",
         "clearance-king_co_uk_products_cache.json", "other-shop_com_products_cache.json"]
     assert snapshot(tree.root) == before
+    real = m.restore(["supplier_cache"])
+    assert sorted(real.files) == sorted(r.files)  # the dry run listed exactly what changed
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
