@@ -314,8 +314,8 @@ def _main(argv: list[str], as_json: bool, outcome: list[int]) -> int:
         _check_dirs(config, args)
         _refusals(config, args)
     except ConfigError as exc:
-        code = "usage" if exc.field.startswith("--") else "config"
-        return _fail(EXIT_ERRORS, "config error", code, str(exc), args.verb, as_json, outcome,
+        kind = "usage" if exc.field.startswith("--") else "config"
+        return _fail(EXIT_ERRORS, "config error", kind, str(exc), args.verb, as_json, outcome,
                      args.now)
     except _Refused as exc:
         return _fail(EXIT_REFUSED, "refused", exc.code, str(exc), args.verb, as_json, outcome,

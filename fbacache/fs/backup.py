@@ -45,7 +45,7 @@ import secrets
 import stat
 import tarfile
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional
+from typing import IO, Any, Iterable, Optional, cast
 
 from fbacache.errors import BackupError, CorruptFile, NotRegularFile, UnsafePath
 from fbacache.fs.atomic import AtomicFile, atomic_write_json, default_writer, is_temp_name, read_json
@@ -149,7 +149,8 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
             # tarfile's own "w|gz" has no compresslevel on 3.11; level 6 is ~3x faster than 9
             gz = gzip.GzipFile(fileobj=af, mode="wb", compresslevel=6, mtime=int(created)) \
                 if compress else None
-            with tarfile.open(fileobj=gz or af, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            sink = cast(IO[bytes], gz if gz is not None else af)
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 for i, fi in enumerate(sources):
                     try:
                         data = read_regular(fi.path)
