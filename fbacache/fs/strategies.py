@@ -25,6 +25,7 @@ from fbacache.fs.atomic import read_json
 from fbacache.fs.config import CacheTypeConfig
 from fbacache.fs.context import Context
 from fbacache.fs.inspect import read_doc
+from fbacache.fs.render import human_bytes as _h  # text is read by people; JSON has sizes
 from fbacache.fs.results import Action
 from fbacache.fs.rules import failure_reason, linked_identifiers, product_identifier
 from fbacache.fs.scan import FileInfo, scan_dir
@@ -169,16 +170,16 @@ def plan_size_based(ctx: Context, t: CacheTypeConfig, files: list[FileInfo],
     total = sum(f.size for f in entries)
     limit = t.max_size_bytes
     if total <= limit:
-        notes.append(f"{t.name}: {total} bytes already within max_size_mb ({limit} bytes)")
+        notes.append(f"{t.name}: {_h(total)} already within max_size_mb ({_h(limit)})")
         return []
     actions = []
     for f in sorted((f for f in entries if not f.protected), key=lambda f: (f.mtime, f.rel)):
         if total <= limit:
             break
-        actions.append(_act("delete", t, f, f"size_based: {total} bytes > {limit} bytes"))
+        actions.append(_act("delete", t, f, f"size_based: {_h(total)} > {_h(limit)}"))
         total -= f.size
     if total > limit:
-        notes.append(f"{t.name}: still {total} bytes after removing every unprotected entry")
+        notes.append(f"{t.name}: still {_h(total)} after removing every unprotected entry")
     return actions
 
 
@@ -209,11 +210,11 @@ def plan_total_size(ctx: Context, types: list[CacheTypeConfig], planned: list[Ac
     for f, t in sorted(candidates, key=lambda ft: (ft[0].mtime, ft[1].name, ft[0].rel)):
         if total <= limit:
             break
-        actions.append(_act("delete", t, f, f"max_total_size_gb: all types hold {total} bytes "
-                                            f"> {limit} bytes"))
+        actions.append(_act("delete", t, f, f"max_total_size_gb: all types hold {_h(total)} "
+                                            f"> {_h(limit)}"))
         total -= f.size
     if total > limit:
-        notes.append(f"max_total_size_gb: still {total} bytes after removing every "
+        notes.append(f"max_total_size_gb: still {_h(total)} after removing every "
                      "unprotected size_based entry")
     return actions
 

@@ -78,6 +78,11 @@ def test_console_script_is_declared_and_runs():
                        env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 2 and "Traceback" not in p.stderr
+    # once installed (pip install -e .), the script itself runs the same function
+    script = os.path.join(os.path.dirname(sys.executable), "fbacache-maintain")
+    if os.path.exists(script):
+        p = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and p.stdout.startswith("fbacache-maintain ")
 
 
 @pytest.mark.parametrize("argv, code", [
