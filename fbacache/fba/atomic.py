@@ -23,7 +23,7 @@ import errno
 import json
 import os
 import secrets
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 from fbacache.errors import CorruptFile
 from fbacache.fba.safe import open_regular, read_regular
@@ -162,10 +162,35 @@ def read_json(path: str) -> Any:
     return parse_json_bytes(path, read_regular(path))
 
 
+def _fast_decoder() -> Optional[Callable[[bytes], Any]]:
+    # msgspec (the optional `fast` extra) parses ~2x faster than the stdlib; it is only a
+    # fast path for files it accepts: anything it refuses is judged by the stdlib below,
+    # so verdicts and messages are the stdlib's (NaN literals, huge ints, deep nesting)
+    if os.environ.get("FBACACHE_JSON") == "stdlib":
+        return None
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    return cast(Callable[[bytes], Any], msgspec.json.Decoder().decode)
+
+
+_FAST = _fast_decoder()
+
+
 def parse_json_bytes(path: str, raw: bytes) -> Any:
-    """Decode ``raw`` (the content of ``path``) as JSON; raises :class:`CorruptFile`."""
+    """Decode ``raw`` (the content of ``path``) as JSON; raises :class:`CorruptFile`.
+
+    Uses msgspec when installed (``pip install fbacache[fast]``) for files it accepts;
+    the result equals ``json.loads``'s, and every refusal is the stdlib's verdict.
+    """
     if not raw.strip():
         raise CorruptFile(path, "empty file")
+    if _FAST is not None and not raw.startswith(b"\xef\xbb\xbf"):
+        try:
+            return _FAST(raw)
+        except Exception:  # noqa: BLE001 - any refusal goes to the stdlib for its verdict
+            pass
     try:
         return json.loads(raw)
     except UnicodeDecodeError as exc:

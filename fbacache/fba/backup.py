@@ -1,11 +1,19 @@
 """Compressed, checksummed backups of one cache type, with tiered retention.
 
-Layout: ``<backups>/<cache_type>/<id>.tar.gz`` plus ``<id>.manifest.json``.
+Layout: ``<backups>/<cache_type>/<id>.tar.gz`` (``<id>.tar`` with
+``strategies.backup.compression: false``) plus ``<id>.manifest.json``.
 The archive is written first (temp file, fsync, rename), the manifest last; a
 backup exists only once its manifest does, so a crash mid-backup leaves at most
 an orphan archive or temp file, which the next run removes. The manifest lists
 every file's relative path, size, mtime and SHA-256, and the archive's own
 SHA-256, so a restore can verify everything before touching the cache.
+
+Backups are incremental: a file whose size, mtime and SHA-256 equal its entry in
+the type's previous backup is not archived again; its manifest entry names the
+backup whose archive holds the bytes (``"in": <id>``, always the archive itself,
+never a chain of manifests) and the manifest lists those ids in ``depends_on``.
+Restore reads each file from its holder; retention keeps every backup a kept
+backup depends on.
 
 Retention keeps the last ``daily_backups`` backups, plus the newest backup of
 each of the last ``daily_backups`` days, ``weekly_backups`` ISO weeks and
@@ -37,7 +45,7 @@ import secrets
 import stat
 import tarfile
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional
+from typing import IO, Any, Iterable, Optional, cast
 
 from fbacache.errors import BackupError, CorruptFile, NotRegularFile, UnsafePath
 from fbacache.fba.atomic import AtomicFile, atomic_write_json, default_writer, is_temp_name, read_json
@@ -46,15 +54,17 @@ from fbacache.fba.context import Context
 from fbacache.fba.results import BackupInfo
 from fbacache.fba.safe import open_regular, read_regular
 from fbacache.fba.scan import FileInfo
+from fbacache.fba.issues import issue
 
 __all__ = [
-    "ARCHIVE_SUFFIX", "MANIFEST_SUFFIX", "backup_root", "create_backup", "list_backups",
+    "ARCHIVE_SUFFIX", "PLAIN_SUFFIX", "MANIFEST_SUFFIX", "needed_by", "backup_root", "create_backup", "list_backups",
     "verify_archive", "prune_backups", "select_keep", "sha256_file",
 ]
 
 ARCHIVE_SUFFIX = ".tar.gz"
+PLAIN_SUFFIX = ".tar"
 MANIFEST_SUFFIX = ".manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: incremental entries ("in") and depends_on; format 1 manifests still load
 
 
 def backup_root(ctx: Context, cache_type: str) -> str:
@@ -77,8 +87,32 @@ def backup_sources(files: Iterable[FileInfo]) -> list[FileInfo]:
     return [f for f in files if f.kind in ("entry", "other")]
 
 
-def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> BackupInfo:
-    """Archive every file of ``t`` into a new backup and write its manifest.
+def _previous_entries(ctx: Context, t: CacheTypeConfig) -> dict[str, dict[str, Any]]:
+    """``rel -> entry`` of the newest backup whose manifest loads, each entry's ``in`` set
+    to the backup holding its bytes; empty when there is none (the next backup is full)."""
+    backups = list_backups(ctx, t.name)
+    created = {b.id: b.created for b in backups}
+    # bytes held by an old archive are archived again, so one old full backup is not
+    # pinned by retention for as long as a file stays unchanged
+    horizon = ctx.clock() - max(1, ctx.config.retention.get("daily_backups", 7)) * 86400.0
+    for info in reversed(backups):
+        try:
+            m = load_manifest(info)
+        except BackupError:
+            continue  # a damaged manifest is no base: try the one before
+        out = {}
+        for e in m["files"]:
+            holder = e.get("in", info.id)
+            if created.get(holder, -1.0) >= horizon:
+                out[e["path"]] = dict(e, **{"in": holder})
+        return out
+    return {}
+
+
+def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
+                  full: bool = False) -> BackupInfo:
+    """Archive the files of ``t`` changed since its previous backup (all with ``full``)
+    into a new backup and write its manifest.
 
     Raises:
         BackupError: the directory does not exist (a backup of nothing would count
@@ -97,7 +131,9 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
     created = ctx.clock()
     stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y%m%d_%H%M%S_%f")
     bid = f"{t.name}_{stamp}_{secrets.token_hex(2)}"
-    archive = os.path.join(root, bid + ARCHIVE_SUFFIX)
+    compress = bool(ctx.config.backup.get("compression", True))
+    archive = os.path.join(root, bid + (ARCHIVE_SUFFIX if compress else PLAIN_SUFFIX))
+    base = {} if full else _previous_entries(ctx, t)
     manifest_path = os.path.join(root, bid + MANIFEST_SUFFIX)
     sources = backup_sources(ctx.scan(t))
     hasher = hashlib.sha256()
@@ -111,20 +147,31 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
     try:
         with AtomicFile(archive, writer=hashing_writer) as af:
             # tarfile's own "w|gz" has no compresslevel on 3.11; level 6 is ~3x faster than 9
-            with gzip.GzipFile(fileobj=af, mode="wb", compresslevel=6, mtime=int(created)) as gz:
-                with tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                    for i, fi in enumerate(sources):
-                        try:
-                            data = read_regular(fi.path)
-                        except (FileNotFoundError, NotRegularFile):
-                            continue  # removed, or swapped for a link/FIFO, since the scan
-                        # hash the bytes we archive, not a second read that could differ
+            gz = gzip.GzipFile(fileobj=af, mode="wb", compresslevel=6, mtime=int(created)) \
+                if compress else None
+            sink = cast(IO[bytes], gz if gz is not None else af)
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for i, fi in enumerate(sources):
+                    try:
+                        data = read_regular(fi.path)
+                    except (FileNotFoundError, NotRegularFile):
+                        continue  # removed, or swapped for a link/FIFO, since the scan
+                    # hash the bytes we archive, not a second read that could differ
+                    entry = {"path": fi.rel, "size": len(data), "mtime": fi.mtime,
+                             "sha256": hashlib.sha256(data).hexdigest()}
+                    prev = base.get(fi.rel)
+                    if prev is not None and all(prev[k] == entry[k]
+                                                for k in ("size", "mtime", "sha256")):
+                        entry["in"] = prev["in"]  # unchanged: its bytes stay where they are
+                    else:
                         info = tarfile.TarInfo(fi.rel)
                         info.size, info.mtime, info.mode = len(data), int(fi.mtime), 0o644
                         tar.addfile(info, io.BytesIO(data))
-                        entries.append({"path": fi.rel, "size": len(data), "mtime": fi.mtime,
-                                        "sha256": hashlib.sha256(data).hexdigest()})
+                    entries.append(entry)
+                    if i % 500 == 0:
                         ctx.tick(f"backup {t.name}", i, len(sources))
+            if gz is not None:
+                gz.close()
             archive_bytes = af.bytes_written
         manifest = {
             "format": FORMAT, "id": bid, "cache_type": t.name, "created": created,
@@ -133,6 +180,8 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual") -> B
             "archive": os.path.basename(archive), "archive_bytes": archive_bytes,
             "archive_sha256": hasher.hexdigest(), "files": entries,
             "total_bytes": sum(e["size"] for e in entries),
+            "compression": "gzip" if compress else "none",
+            "depends_on": sorted({e["in"] for e in entries if "in" in e}),
         }
         atomic_write_json(manifest_path, manifest, writer=ctx.writer, indent=1)
     except OSError as exc:
@@ -158,18 +207,22 @@ def _info(m: Any, root: str, name: str, cache_type: str) -> BackupInfo:
     if not isinstance(m, dict) or m.get("id") != bid:
         raise ValueError(f"its id {m.get('id') if isinstance(m, dict) else None!r} is not "
                          f"its file name {bid!r}")
-    if m.get("archive") != bid + ARCHIVE_SUFFIX:
+    if m.get("archive") not in (bid + ARCHIVE_SUFFIX, bid + PLAIN_SUFFIX):
         raise ValueError(f"it names archive {m.get('archive')!r}, not {bid + ARCHIVE_SUFFIX!r}; "
                          "paths from a manifest are never followed")
+    depends = m.get("depends_on", [])
+    if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
+        raise ValueError("its depends_on is not a list of backup ids")
     if m.get("cache_type") != cache_type:
         raise ValueError(f"it belongs to {m.get('cache_type')!r}, not {cache_type!r}")
     return BackupInfo(
         id=bid, cache_type=cache_type, created=float(m["created"]),
-        archive=os.path.join(root, bid + ARCHIVE_SUFFIX),
+        archive=os.path.join(root, m["archive"]),
         manifest=os.path.join(root, name),
         file_count=len(m["files"]), total_bytes=int(m["total_bytes"]),
         archive_bytes=int(m["archive_bytes"]), archive_sha256=m["archive_sha256"],
-        reason=m.get("reason", "manual"))
+        reason=m.get("reason", "manual"), depends_on=list(depends),
+        referenced_count=sum(1 for e in m["files"] if isinstance(e, dict) and "in" in e))
 
 
 def load_manifest(info: BackupInfo) -> dict[str, Any]:
@@ -215,6 +268,8 @@ def _entry_problem(entry: Any) -> Optional[str]:
         return f"has no valid mtime (got {mtime!r})"
     if not isinstance(entry.get("sha256"), str):
         return "has no sha256"
+    if "in" in entry and not isinstance(entry["in"], str):
+        return f"names a holder that is not a backup id (got {entry['in']!r})"
     return None
 
 
@@ -243,7 +298,7 @@ def list_backups(ctx: Context, cache_type: str,
             info = _info(read_json(os.path.join(root, name)), root, name, cache_type)
         except (OSError, CorruptFile, KeyError, TypeError, ValueError) as exc:
             if warnings is not None:
-                warnings.append(f"backup manifest {name} ignored: {exc}")
+                warnings.append(issue("backup.manifest_ignored", f"backup manifest {name} ignored: {exc}"))
             continue
         try:
             if stat.S_ISREG(os.lstat(info.archive).st_mode):  # not a symlink, not a FIFO
@@ -307,6 +362,25 @@ def select_keep(backups: list[BackupInfo], retention: dict[str, int]) -> set[str
     return keep
 
 
+def needed_by(backups: list[BackupInfo], keep: set[str]) -> set[str]:
+    """``keep`` plus every backup a kept one depends on (its files live in their archives).
+
+    Example:
+        >>> b = lambda i, deps: BackupInfo(i, "t", 0, "", "", 1, 0, 0, "", depends_on=deps)
+        >>> sorted(needed_by([b("a", []), b("b", ["a"]), b("c", ["a"])], {"c"}))
+        ['a', 'c']
+    """
+    by_id = {b.id: b for b in backups}
+    out, todo = set(keep), list(keep)
+    while todo:  # depends_on is flat today; a closure stays right if that ever changes
+        b = by_id.get(todo.pop())
+        for dep in b.depends_on if b else ():
+            if dep not in out:
+                out.add(dep)
+                todo.append(dep)
+    return out
+
+
 def prune_backups(ctx: Context, cache_type: str, protect: Iterable[str] = (),
                   dry_run: bool = False) -> list[str]:
     """Apply retention and remove leftovers of crashed runs; returns removed names.
@@ -316,7 +390,7 @@ def prune_backups(ctx: Context, cache_type: str, protect: Iterable[str] = (),
     """
     root = backup_root(ctx, cache_type)
     backups = list_backups(ctx, cache_type)
-    keep = select_keep(backups, ctx.config.retention) | set(protect)
+    keep = needed_by(backups, select_keep(backups, ctx.config.retention) | set(protect))
     removed = []
     for b in backups:
         if b.id in keep:
@@ -333,8 +407,9 @@ def prune_backups(ctx: Context, cache_type: str, protect: Iterable[str] = (),
     for name in names:
         path = os.path.join(root, name)
         # an archive whose manifest is absent (not merely unreadable) is a crashed run's orphan
-        orphan = (name.endswith(ARCHIVE_SUFFIX) and name not in live and not is_temp_name(name)
-                  and not os.path.exists(path[:-len(ARCHIVE_SUFFIX)] + MANIFEST_SUFFIX))
+        suffix = next((x for x in (ARCHIVE_SUFFIX, PLAIN_SUFFIX) if name.endswith(x)), None)
+        orphan = (suffix is not None and name not in live and not is_temp_name(name)
+                  and not os.path.exists(path[:-len(suffix)] + MANIFEST_SUFFIX))
         if (orphan or is_temp_name(name)) and os.path.isfile(path) and not os.path.islink(path):
             removed.append(name)
             if not dry_run:

@@ -28,8 +28,13 @@ __all__ = [
     "CacheTypeConfig", "FsConfig", "KNOWN_TYPES", "STRATEGIES", "load_config", "parse_config",
 ]
 
-#: Cache types whose file formats the adapter knows (see ``schemas.py``).
+#: Cache types whose file formats the adapter knows (see ``schemas.py``). Any other type
+#: named under ``cache_types`` with a directory is managed too, with generic JSON checks.
 KNOWN_TYPES = ("supplier_cache", "amazon_cache", "ai_category_cache", "linking_map")
+
+#: ``strategies.backup.frequency`` values, as cron schedules for the ``schedule`` verb.
+BACKUP_FREQUENCIES = {"hourly": "0 * * * *", "daily": "0 1 * * *", "weekly": "0 1 * * 0",
+                      "monthly": "0 1 1 * *"}
 
 #: Every clearing strategy ``clear`` accepts.
 STRATEGIES = (
@@ -91,6 +96,23 @@ class FsConfig:
     retention: dict[str, int]
     unknown_keys: list[str] = field(default_factory=list)
     source: str | None = None
+    #: ``cache.enabled``: false refuses every verb that changes cache files
+    enabled: bool = True
+    #: ``strategies.clearing.available`` (empty: every strategy); ``clear --strategy`` obeys it
+    available: tuple[str, ...] = ()
+    #: ``strategies.clearing.schedule``: ``enabled``, ``cron``, ``strategy`` (``schedule`` verb)
+    schedule: dict[str, Any] = field(default_factory=dict)
+    #: ``strategies.backup``: ``enabled``, ``frequency``, ``compression``
+    backup: dict[str, Any] = field(default_factory=lambda: {
+        "enabled": True, "frequency": "daily", "compression": True})
+    #: keys that are known but not acted on, each as ``"key: reason"`` (reported once)
+    unsupported: list[str] = field(default_factory=list)
+
+    @property
+    def max_total_bytes(self) -> int | None:
+        """``global_settings.max_total_size_gb`` in bytes (``None`` when not set)."""
+        gb = self.global_settings.get("max_total_size_gb")
+        return None if gb is None else int(gb * 1024 ** 3)
 
     @property
     def state_dir(self) -> str:
@@ -127,13 +149,13 @@ def _unknown(section: Mapping[str, Any], known: set[str], path: str, out: list[s
     out.extend(f"{path}.{k}" for k in section if k not in known)
 
 
-def _parse_type(name: str, raw: Any, directory: str, defaults: dict[str, float],
+def _parse_type(name: str, raw: Any, directory: str, defaults: dict[str, Any],
                 unknown: list[str]) -> CacheTypeConfig:
     path = f"cache.cache_types.{name}"
     spec = _obj(raw, path)
     _unknown(spec, _TYPE_KEYS, path, unknown)
     ttl_v = float(check_number(spec.get("ttl_hours", defaults["ttl_hours"]), f"{path}.ttl_hours"))
-    strategy = spec.get("cleanup_strategy", "selective")
+    strategy = spec.get("cleanup_strategy", defaults["strategy"])
     if strategy not in STRATEGIES:
         raise ConfigError(f"{path}.cleanup_strategy",
                           f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
@@ -188,7 +210,7 @@ def parse_config(data: Mapping[str, Any], root: str, source: str | None = None) 
     global_settings = {k: float(check_number(v, f"cache.global_settings.{k}"))
                        for k, v in gs.items() if k in _GLOBAL_KEYS}
     default_ttl = cache.get("ttl_hours", global_settings.get("default_ttl_hours", 336))
-    defaults = {
+    defaults: dict[str, Any] = {
         "ttl_hours": float(check_number(default_ttl, "cache.ttl_hours")),
         "max_size_mb": float(check_number(cache.get("max_size_mb", 500), "cache.max_size_mb")),
     }
@@ -201,33 +223,91 @@ def parse_config(data: Mapping[str, Any], root: str, source: str | None = None) 
         if k in _SELECTIVE_KEYS:
             selective[k] = _bool(v, f"cache.selective_clear_config.{k}")
 
+    enabled = _bool(cache.get("enabled", True), "cache.enabled")
     strategies = dict(_obj(cache.get("strategies", {}), "cache.strategies"))
+    _unknown(strategies, {"clearing", "backup"}, "cache.strategies", unknown)
     clearing = _obj(strategies.get("clearing", {}), "cache.strategies.clearing")
+    _unknown(clearing, {"default", "available", "schedule"}, "cache.strategies.clearing", unknown)
     available = clearing.get("available", [])
-    if not isinstance(available, list):  # a str would be checked letter by letter
-        raise ConfigError("cache.strategies.clearing.available",
-                          f"must be a list of strategy names, got {available!r}")
+    if not isinstance(available, list):
+        raise ConfigError("cache.strategies.clearing.available", "expected a list of strategies")
     for i, name in enumerate(available):
         if name not in STRATEGIES:
             raise ConfigError(f"cache.strategies.clearing.available[{i}]",
                               f"unknown strategy {name!r}")
+    default_strategy = clearing.get("default", "selective")
+    if default_strategy not in STRATEGIES:
+        raise ConfigError("cache.strategies.clearing.default",
+                          f"unknown strategy {default_strategy!r}; expected one of "
+                          f"{', '.join(STRATEGIES)}")
+    defaults["strategy"] = default_strategy
+    schedule = _parse_schedule(clearing, unknown)
+    backup = _parse_backup(strategies, unknown)
     retention = _parse_retention(strategies, unknown)
 
     types_raw = _obj(cache.get("cache_types", {}), "cache.cache_types")
     cache_types: dict[str, CacheTypeConfig] = {}
+    unsupported: list[str] = []
     for name, spec in types_raw.items():
-        if name not in KNOWN_TYPES:
-            unknown.append(f"cache.cache_types.{name}")
-            continue
+        if name in _TOOL_DIRS:
+            raise ConfigError(f"cache.cache_types.{name}",
+                              f"{name!r} names a tool directory, not a cache type")
         if name not in directories:
-            raise ConfigError(f"cache.directories.{name}",
-                              f"cache type {name!r} has no directory")
+            if name in KNOWN_TYPES:
+                raise ConfigError(f"cache.directories.{name}",
+                                  f"cache type {name!r} has no directory")
+            # a custom type is managed once it has a directory; without one there is
+            # nothing to manage, which the operator should hear about once
+            unsupported.append(f"cache.cache_types.{name}: not managed: no "
+                               f"cache.directories.{name} entry")
+            continue
         cache_types[name] = _parse_type(name, spec, directories[name], defaults, unknown)
+    for name in directories:
+        if name not in cache_types and name not in _TOOL_DIRS:
+            unsupported.append(f"cache.directories.{name}: not managed: no cache.cache_types."
+                               f"{name} entry (add one to manage it with generic JSON checks)")
     _check_overlap(cache_types)
     return FsConfig(root=root, cache_types=cache_types, directories=directories,
                     selective=selective, global_settings=global_settings,
                     strategies=strategies, retention=retention, unknown_keys=unknown,
-                    source=source)
+                    source=source, enabled=enabled, available=tuple(available),
+                    schedule=schedule, backup=backup, unsupported=unsupported)
+
+
+def _parse_schedule(clearing: Mapping[str, Any], unknown: list[str]) -> dict[str, Any]:
+    path = "cache.strategies.clearing.schedule"
+    raw = _obj(clearing.get("schedule", {}), path)
+    _unknown(raw, {"enabled", "cron", "strategy"}, path, unknown)
+    out: dict[str, Any] = {"enabled": _bool(raw.get("enabled", False), f"{path}.enabled")}
+    if "cron" in raw:
+        from fbacache.fba.schedule import parse_cron  # late: schedule imports nothing of ours
+        cron = raw["cron"]
+        if not isinstance(cron, str):
+            raise ConfigError(f"{path}.cron", f"expected a cron expression, got {cron!r}")
+        try:
+            parse_cron(cron)
+        except ValueError as exc:
+            raise ConfigError(f"{path}.cron", str(exc)) from None
+        out["cron"] = cron
+    elif out["enabled"]:
+        raise ConfigError(f"{path}.cron", "an enabled schedule needs a cron expression")
+    strategy = raw.get("strategy", clearing.get("default", "selective"))
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"{path}.strategy", f"unknown strategy {strategy!r}")
+    out["strategy"] = strategy
+    return out
+
+
+def _parse_backup(strategies: Mapping[str, Any], unknown: list[str]) -> dict[str, Any]:
+    path = "cache.strategies.backup"
+    raw = _obj(strategies.get("backup", {}), path)
+    _unknown(raw, {"enabled", "frequency", "compression", "retention_policy"}, path, unknown)
+    freq = raw.get("frequency", "daily")
+    if freq not in BACKUP_FREQUENCIES:
+        raise ConfigError(f"{path}.frequency", f"expected one of "
+                          f"{', '.join(BACKUP_FREQUENCIES)}, got {freq!r}")
+    return {"enabled": _bool(raw.get("enabled", True), f"{path}.enabled"), "frequency": freq,
+            "compression": _bool(raw.get("compression", True), f"{path}.compression")}
 
 
 def _contains(outer: str, inner: str) -> bool:

@@ -7,6 +7,7 @@ Tests replace the seams (``writer`` for injected ``ENOSPC``, ``clock`` for ages,
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -101,6 +102,21 @@ class Context:
             ts = datetime.fromtimestamp(self.clock(), timezone.utc).strftime("%Y%m%d_%H%M%S")
             self._run_id = f"{ts}_{os.getpid()}"
         return self._run_id
+
+    def command(self, verb: str, *args: str) -> str:
+        """A full, copy-pasteable command line running ``verb`` on this config and root.
+
+        Example:
+            >>> from fbacache.fba.config import parse_config
+            >>> cfg = parse_config({}, "/srv/fba", source="/srv/fba/system_config.json")
+            >>> Context(cfg).command("backup", "--cache-type", "amazon_cache")
+            'python -m fbacache.maintain backup --config /srv/fba/system_config.json --root /srv/fba --cache-type amazon_cache'
+        """
+        argv = ["python", "-m", "fbacache.maintain", verb]
+        if self.config.source:
+            argv += ["--config", os.path.abspath(self.config.source)]
+        argv += ["--root", self.config.root, *args]
+        return shlex.join(argv)
 
     def tick(self, label: str, done: int, total: int) -> None:
         """Report progress (every call is cheap when no progress sink is attached)."""

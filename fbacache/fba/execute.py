@@ -26,6 +26,7 @@ from fbacache.fba.results import Action
 from fbacache.fba.safe import open_regular
 from fbacache.fba.scan import guard_path
 from fbacache.fba.strategies import load_linked_ids, rewrite_keep
+from fbacache.fba.issues import issue
 
 __all__ = ["apply_action", "apply_all", "safety_backups"]
 
@@ -46,7 +47,8 @@ def safety_backups(ctx: Context, types: Iterable[CacheTypeConfig], reason: str,
             ids.append(create_backup(ctx, t, reason=reason).id)
             ok.add(t.name)
         except BackupError as exc:
-            errors.append(f"{t.name}: aborted before any change, safety backup failed: {exc}")
+            errors.append(issue("action.safety_backup_failed",
+                                f"{t.name}: aborted before any change, safety backup failed: {exc}"))
     return ok, ids
 
 
@@ -132,9 +134,10 @@ def apply_all(ctx: Context, actions: list[Action], errors: list[str], *, allowed
                 a.error = "vanished before it was processed"
             except (OSError, FbaCacheError) as exc:
                 a.error = str(exc)
-                errors.append(f"{a.path}: {a.op} failed: {exc}")
+                errors.append(issue("action.failed", f"{a.path}: {a.op} failed: {exc}"))
                 if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                    errors.append("no space left on device: stopped; remaining files untouched")
+                    errors.append(issue("disk.full",
+                                        "no space left on device: stopped; remaining files untouched"))
                     _sync(dirs)
                     return
         ctx.tick("clear", min(start + step, len(todo)), len(todo))

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from typing import Any, Iterable, Optional
 
@@ -18,7 +19,9 @@ from fbacache.fba.atomic import read_json
 from fbacache.fba.backup import list_backups
 from fbacache.fba.context import Context
 from fbacache.fba.inspect import collect_metrics
+from fbacache.fba.render import human_bytes
 from fbacache.fba.results import HealthReport, TypeHealth, TypeMetrics
+from fbacache.fba.issues import issue
 
 __all__ = ["HEALTH_LEVELS", "worst_health", "system_resources", "check_health"]
 
@@ -67,38 +70,43 @@ def system_resources(path: str) -> dict[str, Any]:
 def _judge(ctx: Context, m: TypeMetrics, h: TypeHealth) -> None:
     levels = ["healthy"]
     if m.error is not None:
-        h.issues.append(m.error)
-        h.recommendations.append("check the directory's type and permissions")
+        h.issues.append(issue("dir.unreadable", m.error))
+        h.recommendations.append(f"ls -ld {shlex.quote(m.directory)}  # check its type and "
+                                 "permissions")
         h.status = "error"
         return
     if not m.exists:
-        h.issues.append(f"directory {m.directory} does not exist")
-        h.recommendations.append("check cache.directories and --root")
+        h.issues.append(issue("dir.missing", f"directory {m.directory} does not exist"))
+        h.recommendations.append(f"mkdir -p {shlex.quote(m.directory)}  # or fix "
+                                 "cache.directories / --root")
         h.status = "warning"
         return
     if m.corrupt_count:
         ratio = m.corrupt_count / max(1, m.file_count)
         levels.append("critical" if ratio >= 0.25 else "degraded" if ratio >= 0.05 else "warning")
-        h.issues.append(f"{m.corrupt_count} of {m.file_count} file(s) corrupt")
-        h.recommendations.append("run `repair` to quarantine corrupt files")
+        h.issues.append(issue("type.corrupt_files", f"{m.corrupt_count} of {m.file_count} file(s) corrupt"))
+        h.recommendations.append(ctx.command("repair", "--cache-type", m.cache_type))
     if m.max_size_bytes and m.total_bytes > m.max_size_bytes:
         levels.append("degraded")
-        h.issues.append(f"size {m.total_bytes} bytes exceeds max_size_mb ({m.max_size_bytes} bytes)")
-        h.recommendations.append("run `clear --strategy size_based`")
+        h.issues.append(issue("size.type_over", f"size {human_bytes(m.total_bytes)} exceeds "
+                              f"max_size_mb ({human_bytes(m.max_size_bytes)})"))
+        h.recommendations.append(ctx.command("clear", "--strategy", "size_based",
+                                             "--cache-type", m.cache_type))
     elif m.max_size_bytes and m.total_bytes > 0.8 * m.max_size_bytes:
         levels.append("warning")
-        h.issues.append("size above 80% of max_size_mb")
+        h.issues.append(issue("size.type_near", "size above 80% of max_size_mb"))
     if m.file_count and m.expired_count > 0.5 * m.file_count:
         levels.append("warning")
-        h.issues.append(f"{m.expired_count} of {m.file_count} entries expired")
-        h.recommendations.append("the FBA system re-fetches stale entries; "
-                                 "`clear --strategy selective` frees them now")
+        h.issues.append(issue("age.expired", f"{m.expired_count} of {m.file_count} entries expired"))
+        h.recommendations.append(ctx.command("clear", "--strategy", "selective",
+                                             "--cache-type", m.cache_type)
+                                 + "  # the FBA system re-fetches stale entries anyway")
     if m.symlinks_skipped:
         levels.append("warning")
-        h.issues.append(f"{m.symlinks_skipped} symlink(s) skipped (never followed)")
+        h.issues.append(issue("file.symlink", f"{m.symlinks_skipped} symlink(s) skipped (never followed)"))
     if m.special_skipped:
         levels.append("warning")
-        h.issues.append(f"{m.special_skipped} FIFO/socket/device file(s) skipped (never opened)")
+        h.issues.append(issue("file.special", f"{m.special_skipped} FIFO/socket/device file(s) skipped (never opened)"))
     h.status = worst_health(levels)
 
 
@@ -133,41 +141,52 @@ def check_health(ctx: Context, names: Optional[Iterable[str]] = None) -> HealthR
             _judge(ctx, m, h)
         except OSError as exc:
             h.status = "error"
-            h.issues.append(f"cannot inspect: {exc}")
+            h.issues.append(issue("linking_map.unreadable", f"cannot inspect: {exc}"))
         if name == "linking_map" and lm_state == "corrupt":
             h.status = "critical"
-            h.issues.append(f"linking_map.json is corrupt ({lm_why}): the FBA system would "
-                            "re-process (and re-pay for) every product")
-            h.recommendations.append("run `restore --cache-type linking_map` from a verified "
-                                     "backup, or `repair` to quarantine it for salvage")
+            h.issues.append(issue("linking_map.corrupt", f"linking_map.json is corrupt ({lm_why}): "
+                                  "the FBA system would re-process (and re-pay for) every product"))
+            h.recommendations.append(ctx.command("restore", "--cache-type", "linking_map"))
+            h.recommendations.append(ctx.command("repair", "--cache-type", "linking_map"))
         elif name == "linking_map" and lm_state == "unreadable" and m.error is None:
             h.status = "error"
-            h.issues.append(f"linking_map.json cannot be read: {lm_why}")
+            h.issues.append(issue("linking_map.unreadable",
+                                  f"linking_map.json cannot be read: {lm_why}"))
         elif name == "linking_map" and lm_state == "missing":
             h.status = worst_health([h.status, "warning"])
-            h.issues.append("linking_map.json is missing")
+            h.issues.append(issue("linking_map.missing", "linking_map.json is missing"))
         t = ctx.config.cache_types[name]
         if t.backup_enabled and m.exists and m.file_count:
             try:
                 backups = list_backups(ctx, name)
             except UnsafePath as exc:
                 h.status = worst_health([h.status, "critical"])
-                h.issues.append(f"backup directory unsafe: {exc}")
+                h.issues.append(issue("backup.unsafe_dir", f"backup directory unsafe: {exc}"))
                 report.types[name] = h
                 continue
             if not backups or now - backups[-1].created > 2 * 86400:
                 h.status = worst_health([h.status, "warning"])
-                h.issues.append("no backup in the last 2 days")
-                h.recommendations.append(f"run `backup --cache-type {name}`")
+                h.issues.append(issue("backup.stale", "no backup in the last 2 days"))
+                h.recommendations.append(ctx.command("backup", "--cache-type", name))
         report.types[name] = h
     report.system = system_resources(ctx.config.root)
     levels = [h.status for h in report.types.values()]
     free = report.system["disk_free_bytes"] / max(1, report.system["disk_total_bytes"])
     if free < 0.05:
         levels.append("critical")
-        report.warnings.append("less than 5% disk space free")
+        report.warnings.append(issue("disk.critical", "less than 5% disk space free"))
     elif free < 0.10:
         levels.append("warning")
-        report.warnings.append("less than 10% disk space free")
+        report.warnings.append(issue("disk.low", "less than 10% disk space free"))
+    limit = ctx.config.max_total_bytes
+    total = sum(m.total_bytes for m in metrics.types.values())
+    if limit is not None and total > limit:
+        # the global cap spans every type: one report-level issue, fixed by size_based
+        levels.append("degraded")
+        report.warnings.append(issue(
+            "size.total_over", f"all types together hold {human_bytes(total)}, over "
+            f"global_settings.max_total_size_gb ({human_bytes(limit)})"))
+        report.recommendations.append(ctx.command("clear", "--strategy", "size_based"))
+    report.total_bytes, report.max_total_bytes = total, limit
     report.overall = worst_health(levels)
     return report

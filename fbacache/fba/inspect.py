@@ -24,6 +24,7 @@ from fbacache.fba.context import Context, os_error_text
 from fbacache.fba.results import FileCheck, MetricsReport, TypeMetrics, ValidationReport
 from fbacache.fba.scan import FileInfo
 from fbacache.fba.schemas import check_document
+from fbacache.fba.issues import issue
 
 __all__ = ["read_doc", "collect_metrics", "validate_files", "iso"]
 
@@ -32,7 +33,8 @@ _TICK = 500
 
 def iso(ts: float) -> str:
     """UTC ISO-8601 timestamp with seconds."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
 
 
 def read_doc(fi: FileInfo) -> tuple[Any, Optional[str]]:
@@ -50,8 +52,13 @@ def read_doc(fi: FileInfo) -> tuple[Any, Optional[str]]:
         return None, exc.reason
 
 
-def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> MetricsReport:
-    """File count, bytes, ages, expired and corrupt counts per cache type and in total."""
+def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None,
+                    content: bool = True) -> MetricsReport:
+    """File count, bytes, ages, expired and corrupt counts per cache type and in total.
+
+    ``content=False`` reads directory entries only (``du``'s cost, not ``cat``'s):
+    ``corrupt_count`` is then ``None``, "not checked", never 0.
+    """
     report = MetricsReport()
     now = ctx.clock()
     for t in ctx.select(names):
@@ -59,21 +66,21 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> Metr
                         exists=os.path.isdir(t.directory), max_size_bytes=t.max_size_bytes)
         report.types[t.name] = m
         if not os.path.lexists(t.directory):
-            report.warnings.append(f"{t.name}: directory {t.directory} does not exist")
+            report.warnings.append(issue("dir.missing", f"{t.name}: directory {t.directory} does not exist"))
             continue
         try:
             files = ctx.scan(t)
         except OSError as exc:  # a file where the directory should be, no permission...
             m.error = os_error_text(exc, t.directory)
-            report.errors.append(f"{t.name}: {m.error}")
+            report.errors.append(issue("dir.unreadable", f"{t.name}: {m.error}"))
             continue
         entries = [f for f in files if f.kind == "entry"]
         m.other_files = sum(1 for f in files if f.kind in ("other", "temp"))
         m.symlinks_skipped = sum(1 for f in files if f.kind == "symlink")
         m.special_skipped = sum(1 for f in files if f.kind == "special")
         if m.special_skipped:
-            report.warnings.append(f"{t.name}: {m.special_skipped} FIFO/socket/device file(s) "
-                                   "skipped (never opened)")
+            report.warnings.append(issue("file.special", f"{t.name}: {m.special_skipped} FIFO/socket/"
+                                         "device file(s) skipped (never opened)"))
         for i, fi in enumerate(entries):
             m.file_count += 1
             m.total_bytes += fi.size
@@ -82,24 +89,28 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None) -> Metr
             m.newest_age_hours = age if m.newest_age_hours is None else min(m.newest_age_hours, age)
             if ctx.expired(t, fi):
                 m.expired_count += 1
+            if not content:
+                m.corrupt_count = None
+                continue
             try:
                 _, bad = read_doc(fi)
             except OSError as exc:
-                report.warnings.append(f"{fi.path}: unreadable: {exc.strerror}")
+                report.warnings.append(issue("file.unreadable", f"{fi.path}: unreadable: {exc.strerror}"))
                 continue
             if bad:
-                m.corrupt_count += 1
+                m.corrupt_count = (m.corrupt_count or 0) + 1
             if i % _TICK == 0:
                 ctx.tick(f"metrics {t.name}", i, len(entries))
         if m.corrupt_count:
-            report.warnings.append(f"{t.name}: {m.corrupt_count} corrupt file(s)")
+            report.warnings.append(issue("type.corrupt_files", f"{t.name}: {m.corrupt_count} corrupt file(s)"))
     ages_old = [m.oldest_age_hours for m in report.types.values() if m.oldest_age_hours is not None]
     ages_new = [m.newest_age_hours for m in report.types.values() if m.newest_age_hours is not None]
     report.total = {
         "file_count": sum(m.file_count for m in report.types.values()),
         "total_bytes": sum(m.total_bytes for m in report.types.values()),
         "expired_count": sum(m.expired_count for m in report.types.values()),
-        "corrupt_count": sum(m.corrupt_count for m in report.types.values()),
+        "corrupt_count": None if not content else sum(m.corrupt_count or 0
+                                                      for m in report.types.values()),
         "oldest_age_hours": max(ages_old) if ages_old else None,
         "newest_age_hours": min(ages_new) if ages_new else None,
     }
@@ -111,24 +122,27 @@ def check_file(cache_type: str, fi: FileInfo) -> FileCheck:
     fc = FileCheck(path=fi.path, cache_type=cache_type, is_valid=True, errors=[], warnings=[],
                    file_size=fi.size, last_modified=iso(fi.mtime))
     if fi.kind == "symlink":
-        fc.warnings.append("symlink: not followed, not validated")
+        fc.warnings.append(issue("file.symlink", "symlink: not followed, not validated"))
         return fc
     if fi.kind == "special":
-        fc.warnings.append("not a regular file (FIFO, socket or device): not opened")
+        fc.warnings.append(issue("file.special", "not a regular file (FIFO, socket or device): not opened"))
         return fc
     try:
         doc, bad = read_doc(fi)
     except OSError as exc:
         fc.is_valid = False
-        fc.errors.append(f"unreadable: {exc.strerror}")
+        fc.errors.append(issue("file.unreadable", f"unreadable: {exc.strerror}"))
         return fc
     if bad:
         fc.is_valid, fc.corrupt = False, True
-        fc.errors.append(f"corrupt: {bad}")
+        fc.errors.append(issue("file.corrupt", f"corrupt: {bad}"))
         return fc
-    fc.errors, fc.warnings = check_document(cache_type, doc, os.path.basename(fi.path))
+    errs, warns = check_document(cache_type, doc, os.path.basename(fi.path))
+    fc.errors = [issue("file.schema", e) for e in errs]
+    fc.warnings = [issue("file.schema_warning", w) for w in warns]
     if fi.kind == "other" and not fi.rel.endswith("_processing_state.json"):
-        fc.warnings.insert(0, f"file name does not match the {cache_type} naming pattern")
+        fc.warnings.insert(0, issue("file.name", f"file name does not match the {cache_type} "
+                                                 "naming pattern"))
     fc.is_valid = not fc.errors
     return fc
 
@@ -138,15 +152,15 @@ def validate_files(ctx: Context, names: Optional[Iterable[str]] = None) -> Valid
     report = ValidationReport()
     for t in ctx.select(names):
         if not t.validation_enabled:
-            report.warnings.append(f"{t.name}: validation disabled in config; skipped")
+            report.warnings.append(issue("type.validation_disabled", f"{t.name}: validation disabled in config; skipped"))
             continue
         if not os.path.lexists(t.directory):
-            report.warnings.append(f"{t.name}: directory {t.directory} does not exist")
+            report.warnings.append(issue("dir.missing", f"{t.name}: directory {t.directory} does not exist"))
             continue
         try:
             scanned = ctx.scan(t)
         except OSError as exc:
-            report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+            report.errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
             continue
         files = [f for f in scanned if f.kind in ("entry", "symlink", "special")
                  or (f.kind == "other" and f.rel.endswith(".json"))]
@@ -154,4 +168,8 @@ def validate_files(ctx: Context, names: Optional[Iterable[str]] = None) -> Valid
             report.files.append(check_file(t.name, fi))
             if i % _TICK == 0:
                 ctx.tick(f"validate {t.name}", i, len(files))
+    bad = len(report.invalid)
+    if bad:  # the summary an operator (and --quiet) sees as the run's error
+        report.errors.append(issue("files.invalid", f"{bad} of {len(report.files)} checked "
+                                   "file(s) invalid (see the table or --json files)"))
     return report

@@ -24,21 +24,18 @@ from typing import Callable, Optional, Sequence
 
 from fbacache.errors import BackupError, ConfigError, CorruptFile, MaintenanceAborted, UnsafePath
 from fbacache.fba.atomic import Writer
-from fbacache.fba.backup import create_backup, list_backups, prune_backups
 from fbacache.fba.config import STRATEGIES, CacheTypeConfig, FsConfig
 from fbacache.fba.context import Context, Progress, default_load_probe, os_error_text
-from fbacache.fba.execute import apply_all, safety_backups
-from fbacache.fba.health import check_health
-from fbacache.fba.housekeeping import plan_optimize, plan_repair
 from fbacache.fba.inspect import collect_metrics, validate_files
-from fbacache.fba.locking import directory_lock
-from fbacache.fba.restore import choose_backup, restore_type
 from fbacache.fba.safe import make_dirs
 from fbacache.fba.results import (
-    Action, BackupInfo, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
+    Action, BackupInfo, BackupListReport, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
     RepairReport, RestoreReport, ValidationReport,
 )
-from fbacache.fba.strategies import plan
+from fbacache.fba.issues import issue
+
+# The verbs' machinery (tarfile, filelock, strategies...) is imported by the methods that
+# use it: `metrics` and `validate` must not pay for `backup`'s imports at every start.
 
 __all__ = ["Maintenance"]
 
@@ -72,6 +69,7 @@ class Maintenance:
         return Context(self.config, **self._seams)  # type: ignore[arg-type]
 
     def _lock(self) -> AbstractContextManager[None]:
+        from fbacache.fba.locking import directory_lock
         # a symlinked .fbacache would put the lock (and by default every backup, quarantined
         # and archived file) outside the root: refuse before anything is written there
         try:
@@ -85,11 +83,15 @@ class Maintenance:
     # -- read-only -------------------------------------------------------------------------
     def health(self, types: Types = None) -> HealthReport:
         """Per-type status, issues, recommendations, system resources, overall status."""
+        from fbacache.fba.health import check_health
         return check_health(self._ctx(), types)
 
-    def metrics(self, types: Types = None) -> MetricsReport:
-        """File count, bytes, ages, expired and corrupt counts per type and in total."""
-        return collect_metrics(self._ctx(), types)
+    def metrics(self, types: Types = None, *, content: bool = True) -> MetricsReport:
+        """File count, bytes, ages, expired and corrupt counts per type and in total.
+
+        ``content=False`` stats files without reading them (``corrupt_count`` is ``None``).
+        """
+        return collect_metrics(self._ctx(), types, content=content)
 
     def validate(self, types: Types = None) -> ValidationReport:
         """Parse and schema-check every file; see :class:`~fbacache.fba.results.FileCheck`."""
@@ -97,7 +99,23 @@ class Maintenance:
 
     def backups(self, cache_type: str) -> list[BackupInfo]:
         """Complete backups of ``cache_type``, oldest first."""
+        from fbacache.fba.backup import list_backups
         return list_backups(self._ctx(), cache_type)
+
+    def list_backups(self, types: Types = None) -> BackupListReport:
+        """``backups`` verb: every complete backup of each selected type, oldest first.
+
+        Damaged or forged manifests are listed as warnings, never as backups.
+        """
+        from fbacache.fba.backup import list_backups
+        ctx = self._ctx()
+        report = BackupListReport()
+        for t in ctx.select(types):
+            try:
+                report.backups[t.name] = list_backups(ctx, t.name, report.warnings)
+            except (UnsafePath, OSError) as exc:
+                report.errors.append(issue("backup.unsafe_dir", f"{t.name}: {exc}"))
+        return report
 
     # -- destructive -----------------------------------------------------------------------
     def clear(self, strategy: Optional[str] = None, types: Types = None, *,
@@ -112,6 +130,7 @@ class Maintenance:
         Raises:
             ConfigError: unknown strategy or cache type.
         """
+        from fbacache.fba.execute import apply_all, safety_backups
         if strategy is not None and strategy not in STRATEGIES:
             raise ConfigError("--strategy", f"unknown strategy {strategy!r}; "
                                             f"expected one of {', '.join(STRATEGIES)}")
@@ -140,41 +159,67 @@ class Maintenance:
 
     @staticmethod
     def _plan_optimize(ctx: Context, selected: list, report: OptimizeReport) -> None:
+        from fbacache.fba.housekeeping import plan_optimize
         for t in selected:
             try:
                 report.actions += plan_optimize(ctx, t)
             except UnsafePath as exc:  # a symlinked archive directory: nothing of it is touched
-                report.errors.append(f"{t.name}: optimize refused: {exc}")
+                report.errors.append(issue("optimize.refused", f"{t.name}: optimize refused: {exc}"))
             except OSError as exc:  # an unreadable directory: an error of its type only
-                report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+                report.errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
 
     def _plan_all(self, ctx: Context, strategy: Optional[str], selected: list,
                   report: ClearReport) -> None:
+        from fbacache.fba.strategies import plan, plan_total_size
+        sized = []
         for t in selected:
+            chosen = strategy or t.cleanup_strategy
+            if chosen == "performance_aware" and t.cleanup_strategy != "performance_aware":
+                chosen = t.cleanup_strategy
+            if chosen == "size_based":
+                sized.append(t)
             try:
                 report.actions += plan(ctx, strategy or t.cleanup_strategy, t, report.notes)
             except CorruptFile as exc:
-                report.errors.append(f"{t.name}: {exc}")
+                report.errors.append(issue("plan.failed", f"{t.name}: {exc}"))
             except OSError as exc:
-                report.errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+                report.errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
+        if sized and ctx.config.max_total_bytes is not None:
+            # global_settings.max_total_size_gb spans every type: after each type is within
+            # its own max_size_mb, the oldest entries across the size_based types go next
+            try:
+                report.actions += plan_total_size(ctx, sized, report.actions, report.notes)
+            except OSError as exc:
+                report.errors.append(issue("plan.failed", f"max_total_size_gb: {exc}"))
 
     def backup(self, types: Types = None, *, reason: str = "manual",
-               prune: bool = True) -> BackupReport:
-        """Back up each selected type (all ``backup_enabled`` ones when ``types`` is None)."""
+               prune: bool = True, full: bool = False) -> BackupReport:
+        """Back up each selected type (all ``backup_enabled`` ones when ``types`` is None).
+
+        Backups are incremental: a file unchanged since the type's previous backup
+        (same size, mtime and SHA-256) is referenced there, not archived again;
+        ``full`` archives every file. With ``strategies.backup.enabled: false`` only
+        explicitly named types are backed up.
+        """
+        from fbacache.fba.backup import create_backup
         ctx = self._ctx()
+        report = BackupReport()
+        if not types and not self.config.backup.get("enabled", True):
+            report.warnings.append(issue("backup.disabled", "strategies.backup.enabled is "
+                                         "false: name the types to back up with --cache-type"))
+            return report
         selected = ctx.select(types) if types else [
             t for t in ctx.select(None) if t.backup_enabled]
-        report = BackupReport()
         with self._lock():
             for t in selected:
                 try:
-                    report.created.append(create_backup(ctx, t, reason=reason))
+                    report.created.append(create_backup(ctx, t, reason=reason, full=full))
                 except BackupError as exc:
-                    report.errors.append(str(exc))
+                    report.errors.append(issue("backup.failed", str(exc)))
                     continue
                 except OSError as exc:  # the cache directory itself cannot be read
-                    report.errors.append(f"{t.name}: backup failed: "
-                                         f"{os_error_text(exc, t.directory)}")
+                    report.errors.append(issue("backup.failed", f"{t.name}: backup failed: "
+                                         f"{os_error_text(exc, t.directory)}"))
                     continue
                 if prune:
                     report.pruned += _prune(ctx, t, report.errors,
@@ -188,6 +233,9 @@ class Maintenance:
         Without ``types`` every type that has backups is restored. A
         ``backup_enabled`` type is backed up first, so a restore can be undone.
         """
+        from fbacache.fba.backup import list_backups
+        from fbacache.fba.execute import safety_backups
+        from fbacache.fba.restore import choose_backup, restore_type
         ctx = self._ctx()
         report = RestoreReport(dry_run=dry_run)
         selected = ctx.select(types) if types else [
@@ -195,12 +243,22 @@ class Maintenance:
         if backup_id is not None and not types:
             selected = [t for t in selected if backup_id.startswith(t.name + "_")]
         if not selected:
-            report.warnings.append("no backups to restore")
+            # asked to restore and nothing can be: an error, not a "warnings found" run
+            if backup_id is not None:
+                report.errors.append(issue("restore.not_found",
+                                           f"no backup with id {backup_id!r}"))
+            else:
+                report.errors.append(issue("restore.none", "no backups to restore"))
             return report
         with self._lock():
             for t in selected:
                 try:
                     info = choose_backup(ctx, t, backup_id)
+                except BackupError as exc:
+                    report.errors.append(issue("restore.not_found" if backup_id else "restore.none",
+                                               f"{t.name}: restore failed, nothing changed: {exc}"))
+                    continue
+                try:
                     if not dry_run and t.backup_enabled:
                         ok, ids = safety_backups(ctx, [t], f"pre-restore {info.id}", report.errors)
                         report.safety_backups += ids
@@ -209,15 +267,18 @@ class Maintenance:
                     report.files += restore_type(ctx, t, info, dry_run=dry_run)
                     report.restored[t.name] = info.id
                     if info.file_count == 0:
-                        report.warnings.append(f"{t.name}: backup {info.id} holds no files; "
-                                               "nothing was restored")
+                        report.warnings.append(issue("backup.empty", f"{t.name}: backup {info.id} "
+                                                     "holds no files; nothing was restored"))
                 except (BackupError, UnsafePath, OSError) as exc:
-                    report.errors.append(f"{t.name}: restore failed, nothing changed: {exc}"
-                                         if not report.files else f"{t.name}: {exc}")
+                    report.errors.append(issue("restore.failed", f"{t.name}: restore failed, nothing "
+                                                     f"changed: {exc}" if not report.files
+                                               else f"{t.name}: {exc}"))
         return report
 
     def repair(self, types: Types = None, *, dry_run: bool = False) -> RepairReport:
         """Move corrupt files into the quarantine folder (never deletes them)."""
+        from fbacache.fba.execute import apply_all, safety_backups
+        from fbacache.fba.housekeeping import plan_repair
         ctx = self._ctx()
         selected = ctx.select(types)
         report = RepairReport(dry_run=dry_run)
@@ -233,6 +294,7 @@ class Maintenance:
 
     def optimize(self, types: Types = None, *, dry_run: bool = False) -> OptimizeReport:
         """Compress cold archived files, remove empty dirs and stray temp files / staging."""
+        from fbacache.fba.execute import apply_all
         ctx = self._ctx()
         report = OptimizeReport(dry_run=dry_run)
         selected = ctx.select(types)
@@ -256,7 +318,7 @@ def _planned(planner: Callable[[Context, CacheTypeConfig], list[Action]], ctx: C
     try:
         return planner(ctx, t)
     except OSError as exc:
-        errors.append(f"{t.name}: {os_error_text(exc, t.directory)}")
+        errors.append(issue("dir.unreadable", f"{t.name}: {os_error_text(exc, t.directory)}"))
         return []
 
 
@@ -264,9 +326,10 @@ def _prune(ctx: Context, t: CacheTypeConfig, errors: list[str],
            protect: Sequence[str] = ()) -> list[str]:
     # retention is housekeeping after the work: an unreadable backup directory is reported
     # as an error of its type instead of discarding the report of what was done
+    from fbacache.fba.backup import prune_backups
     try:
         return prune_backups(ctx, t.name, protect=protect)
     except OSError as exc:
-        errors.append(f"{t.name}: backup retention: "
-                      f"{os_error_text(exc, ctx.config.tool_dir('backups'))}")
+        errors.append(issue("backup.retention", f"{t.name}: backup retention: "
+                      f"{os_error_text(exc, ctx.config.tool_dir('backups'))}"))
         return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from fbacache.fba.results import (
     BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport, RepairReport,
@@ -44,14 +44,18 @@ def _age(h: Any) -> str:
     return "" if h is None else f"{h:.1f} h"
 
 
+def _maybe(n: Any) -> str:
+    return "not read" if n is None else str(n)
+
+
 def _metrics(r: MetricsReport) -> str:
     rows = [[n, m.file_count, human_bytes(m.total_bytes), _age(m.oldest_age_hours),
-             _age(m.newest_age_hours), m.expired_count, m.corrupt_count,
+             _age(m.newest_age_hours), m.expired_count, _maybe(m.corrupt_count),
              "" if m.exists else "missing dir"] for n, m in r.types.items()]
     t = r.total
     rows.append(["TOTAL", t["file_count"], human_bytes(t["total_bytes"]),
                  _age(t["oldest_age_hours"]), _age(t["newest_age_hours"]),
-                 t["expired_count"], t["corrupt_count"], ""])
+                 t["expired_count"], _maybe(t["corrupt_count"]), ""])
     return table(["type", "files", "bytes", "oldest", "newest", "expired", "corrupt", "note"], rows)
 
 
@@ -62,6 +66,7 @@ def _health(r: HealthReport) -> str:
         for rec in h.recommendations:
             out.append(f"  {n}: {rec}")
     s = r.system
+    out += [f"  all types: {rec}" for rec in r.recommendations]
     out.append(f"disk: {s['disk_used_percent']}% used, {human_bytes(s['disk_free_bytes'])} free"
                + (f"; memory: {s['memory_used_percent']}% used" if "memory_used_percent" in s
                   else "") + (f"; load/cpu: {s['load_per_cpu']}" if "load_per_cpu" in s else ""))
@@ -71,9 +76,10 @@ def _health(r: HealthReport) -> str:
 
 def _validate(r: ValidationReport, verbose: bool) -> str:
     shown = r.files if verbose else [f for f in r.files if not f.is_valid or f.warnings]
-    rows = [[f.path, "valid" if f.is_valid else "INVALID", f.file_size, f.last_modified,
+    rows = [[f.path, "valid" if f.is_valid else "INVALID", human_bytes(f.file_size),
+             f.last_modified,
              "; ".join(f.errors + f.warnings)[:160]] for f in shown]
-    head = table(["path", "result", "bytes", "modified", "reason"], rows) if rows else ""
+    head = table(["path", "result", "size", "modified", "reason"], rows) if rows else ""
     n_bad = len(r.invalid)
     return (head + "\n" if head else "") + \
         f"checked {len(r.files)} file(s): {len(r.files) - n_bad} valid, {n_bad} invalid"
@@ -114,7 +120,9 @@ def render(report: Any, verbose: bool = False) -> str:
     elif isinstance(report, (ClearReport, RepairReport, OptimizeReport)):
         body = _actions(report.actions, report.dry_run, verbose)
         if isinstance(report, ClearReport):
-            body += f"\nfreed: {human_bytes(report.freed_bytes)}"
+            # a dry run frees nothing: it says what it would free
+            body += (f"\nwould free: {human_bytes(report.freed_bytes)}" if report.dry_run
+                     else f"\nfreed: {human_bytes(report.freed_bytes)}")
             if report.backups:
                 body += "\nsafety backups: " + ", ".join(report.backups)
             body += "".join(f"\nnote: {n}" for n in report.notes)
@@ -137,24 +145,54 @@ def render(report: Any, verbose: bool = False) -> str:
     return "\n".join([body, *tail])
 
 
-class ProgressBar:
-    """A one-line progress bar on a terminal; use only when ``stream.isatty()``."""
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds + 0.5), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream, self.width, self._last = stream, width, 0.0
+
+class ProgressBar:
+    """A one-line progress line on a terminal: label, bar, ``done/total``, rate and ETA.
+
+    Use only when ``stream.isatty()`` (the CLI checks); redrawn at most 10 times a second.
+
+    Example:
+        >>> import io
+        >>> out = io.StringIO(); bar = ProgressBar(out, width=4, clock=iter([0, 2]).__next__)
+        >>> bar("validate t", 0, 8); bar("validate t", 4, 8)
+        >>> out.getvalue().split(chr(13))[-1].split()
+        ['validate', 't', '[##', ']', '4/8', '2', 'files/s', 'ETA', '0:02']
+    """
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 24,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.width, self._clock = stream, width, clock
+        self._last = -1.0
+        self._label = ""
+        self._start = 0.0
+        self._used = 0
 
     def __call__(self, label: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and done < total:
+        now = self._clock()
+        if label != self._label:  # a new phase: its own rate and ETA
+            self._label, self._start, self._last = label, now, -1.0
+        if self._last >= 0 and now - self._last < 0.1 and done < total:
             return
         self._last = now
         frac = done / total if total else 1.0
         fill = int(self.width * frac)
-        self.stream.write(f"\r{label[:28]:<28} [{'#' * fill}{' ' * (self.width - fill)}] "
-                          f"{100 * frac:5.1f}%")
+        elapsed = now - self._start
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        eta = _clock((total - done) / rate) if rate else "--:--"
+        line = (f"{label[:28]} [{'#' * fill}{' ' * (self.width - fill)}] {done:,}/{total:,} "
+                f"{rate:,.0f} files/s ETA {eta}")
+        pad = max(0, self._used - len(line))
+        self._used = len(line)
+        self.stream.write("\r" + line + " " * pad)
         self.stream.flush()
 
     def close(self) -> None:
-        """Clear the bar's line."""
-        self.stream.write("\r" + " " * (self.width + 40) + "\r")
-        self.stream.flush()
+        """Clear the progress line."""
+        if self._used:
+            self.stream.write("\r" + " " * self._used + "\r")
+            self.stream.flush()

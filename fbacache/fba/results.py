@@ -12,15 +12,30 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Optional
+
+from fbacache.fba.issues import issue_dict
 
 __all__ = [
     "Report", "FileCheck", "TypeMetrics", "MetricsReport", "ValidationReport", "Action",
     "ClearReport", "BackupInfo", "BackupReport", "RestoreReport", "RepairReport",
-    "OptimizeReport", "TypeHealth", "HealthReport", "worst", "action_summary",
+    "OptimizeReport", "TypeHealth", "HealthReport", "BackupListReport", "worst",
+    "action_summary", "iso_utc",
 ]
 
 _RANK = {"ok": 0, "warning": 1, "error": 2}
+
+
+def iso_utc(ts: float) -> str:
+    """Unix seconds as ISO-8601 UTC with a ``Z`` (every timestamp ``--json`` prints).
+
+    Example:
+        >>> iso_utc(0)
+        '1970-01-01T00:00:00Z'
+    """
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
 
 
 def worst(*statuses: str) -> str:
@@ -67,13 +82,22 @@ class Report:
         return "warning" if self.warnings else "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of every field plus ``status``."""
+        """Plain dict of every field plus ``status``, ``issues`` (each with its stable
+        code) and the old cache manager's keys where they mean the same thing
+        (``docs/maintain.md`` lists the mapping)."""
         d = dataclasses.asdict(self)  # type: ignore[call-overload]
         d["status"] = self.status
+        d["success"] = self.status != "error"
+        d["issues"] = ([issue_dict(e, "error") for e in self.errors]
+                       + [issue_dict(w, "warning") for w in self.warnings])
         actions = getattr(self, "actions", None)
         if actions is not None:
             d["summary"] = action_summary(actions, getattr(self, "dry_run", False))
+        self._legacy(d)
         return d
+
+    def _legacy(self, d: dict[str, Any]) -> None:
+        """Add the old manager's keys to ``d`` (subclasses override)."""
 
 
 @dataclass
@@ -89,6 +113,11 @@ class FileCheck:
     last_modified: str
     corrupt: bool = False
 
+    @property
+    def file_path(self) -> str:
+        """The old manager's name for :attr:`path`."""
+        return self.path
+
 
 @dataclass
 class TypeMetrics:
@@ -102,7 +131,8 @@ class TypeMetrics:
     oldest_age_hours: Optional[float] = None
     newest_age_hours: Optional[float] = None
     expired_count: int = 0
-    corrupt_count: int = 0
+    #: ``None`` when file contents were not read (``metrics`` without ``--content``)
+    corrupt_count: Optional[int] = 0
     other_files: int = 0
     symlinks_skipped: int = 0
     max_size_bytes: int = 0
@@ -119,6 +149,11 @@ class MetricsReport(Report):
     total: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def _legacy(self, d: dict[str, Any]) -> None:
+        for m in d["types"].values():
+            m["total_files"], m["total_size_bytes"] = m["file_count"], m["total_bytes"]
+            m["total_size_mb"] = round(m["total_bytes"] / 1048576, 3)
 
 
 @dataclass
@@ -142,6 +177,15 @@ class ValidationReport(Report):
         if self.warnings or any(f.warnings for f in self.files):
             return "warning"
         return "ok"
+
+    def _legacy(self, d: dict[str, Any]) -> None:
+        bad = len(self.invalid)
+        d.update(total_files=len(self.files), valid_files=len(self.files) - bad,
+                 invalid_files=bad)
+        for f, fd in zip(self.files, d["files"]):
+            fd["file_path"] = f.path
+            fd["issues"] = ([issue_dict(e, "error") for e in f.errors]
+                            + [issue_dict(w, "warning") for w in f.warnings])
 
 
 @dataclass
@@ -177,6 +221,25 @@ class ClearReport(Report):
         return sum(a.size for a in self.actions if a.op in ("delete", "archive", "quarantine")
                    and (a.done or self.dry_run))
 
+    def _legacy(self, d: dict[str, Any]) -> None:
+        # a dry run frees nothing: its figure is named for what it is
+        d["would_free_bytes" if self.dry_run else "freed_bytes"] = self.freed_bytes
+        per: dict[str, dict[str, int]] = {}
+        for a in self.actions:
+            row = per.setdefault(a.cache_type, {"files_removed": 0, "files_rewritten": 0,
+                                                "bytes_freed": 0})
+            if not (a.done or self.dry_run):
+                continue
+            if a.op in ("delete", "archive", "quarantine"):
+                row["files_removed"] += 1
+                row["bytes_freed"] += a.size
+            elif a.op == "rewrite":
+                row["files_rewritten"] += 1
+        if self.dry_run:  # the same counts, named as plans
+            per = {t: {f"would_{k}" if k != "bytes_freed" else "would_free_bytes": v
+                       for k, v in row.items()} for t, row in per.items()}
+        d["cache_types"] = per
+
 
 @dataclass
 class BackupInfo:
@@ -192,6 +255,17 @@ class BackupInfo:
     archive_bytes: int
     archive_sha256: str
     reason: str = "manual"
+    #: files taken from earlier backups' archives (incremental), not stored in this one
+    referenced_count: int = 0
+    #: ids of the earlier backups this one needs to restore (retention keeps them)
+    depends_on: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields; ``created`` as ISO-8601 UTC (exact seconds in ``created_unix``)."""
+        d = dataclasses.asdict(self)
+        d["created"], d["created_unix"] = iso_utc(self.created), self.created
+        d["backup_path"] = self.archive  # the old manager's key
+        return d
 
 
 @dataclass
@@ -202,6 +276,21 @@ class BackupReport(Report):
     pruned: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def _legacy(self, d: dict[str, Any]) -> None:
+        d["created"] = [b.to_dict() for b in self.created]
+
+
+@dataclass
+class BackupListReport(Report):
+    """``backups``: every complete backup per type, oldest first."""
+
+    backups: dict[str, list[BackupInfo]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def _legacy(self, d: dict[str, Any]) -> None:
+        d["backups"] = {t: [b.to_dict() for b in bs] for t, bs in self.backups.items()}
 
 
 @dataclass
@@ -256,6 +345,23 @@ class HealthReport(Report):
     overall: str = "healthy"
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: report-level advice (e.g. the global size cap), full command lines
+    recommendations: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+    max_total_bytes: Optional[int] = None
+
+    def _legacy(self, d: dict[str, Any]) -> None:
+        d["overall_status"] = self.overall
+        res = dict(self.system)
+        if "disk_used_percent" in res:
+            res["disk_usage_percent"] = res["disk_used_percent"]
+            res["disk_free_gb"] = round(res["disk_free_bytes"] / 1024 ** 3, 2)
+        if "memory_used_percent" in res:
+            res["memory_usage_percent"] = res["memory_used_percent"]
+        d["system_resources"] = res
+        d["cache_health"] = {n: {"status": h["status"], "issues": h["issues"],
+                                 "recommendations": h["recommendations"]}
+                             for n, h in d["types"].items()}
 
     @property
     def status(self) -> str:

@@ -38,6 +38,7 @@ ENTRY_PATTERNS = {
     "ai_category_cache": re.compile(r".+_ai_category_cache\.json\Z"),
     "linking_map": re.compile(r"linking_map\.json\Z"),
 }
+_GENERIC_ENTRY = re.compile(r".+\.json\Z")
 _PROTECTED = re.compile(r"(linking_map\.json|.+_ai_category_cache\.json|.+_processing_state\.json)\Z")
 _RESULTS_NAME = re.compile(r"(fba_summary_|fba_profitable_finds_|fba_financial_report_|combined-data)")
 _RESULTS_DIRS = {"financial_reports", "homepage_analysis", "New folder"}
@@ -77,8 +78,9 @@ def classify(cache_type: str, rel: str) -> tuple[str, bool]:
         return "results", protected
     if is_temp_name(name) or name.endswith(".tmp"):
         return "temp", False
-    pattern = ENTRY_PATTERNS.get(cache_type)
-    if pattern is not None and pattern.match(name):
+    # a custom cache type has no known naming scheme: every JSON file is one of its entries
+    pattern = ENTRY_PATTERNS.get(cache_type, _GENERIC_ENTRY)
+    if pattern.match(name):
         return "entry", protected
     return "other", protected
 

@@ -25,11 +25,12 @@ from fbacache.fba.atomic import read_json
 from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.inspect import read_doc
+from fbacache.fba.render import human_bytes as _h  # text is read by people; JSON has sizes
 from fbacache.fba.results import Action
 from fbacache.fba.rules import failure_reason, linked_identifiers, product_identifier
 from fbacache.fba.scan import FileInfo, scan_dir
 
-__all__ = ["PLANNERS", "plan", "load_linked_ids", "rewrite_keep"]
+__all__ = ["PLANNERS", "plan", "plan_total_size", "load_linked_ids", "rewrite_keep"]
 
 Planner = Callable[[Context, CacheTypeConfig, list[FileInfo], list[str]], list[Action]]
 
@@ -169,16 +170,52 @@ def plan_size_based(ctx: Context, t: CacheTypeConfig, files: list[FileInfo],
     total = sum(f.size for f in entries)
     limit = t.max_size_bytes
     if total <= limit:
-        notes.append(f"{t.name}: {total} bytes already within max_size_mb ({limit} bytes)")
+        notes.append(f"{t.name}: {_h(total)} already within max_size_mb ({_h(limit)})")
         return []
     actions = []
     for f in sorted((f for f in entries if not f.protected), key=lambda f: (f.mtime, f.rel)):
         if total <= limit:
             break
-        actions.append(_act("delete", t, f, f"size_based: {total} bytes > {limit} bytes"))
+        actions.append(_act("delete", t, f, f"size_based: {_h(total)} > {_h(limit)}"))
         total -= f.size
     if total > limit:
-        notes.append(f"{t.name}: still {total} bytes after removing every unprotected entry")
+        notes.append(f"{t.name}: still {_h(total)} after removing every unprotected entry")
+    return actions
+
+
+def plan_total_size(ctx: Context, types: list[CacheTypeConfig], planned: list[Action],
+                    notes: list[str]) -> list[Action]:
+    """Oldest unprotected entries across ``types`` until every configured type together is
+    under ``global_settings.max_total_size_gb``, counting ``planned`` removals as done.
+
+    Every configured type's bytes count towards the total; only ``types`` (those
+    cleared ``size_based``) give up files.
+    """
+    limit = ctx.config.max_total_bytes
+    if limit is None:
+        return []
+    gone = {a.path for a in planned if a.op in ("delete", "archive", "quarantine")}
+    total, candidates = 0, []
+    names = {t.name for t in types}
+    for t in ctx.config.cache_types.values():
+        for f in ctx.scan(t):
+            if f.kind != "entry" or f.path in gone:
+                continue
+            total += f.size
+            if t.name in names and not f.protected:
+                candidates.append((f, t))
+    if total <= limit:
+        return []
+    actions = []
+    for f, t in sorted(candidates, key=lambda ft: (ft[0].mtime, ft[1].name, ft[0].rel)):
+        if total <= limit:
+            break
+        actions.append(_act("delete", t, f, f"max_total_size_gb: all types hold {_h(total)} "
+                                            f"> {_h(limit)}"))
+        total -= f.size
+    if total > limit:
+        notes.append(f"max_total_size_gb: still {_h(total)} after removing every "
+                     "unprotected size_based entry")
     return actions
 
 

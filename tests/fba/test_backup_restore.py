@@ -63,12 +63,14 @@ def test_retention_tiers(tmp_path, ymd):
     now = [last]
     m = tree.maintenance(clock=lambda: now[0])
     created = []
+    # full backups: the tiers alone decide (incremental ones also keep what they need,
+    # see test_incremental_backup_references_unchanged_files)
     for day in range(60, -1, -1):  # one backup a day for 61 days, two on the last day
         now[0] = last - day * DAY
-        m.backup(["linking_map"])
+        m.backup(["linking_map"], full=True)
         created.append(now[0])
     now[0] = last + 60
-    m.backup(["linking_map"])
+    m.backup(["linking_map"], full=True)
     created.append(now[0])
     ids = {b.created for b in m.backups("linking_map")}
     assert ids == _expected_keep(created, daily=7, weekly=4, monthly=3)
@@ -114,12 +116,17 @@ def test_restore_refuses_tampered_archive(tree):
 def test_restore_dry_run_lists_files(tree):
     m = tree.maintenance()
     m.backup(["supplier_cache"])
+    # a restore changes only what differs from the backup: one file edited, one deleted
+    write_json(tree.supplier_file, [])
+    os.unlink(os.path.join(os.path.dirname(tree.supplier_file),
+                           "other-shop_com_products_cache.json"))
     before = snapshot(tree.root)
     r = m.restore(["supplier_cache"], dry_run=True)
     assert sorted(os.path.basename(p) for p in r.files) == [
-        "clearance-king_co_uk_products_cache.backup_1717000000",
         "clearance-king_co_uk_products_cache.json", "other-shop_com_products_cache.json"]
     assert snapshot(tree.root) == before
+    real = m.restore(["supplier_cache"])
+    assert sorted(real.files) == sorted(r.files)  # the dry run listed exactly what changed
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])

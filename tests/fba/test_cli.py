@@ -37,8 +37,10 @@ def test_validate_errors_exit_2(tree, capsys):
 
 @pytest.mark.parametrize("argv", [["frobnicate"], ["clear", "--strategy", "nuke"],
                                   ["metrics", "--cache-type", "nope"]])
-def test_usage_errors_exit_3(tree, argv, capsys):
-    assert main(_args(tree, *argv)) == 3
+def test_usage_errors_exit_2(tree, argv, capsys):
+    # one exit-code table: bad usage is an error (2); 3 means "refused"
+    assert main(_args(tree, *argv)) == 2
+    assert capsys.readouterr().err.startswith("usage error: ")
 
 
 def test_config_error_exit_2(tmp_path, capsys):

@@ -282,7 +282,7 @@ def test_cache_file_nested_too_deeply_is_corrupt(tree):
         fh.write("[" * 100_000 + "]" * 100_000)
     p = maintain(tree.cli_args("validate"), check_one_line=False)  # a finding, not a failure
     assert p.returncode == 2 and "nested too deeply" in p.stdout and "INVALID" in p.stdout
-    p = maintain(tree.cli_args("metrics", "--json", "--cache-type", "amazon_cache"))
+    p = maintain(tree.cli_args("metrics", "--json", "--content", "--cache-type", "amazon_cache"))
     assert json.loads(p.stdout)["types"]["amazon_cache"]["corrupt_count"] == 1
 
 
@@ -340,11 +340,11 @@ def test_now_judges_ages_from_the_given_instant(tree, capsys):
 @pytest.mark.parametrize("bad", ["nan", "inf", "1e400", "yesterday", "2026-02-30"])
 def test_now_must_be_a_time(tree, capsys, bad):
     p = Run(capsys, ["metrics", "--config", tree.config_path, "--now", bad])
-    assert p.returncode == 3 and p.stderr.startswith("usage error: argument --now")
+    assert p.returncode == 2 and p.stderr.startswith("usage error: argument --now")
 
 
 @pytest.mark.parametrize("arg, bad", [("--max-load", "nan"), ("--max-load", "-1"),
                                       ("--batch-size", "0"), ("--max-load", "1e400")])
 def test_command_line_numbers_use_the_same_check(tree, capsys, arg, bad):
     p = Run(capsys, tree.cli_args("clear", "--dry-run", arg, bad))
-    assert p.returncode == 3 and p.stderr.startswith(f"usage error: argument {arg}")
+    assert p.returncode == 2 and p.stderr.startswith(f"usage error: argument {arg}")
