@@ -14,6 +14,8 @@ if not os.environ.get("FBACACHE_NO_EXTENSIONS"):
 
     ext_modules = cythonize(
         [Extension("fbacache._core._index_c", ["fbacache/_core/_index_c.pyx"],
+                   extra_compile_args=["-O3"]),
+         Extension("fbacache._core._store_c", ["fbacache/_core/_store_c.pyx"],
                    extra_compile_args=["-O3"])],
         compiler_directives={
             "language_level": "3",

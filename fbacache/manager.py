@@ -7,8 +7,10 @@ regeneration (:mod:`fbacache.locks`), prefetch (:mod:`fbacache.prefetch`) and
 metrics (:mod:`fbacache.metrics`). Backends (:mod:`fbacache.backends`) only
 store and fetch, so a new backend needs no change here.
 
-Locking: the memory backend's single lock guards the native index and is held
-only for the index operation; encoding, decoding and factories run outside it.
+Locking: the memory backend's store (:class:`fbacache._core.Store`) holds its
+own lock for the index operation only; encoding, decoding and factories run
+outside it. With objects stored as they are (the in-process default) a ``get``
+hit is one C call, and ``set``/``get_or_set`` hits one thin frame around one.
 
 >>> from fbacache import CacheManager
 >>> with CacheManager(max_entries=100, serialization_format="msgpack") as cache:
@@ -41,6 +43,8 @@ from fbacache.swr import Jitter, Revalidator, check_grace
 from fbacache.tags import TagIndex, normalize_tags
 
 __all__ = ["CacheManager"]
+
+_getsizeof = sys.getsizeof
 
 
 
@@ -80,7 +84,7 @@ class CacheManager(PrefetchMixin):
         check = getattr(backend_cls, "check_manager_config", None)
         if check is not None:  # optional hook: a backend refusing settings it cannot store
             check(config)
-        fmt = config.serialization_format
+        fmt = config.resolved_format(backend_cls.stores_objects)
         if fmt == "none" and not backend_cls.stores_objects:
             raise ConfigError("serialization_format",
                               f"'none' stores live objects; backend {config.backend_type!r} "
@@ -105,6 +109,14 @@ class CacheManager(PrefetchMixin):
         self._flight = SingleFlight()
         self._jitter = ttl_jitter if ttl_jitter is None or isinstance(ttl_jitter, Jitter) \
             else Jitter(ttl_jitter)
+        # The store behind the fast set path: objects stored as they are, no jitter.
+        self._store: Any = None
+        store = getattr(self._backend, "store", None)
+        if store is not None and self._codec is None and self._jitter is None:
+            store.default_ttl = config.default_ttl
+            self._store = store
+        self._fast_store: Any = None  # self._store while running, else None
+        self._tags_used = False  # set by the first tagged write (then set() takes the full path)
         self._tags = TagIndex()
         self._swr = Revalidator()
         self._sets = Counter()
@@ -151,6 +163,7 @@ class CacheManager(PrefetchMixin):
         with self._state_lock:
             self._running = False
             self.__dict__.pop("get", None)  # back to the checking get()
+            self._fast_store = None
             worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop()
@@ -170,11 +183,13 @@ class CacheManager(PrefetchMixin):
 
     def _install_fast_path(self) -> None:
         # With objects stored as they are and no prefetch accounting, get() *is*
-        # the backend's get: an instance attribute shadowing the method below.
+        # the backend's get (the store's C method): an instance attribute shadowing
+        # the method below.
         if self._running and self._codec is None and not self._prefetch_used:
             self.get = self._backend.get  # type: ignore[method-assign]
         else:
             self.__dict__.pop("get", None)
+        self._fast_store = self._store if self._running and not self._prefetch_used else None
 
     def _check(self) -> None:
         if not self._running:
@@ -314,8 +329,24 @@ class CacheManager(PrefetchMixin):
         ``ttl`` that is not a positive number up to 1e11 seconds or ``math.inf``
         (bool, NaN, ``1e300``, ``10**400``). Returns True.
         """
+        store = self._fast_store
+        if (store is not None and ttl is None and metadata is None and tags is None
+                and grace is None and not self._tags_used and not self._prefetched):
+            # The default path: the object itself, the default TTL, one store call.
+            size = _getsizeof(value)  # shallow: the documented estimate for 'none'
+            if size > self._max_entry_size:
+                raise EntryTooLarge(f"object of {size} bytes exceeds max_entry_size "
+                                    f"{self._max_entry_size}")
+            try:
+                store.set(key, value, size)
+            except ValueError as exc:
+                raise EntryTooLarge(f"entry of {size} bytes exceeds max_bytes") from exc
+            self._sets.inc()
+            return True
         self._check()
         tagset = normalize_tags(tags) if tags else frozenset()
+        if tagset:
+            self._tags_used = True
         seconds = self._resolve_ttl(ttl, grace)
         item, size = self._encode(value, key, metadata)
         self._backend.set(key, item, seconds, size, metadata)
@@ -416,14 +447,19 @@ class CacheManager(PrefetchMixin):
         if grace is not None:
             return self._swr.serve(self, key, factory, ttl, timeout, metadata, tags, grace,
                                    background)
-        return self._load_once(key, factory, ttl, timeout, metadata, tags, None)
-
-    def _load_once(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float],
-                   timeout: Optional[float], metadata: Optional[Mapping[str, Any]],
-                   tags: Optional[Iterable[str]], grace: Optional[float]) -> Any:
         value = self.get(key, MISSING)
         if value is not MISSING:
             return value
+        return self._load_once(key, factory, ttl, timeout, metadata, tags, None, False)
+
+    def _load_once(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float],
+                   timeout: Optional[float], metadata: Optional[Mapping[str, Any]],
+                   tags: Optional[Iterable[str]], grace: Optional[float],
+                   look_first: bool = True) -> Any:
+        if look_first:  # False: the caller has just missed (count the miss once)
+            value = self.get(key, MISSING)
+            if value is not MISSING:
+                return value
 
         def compute() -> Any:
             # Re-check without counting: a leader may have stored it just before we led.
