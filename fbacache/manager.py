@@ -26,8 +26,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from types import MethodType
 from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
+from fbacache._core import GetOr, PyStore, Put, Store
 from fbacache._validate import check_duration
 from fbacache.backends import get_backend_class
 from fbacache.backends.base import Backend, BackendSettings
@@ -43,8 +45,6 @@ from fbacache.swr import Jitter, Revalidator, check_grace
 from fbacache.tags import TagIndex, normalize_tags
 
 __all__ = ["CacheManager"]
-
-_getsizeof = sys.getsizeof
 
 
 
@@ -109,13 +109,21 @@ class CacheManager(PrefetchMixin):
         self._flight = SingleFlight()
         self._jitter = ttl_jitter if ttl_jitter is None or isinstance(ttl_jitter, Jitter) \
             else Jitter(ttl_jitter)
-        # The store behind the fast set path: objects stored as they are, no jitter.
-        self._store: Any = None
+        # The compiled store behind the fast paths (objects stored as they are): get and
+        # get_or_set hits read it directly; set writes it directly unless TTLs are jittered.
         store = getattr(self._backend, "store", None)
-        if store is not None and self._codec is None and self._jitter is None:
+        if not isinstance(store, (Store, PyStore)):  # e.g. the filesystem backend's file store
+            store = None
+        self._core_store: Any = store  # counts every write (the 'sets' metric)
+        self._object_store: Any = store if self._codec is None else None
+        self._store: Any = None
+        if self._object_store is not None and self._jitter is None:
             store.default_ttl = config.default_ttl
             self._store = store
-        self._fast_store: Any = None  # self._store while running, else None
+        # Subclasses overriding one of these keep their override (no fast path installed).
+        cls = type(self)
+        self._plain_class = all(getattr(cls, name) is getattr(CacheManager, name)
+                                for name in ("get", "set", "get_or_set"))
         self._tags_used = False  # set by the first tagged write (then set() takes the full path)
         self._tags = TagIndex()
         self._swr = Revalidator()
@@ -162,8 +170,7 @@ class CacheManager(PrefetchMixin):
         """Stop the prefetch worker; later operations raise ManagerNotRunning. Data is kept."""
         with self._state_lock:
             self._running = False
-            self.__dict__.pop("get", None)  # back to the checking get()
-            self._fast_store = None
+            self._install_fast_path()  # back to the checking methods
             worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop()
@@ -182,14 +189,25 @@ class CacheManager(PrefetchMixin):
         self.stop()
 
     def _install_fast_path(self) -> None:
-        # With objects stored as they are and no prefetch accounting, get() *is*
-        # the backend's get (the store's C method): an instance attribute shadowing
-        # the method below.
-        if self._running and self._codec is None and not self._prefetch_used:
+        # Instance attributes shadowing the methods below while they are safe (called
+        # with the state lock held, or from __init__). With objects stored as they are
+        # and no prefetch accounting, get() *is* the store's C get; get_or_set(k, f)
+        # and set(k, v) are one compiled call each (fbacache._core.GetOr / Put), and
+        # any other argument falls through to the full method. A tagged write turns
+        # the fast set off for good: later plain writes must drop the key's tags.
+        fast = self._running and not self._prefetch_used and self._plain_class
+        store = self._object_store if fast else None
+        d = self.__dict__
+        for name in ("get", "get_or_set", "set"):
+            d.pop(name, None)
+        if fast and self._codec is None:
             self.get = self._backend.get  # type: ignore[method-assign]
-        else:
-            self.__dict__.pop("get", None)
-        self._fast_store = self._store if self._running and not self._prefetch_used else None
+        if store is not None:
+            self.get_or_set = GetOr(  # type: ignore[method-assign]
+                store, self._load_missed, MethodType(CacheManager.get_or_set, self))
+            if self._store is not None and not self._tags_used:
+                self.set = Put(  # type: ignore[method-assign]
+                    store, self._max_entry_size, MethodType(CacheManager.set, self))
 
     def _check(self) -> None:
         if not self._running:
@@ -329,24 +347,12 @@ class CacheManager(PrefetchMixin):
         ``ttl`` that is not a positive number up to 1e11 seconds or ``math.inf``
         (bool, NaN, ``1e300``, ``10**400``). Returns True.
         """
-        store = self._fast_store
-        if (store is not None and ttl is None and metadata is None and tags is None
-                and grace is None and not self._tags_used and not self._prefetched):
-            # The default path: the object itself, the default TTL, one store call.
-            size = _getsizeof(value)  # shallow: the documented estimate for 'none'
-            if size > self._max_entry_size:
-                raise EntryTooLarge(f"object of {size} bytes exceeds max_entry_size "
-                                    f"{self._max_entry_size}")
-            try:
-                store.set(key, value, size)
-            except ValueError as exc:
-                raise EntryTooLarge(f"entry of {size} bytes exceeds max_bytes") from exc
-            self._sets.inc()
-            return True
         self._check()
         tagset = normalize_tags(tags) if tags else frozenset()
-        if tagset:
-            self._tags_used = True
+        if tagset and not self._tags_used:
+            with self._state_lock:
+                self._tags_used = True
+                self._install_fast_path()  # plain writes must now drop the key's tags
         seconds = self._resolve_ttl(ttl, grace)
         item, size = self._encode(value, key, metadata)
         self._backend.set(key, item, seconds, size, metadata)
@@ -452,6 +458,10 @@ class CacheManager(PrefetchMixin):
             return value
         return self._load_once(key, factory, ttl, timeout, metadata, tags, None, False)
 
+    def _load_missed(self, key: Hashable, factory: Callable[[], Any]) -> Any:
+        # The compiled get_or_set's miss (already counted): load once with the defaults.
+        return self._load_once(key, factory, None, None, None, None, None, False)
+
     def _load_once(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float],
                    timeout: Optional[float], metadata: Optional[Mapping[str, Any]],
                    tags: Optional[Iterable[str]], grace: Optional[float],
@@ -504,7 +514,7 @@ class CacheManager(PrefetchMixin):
         """Counters, rates, sizes and codec timings (see docs/manager.md for each key)."""
         codec = self._codec.stats.snapshot() if self._codec is not None else {}
         own = {
-            "sets": self._sets.value, "deletes": self._deletes.value,
+            "sets": self._sets_done(), "deletes": self._deletes.value,
             "prefetch_requests": self._prefetch_requests.value,
             "prefetch_loads": self._prefetch_loads.value,
             "prefetch_hits": self._prefetch_hits.value,
@@ -519,6 +529,12 @@ class CacheManager(PrefetchMixin):
         snap["backend"] = self._backend.name
         snap["running"] = self._running
         return snap
+
+    def _sets_done(self) -> int:
+        # Every write of a store-backed backend goes through its store, which counts
+        # it: the fast set path does not also bump a manager counter.
+        store = self._core_store
+        return int(store.sets) if store is not None else self._sets.value
 
     def check(self) -> None:
         """Verify the backend's and the tag index's invariants.

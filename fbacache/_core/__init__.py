@@ -35,8 +35,11 @@ Index = _impl.Index
 POLICIES = _impl.POLICIES
 PyIndex = _index_py.Index
 Store = _store.Store
+Put = _store.Put
+GetOr = _store.GetOr
 DEFAULT_TTL = _store.DEFAULT
 PyStore = _store_py.Store
 
-__all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "DEFAULT_TTL",
+__all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "Put", "GetOr",
+           "DEFAULT_TTL",
            "PyStore"]

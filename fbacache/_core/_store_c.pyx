@@ -43,7 +43,7 @@ cdef extern from "<time.h>" nogil:
     int clock_gettime(clockid_t clk, timespec* tp)
     clockid_t CLOCK_MONOTONIC
 
-__all__ = ["Store", "DEFAULT", "SWEEP_EVERY"]
+__all__ = ["Store", "Put", "GetOr", "DEFAULT", "SWEEP_EVERY"]
 
 # One sentinel for both twins (a caller may hold either's): "use the default TTL".
 from fbacache._core._store_py import DEFAULT, SWEEP_EVERY
@@ -52,6 +52,7 @@ cdef int _SWEEP_EVERY = SWEEP_EVERY
 cdef object _DEFAULT = DEFAULT
 cdef object _MISSING = object()
 cdef object _monotonic = _time.monotonic
+cdef object _getsizeof = _sys.getsizeof
 
 
 cdef bint _plain(object key, int depth) noexcept:
@@ -157,6 +158,9 @@ cdef class Store:
     # ------------------------------------------------------------------ reads
     def get(self, key, default=None):
         """Value of ``key`` (a hit for the policy and the counters) or ``default``."""
+        return self._get(key, default)
+
+    cdef object _get(self, object key, object default):
         cdef object value
         if self._unlocked_read(key):
             value = self._iget(key, _MISSING)
@@ -258,6 +262,10 @@ cdef class Store:
         ``meta`` (a dict, kept as given) replaces the key's metadata; None drops it.
         Raises ``ValueError`` (nothing changed) if ``weight`` can never fit.
         """
+        self._set(key, value, weight, ttl, meta)
+
+    cdef int _set(self, object key, object value, object weight, object ttl,
+                  object meta) except -1:
         deadline = self._deadline(ttl)
         self._acquire()
         try:
@@ -265,6 +273,7 @@ cdef class Store:
             self._after_set_locked(key, meta)
         finally:
             self._release()
+        return 0
 
     cdef int _after_set_locked(self, object key, object meta) except -1:
         if not self.mixed and not _plain(key, 0):
@@ -373,3 +382,57 @@ cdef class Store:
             assert (self.index.on_evict is not None) or not self.meta, "metadata without on_evict"
         finally:
             self._release()
+
+
+@cython.final
+cdef class Put:
+    """``put(key, value)``: ``store.set`` weighed by ``sys.getsizeof``, with the default TTL.
+
+    The default write of a front end that stores objects as they are, in one C
+    call (see ``_store_py.Put``). ``Put(store, max_size, slow)``: a call with
+    any other argument, a value over ``max_size`` or one the store refuses goes
+    to ``slow(key, value, *args, **kwargs)``, which owns the errors.
+    """
+
+    cdef Store store
+    cdef Py_ssize_t max_size
+    cdef readonly object slow
+
+    def __init__(self, Store store, Py_ssize_t max_size, slow):
+        self.store = store
+        limit = store.index.max_weight  # fixed for the store's life: folded in once
+        self.max_size = max_size if limit is None else min(max_size, limit)
+        self.slow = slow
+
+    def __call__(self, key, value, *args, **kwargs):
+        if args or kwargs:
+            return self.slow(key, value, *args, **kwargs)
+        cdef Py_ssize_t size = _getsizeof(value)
+        if size > self.max_size:
+            return self.slow(key, value)
+        self.store._set(key, value, size, _DEFAULT, None)
+        return True
+
+
+@cython.final
+cdef class GetOr:
+    """``get_or(key, factory)``: the value of a resident ``key`` in one C call, else
+    ``missed(key, factory)`` (see ``_store_py.GetOr``); a call with any other
+    argument goes to ``slow(key, factory, *args, **kwargs)``."""
+
+    cdef Store store
+    cdef readonly object missed
+    cdef readonly object slow
+
+    def __init__(self, Store store, missed, slow):
+        self.store = store
+        self.missed = missed
+        self.slow = slow
+
+    def __call__(self, key, factory, *args, **kwargs):
+        if args or kwargs:
+            return self.slow(key, factory, *args, **kwargs)
+        cdef object value = self.store._get(key, _MISSING)
+        if value is _MISSING:
+            return self.missed(key, factory)
+        return value

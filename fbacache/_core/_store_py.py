@@ -23,13 +23,14 @@ compiled twin does the same at the same moments, so counters agree.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 from ._index_py import Index
 
-__all__ = ["Store", "DEFAULT", "SWEEP_EVERY"]
+__all__ = ["Store", "Put", "GetOr", "DEFAULT", "SWEEP_EVERY"]
 
 SWEEP_EVERY = 256  # sets between two sweeps of expired entries
 
@@ -247,3 +248,60 @@ class Store:
             self.index._check()
             assert len(self.meta) <= 2 * len(self.index) + 64, "metadata not pruned"
             assert (self.index.on_evict is not None) or not self.meta, "metadata without on_evict"
+
+
+class Put:
+    """``put(key, value)``: ``store.set`` weighed by ``sys.getsizeof``, with the default TTL.
+
+    The default write of a front end that stores objects as they are: one call,
+    no Python frame in the compiled twin. ``Put(store, max_size, slow)``: a call
+    with any other argument, a value whose shallow size is over ``max_size`` (or
+    over the store's ``max_weight``) goes to ``slow(key, value, *args, **kwargs)``,
+    which owns the errors (so both twins raise the front end's own exceptions).
+
+    >>> s = Store("lru"); put = Put(s, 1 << 20, lambda *a, **k: "slow")
+    >>> put("a", 1), put("b", 2, 30), s.get("a"), s.sets
+    (True, 'slow', 1, 1)
+    """
+
+    def __init__(self, store: Store, max_size: int, slow: Callable[..., Any]) -> None:
+        self.store = store
+        limit = store.index.max_weight  # fixed for the store's life: folded in once
+        self.max_size = max_size if limit is None else min(max_size, limit)
+        self.slow = slow
+
+    def __call__(self, key: Hashable, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            return self.slow(key, value, *args, **kwargs)
+        size = sys.getsizeof(value)
+        if size > self.max_size:
+            return self.slow(key, value)
+        self.store.set(key, value, size)
+        return True
+
+
+class GetOr:
+    """``get_or(key, factory)``: the value of a resident ``key`` in one call, else
+    ``missed(key, factory)`` (the miss counted once, by this lookup); a call with
+    any other argument goes to ``slow(key, factory, *args, **kwargs)``.
+
+    >>> s = Store("lru"); s.set("a", 1)
+    >>> g = GetOr(s, lambda k, f: f(), lambda *a, **k: "slow")
+    >>> g("a", list), g("b", lambda: 2), g("a", list, 5), s.index.misses
+    (1, 2, 'slow', 1)
+    """
+
+    def __init__(self, store: Store, missed: Callable[[Hashable, Callable[[], Any]], Any],
+                 slow: Callable[..., Any]) -> None:
+        self.store = store
+        self.missed = missed
+        self.slow = slow
+
+    def __call__(self, key: Hashable, factory: Callable[[], Any], *args: Any,
+                 **kwargs: Any) -> Any:
+        if args or kwargs:
+            return self.slow(key, factory, *args, **kwargs)
+        value = self.store.get(key, _MISSING)
+        if value is _MISSING:
+            return self.missed(key, factory)
+        return value

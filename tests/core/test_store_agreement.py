@@ -9,6 +9,7 @@ metadata never outlives the entry it was written with.
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -71,9 +72,63 @@ class StoreAgreement(RuleBasedStateMachine):
             self.model[key] = (value, deadline, meta)
 
     @precondition(lambda self: self.pair is not None)
+    @rule(key=KEYS, value=st.one_of(st.integers(), st.text(max_size=40), st.binary(max_size=40)),
+          max_size=st.integers(20, 90), extra=st.booleans())
+    def put(self, key, value, max_size, extra):
+        """The compiled front-end write (Put) against the twin's: same result, same state."""
+        from fbacache._core import _store_c
+
+        slow_calls = []
+
+        def slow(*args, **kwargs):
+            slow_calls.append((args, kwargs))
+            return "slow"
+
+        puts = [impl(store, max_size, slow)
+                for impl, store in zip((_store_c.Put, _store_py.Put), self.pair)]
+        args = (key, value, 5) if extra else (key, value)
+        out = [put(*args) for put in puts]
+        assert out[0] == out[1], (args, out)
+        assert slow_calls[:1] == slow_calls[1:], slow_calls  # both fell through, or neither
+        size = sys.getsizeof(value)
+        limit = self.pair[1].index.max_weight
+        expect_slow = extra or size > max_size or (limit is not None and size > limit)
+        assert (out[0] == "slow") == expect_slow, (args, out, size, limit)
+        if not expect_slow:  # stored like set(key, value, getsizeof(value)) with the default TTL
+            found = [s.index.peek(key, MISSING) for s in self.pair]
+            assert found[0] == found[1]
+            if found[0] is not MISSING:  # (an admission policy may refuse a newcomer)
+                assert found[0] == value
+                assert [s.index.weight(key) for s in self.pair] == [size, size]
+            deadline = None if self.default_ttl is None else self.now[0] + self.default_ttl
+            self.model[key] = (value, deadline, None)
+
+    @precondition(lambda self: self.pair is not None)
+    @rule(key=KEYS, extra=st.booleans())
+    def get_or(self, key, extra):
+        """The compiled get_or_set hit (GetOr) against the twin's."""
+        from fbacache._core import _store_c
+
+        gets = [impl(store, lambda k, f: ("missed", f()), lambda *a, **k: "slow")
+                for impl, store in zip((_store_c.GetOr, _store_py.GetOr), self.pair)]
+        args = (key, lambda: "made", 1) if extra else (key, lambda: "made")
+        out = [g(*args) for g in gets]
+        assert out[0] == out[1], (args, out)
+        if extra:
+            assert out[0] == "slow"
+        elif out[0] != ("missed", "made"):
+            self._against_model(key, out[0])
+
+    @precondition(lambda self: self.pair is not None)
     @rule(items=st.lists(st.tuples(KEYS, st.integers(), st.integers(1, 4)), max_size=4), ttl=TTLS)
     def set_many(self, items, ttl):
-        self.both("set_many", items, self._ttl(ttl))
+        kind, _ = self.both("set_many", items, self._ttl(ttl))
+        seconds = self.default_ttl if ttl == "default" else ttl
+        deadline = None if seconds is None else self.now[0] + seconds
+        for key, value, weight in items:  # stored up to the first refused one, without metadata
+            if self.pair[1].index.max_weight is not None and weight > self.pair[1].index.max_weight:
+                break
+            self.model[key] = (value, deadline, None)
 
     @precondition(lambda self: self.pair is not None)
     @rule(key=KEYS)
