@@ -195,13 +195,19 @@ class CacheManager(PrefetchMixin):
         # and set(k, v) are one compiled call each (fbacache._core.GetOr / Put), and
         # any other argument falls through to the full method. A tagged write turns
         # the fast set off for good: later plain writes must drop the key's tags.
-        fast = self._running and not self._prefetch_used and self._plain_class
+        fast = self._running and not self._prefetch_used and self._plain_class \
+            and type(self)._decode is CacheManager._decode
         store = self._object_store if fast else None
         d = self.__dict__
         for name in ("get", "get_or_set", "set"):
             d.pop(name, None)
-        if fast and self._codec is None:
+        codec = self._codec
+        if fast and codec is None:
             self.get = self._backend.get  # type: ignore[method-assign]
+        elif fast and codec is not None and codec.signer is None:
+            # one Python frame per hit; a corrupt blob is dropped as in _decode
+            self.get = codec.reader(  # type: ignore[method-assign]
+                self._backend.get, self._backend.discard_if)
         if store is not None:
             self.get_or_set = GetOr(  # type: ignore[method-assign]
                 store, self._load_missed, MethodType(CacheManager.get_or_set, self))

@@ -19,7 +19,30 @@ def test_default_manager_installs_the_compiled_paths():
     m = CacheManager()
     assert {"get", "set", "get_or_set"} <= set(vars(m))
     pickled = CacheManager(serialization_format="pickle")
-    assert not {"get", "set", "get_or_set"} & set(vars(pickled))
+    assert "get" in vars(pickled)  # Codec.reader: one Python frame
+    assert not {"set", "get_or_set"} & set(vars(pickled))
+    signed = CacheManager(serialization_format="pickle", signing_key=b"k" * 32)
+    assert "get" not in vars(signed)  # a signed blob needs the key's context
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "msgpack", "json"])
+def test_codec_reader_reads_counts_and_drops_corrupt_blobs(fmt):
+    m = CacheManager(serialization_format=fmt, compression="zlib", compression_threshold=64)
+    value = {"name": "widget", "n": [1, 2, 3]}
+    big = {"text": "y" * 500}
+    m.set("k", value)
+    m.set("z", big)  # compressed: read through decode()
+    for _ in range(40):
+        assert m.get("k") == value and m.get("z") == big
+    assert m.get("nope", 0) == 0
+    metrics = m.get_metrics()
+    assert (metrics["hits"], metrics["misses"]) == (80, 1)
+    assert metrics["deserialization_time_ms"] > 0  # sampled, not dropped
+    m.backend.set("bad", b"\x00not a payload", None, 15)
+    m.backend.set("odd", b"\x09??", None, 3)
+    assert m.get("bad", "d") == "d" and m.get("odd", "d") == "d"
+    assert m.get_metrics()["corrupt_entries"] == 2
+    assert not m.exists("bad") and not m.exists("odd")  # dropped like the full get drops them
 
 
 def test_fast_set_counts_and_weighs_as_the_full_set():
