@@ -37,9 +37,10 @@ PyIndex = _index_py.Index
 Store = _store.Store
 Put = _store.Put
 GetOr = _store.GetOr
+MemoCall = _store.MemoCall
 DEFAULT_TTL = _store.DEFAULT
 PyStore = _store_py.Store
 
 __all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "Put", "GetOr",
-           "DEFAULT_TTL",
+           "MemoCall", "DEFAULT_TTL",
            "PyStore"]

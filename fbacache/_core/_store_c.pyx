@@ -43,7 +43,7 @@ cdef extern from "<time.h>" nogil:
     int clock_gettime(clockid_t clk, timespec* tp)
     clockid_t CLOCK_MONOTONIC
 
-__all__ = ["Store", "Put", "GetOr", "DEFAULT", "SWEEP_EVERY"]
+__all__ = ["Store", "Put", "GetOr", "MemoCall", "DEFAULT", "SWEEP_EVERY"]
 
 # One sentinel for both twins (a caller may hold either's): "use the default TTL".
 from fbacache._core._store_py import DEFAULT, SWEEP_EVERY
@@ -436,3 +436,56 @@ cdef class GetOr:
         if value is _MISSING:
             return self.missed(key, factory)
         return value
+
+
+cdef inline bint _distinct_args(tuple args) noexcept:
+    # Exact str, int, bytes and None: no two of different types compare equal
+    # (unlike 1 == 1.0 == True), so the tuple itself can key the memo.
+    cdef type t
+    for item in args:
+        t = type(item)
+        if not (t is str or t is int or t is bytes or item is None):
+            return False
+    return True
+
+
+@cython.final
+cdef class MemoCall:
+    """A memoizing function's hit path in one C call (see ``_store_py.MemoCall``)."""
+
+    cdef dict keys
+    cdef readonly object key_of, source, hit, missed, slow
+    cdef Py_ssize_t limit
+
+    def __init__(self, key_of, source, hit, missed, slow, Py_ssize_t limit=1024):
+        self.keys = {}
+        self.key_of = key_of
+        self.source = source
+        self.hit = hit
+        self.missed = missed
+        self.slow = slow
+        self.limit = limit
+
+    def __call__(self, *args, **kwargs):
+        if kwargs or not _distinct_args(args):
+            return self.slow(*args, **kwargs)
+        key = self.keys.get(args)
+        if key is None:
+            key = self.key_of(args)
+            if key is None:
+                return self.slow(*args)
+            if len(self.keys) >= self.limit:
+                self.keys.clear()
+            self.keys[args] = key
+        value = self.source.get(key, _MISSING)
+        if value is _MISSING:
+            return self.missed(key, args)
+        self.hit()
+        return value
+
+    def clear(self):
+        """Forget every remembered key."""
+        self.keys.clear()
+
+    def __len__(self):
+        return len(self.keys)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 from ._index_py import Index
 
-__all__ = ["Store", "Put", "GetOr", "DEFAULT", "SWEEP_EVERY"]
+__all__ = ["Store", "Put", "GetOr", "MemoCall", "DEFAULT", "SWEEP_EVERY"]
 
 SWEEP_EVERY = 256  # sets between two sweeps of expired entries
 
@@ -305,3 +305,65 @@ class GetOr:
         if value is _MISSING:
             return self.missed(key, factory)
         return value
+
+
+_DISTINCT = (str, int, bytes, type(None))
+
+
+class MemoCall:
+    """A memoizing function's hit path: ``call(*args)`` -> the cached result in one call.
+
+    ``MemoCall(key_of, source, hit, missed, slow, limit=1024)``. A call whose
+    positional arguments are all exact str, int, bytes or None (no two of those
+    compare equal across types, so the argument tuple itself keys the memo) and
+    that has no keyword argument: its cache key is ``key_of(args)`` (remembered,
+    up to ``limit`` tuples, then forgotten all at once; ``key_of`` returning None
+    means "do not remember"), its value ``source.get(key, MISSING)`` looked up at
+    each call (so a front end may swap its ``get``), then ``hit()`` and the value,
+    or ``missed(key, args)`` (the miss was counted by that lookup). Any other call
+    is ``slow(*args, **kwargs)``.
+
+    >>> data = {"f:1": "one"}
+    >>> class Src:
+    ...     get = staticmethod(data.get)
+    >>> hits = []
+    >>> m = MemoCall(lambda a: f"f:{a[0]}", Src, lambda: hits.append(1), lambda k, a: ("miss", k),
+    ...              lambda *a, **k: "slow")
+    >>> m(1), m(2), m(1.0), m(x=1), len(hits), len(m)
+    ('one', ('miss', 'f:2'), 'slow', 'slow', 1, 2)
+    """
+
+    def __init__(self, key_of: Callable[[tuple], Optional[str]], source: Any,
+                 hit: Callable[[], Any], missed: Callable[[str, tuple], Any],
+                 slow: Callable[..., Any], limit: int = 1024) -> None:
+        self.keys: Dict[tuple, str] = {}
+        self.key_of = key_of
+        self.source = source
+        self.hit = hit
+        self.missed = missed
+        self.slow = slow
+        self.limit = limit
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not all(type(a) in _DISTINCT for a in args):
+            return self.slow(*args, **kwargs)
+        key = self.keys.get(args)
+        if key is None:
+            key = self.key_of(args)
+            if key is None:
+                return self.slow(*args)
+            if len(self.keys) >= self.limit:
+                self.keys.clear()
+            self.keys[args] = key
+        value = self.source.get(key, _MISSING)
+        if value is _MISSING:
+            return self.missed(key, args)
+        self.hit()
+        return value
+
+    def clear(self) -> None:
+        """Forget every remembered key."""
+        self.keys.clear()
+
+    def __len__(self) -> int:
+        return len(self.keys)

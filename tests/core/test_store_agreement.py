@@ -13,7 +13,7 @@ import sys
 import threading
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -338,3 +338,47 @@ def test_a_key_calling_back_into_the_store_from_the_same_thread_re_enters(Store)
     t2.join(5)
     assert not t2.is_alive(), "the lock was left held after the re-entrant calls"
     assert s.get("after") == 1
+
+
+ARGS = st.lists(st.one_of(st.integers(-3, 3), st.sampled_from(["a", "b", b"a", None, 1.0, True, (1,)])),
+                max_size=3)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(calls=st.lists(st.tuples(ARGS, st.booleans()), max_size=30), limit=st.integers(1, 6))
+def test_memo_call_twins_agree_and_never_confuse_equal_values_of_other_types(calls, limit):
+    """MemoCall (compiled and twin) against a model: 1, 1.0 and True never share a key;
+    a hit counts once, a miss goes to missed() with the key, anything else to slow()."""
+    from fbacache._core import _store_c
+
+    outs = []
+    for impl in (_store_c.MemoCall, _store_py.MemoCall):
+        data: dict = {}
+        log: list = []
+
+        class Source:
+            get = staticmethod(data.get)
+
+        def key_of(args):
+            log.append(("key_of", args))
+            return None if -3 in args else repr(tuple((type(a).__name__, a) for a in args))
+
+        def missed(key, args):
+            data[key] = ("v", args)
+            log.append(("missed", key))
+            return data[key]
+
+        memo = impl(key_of, Source, lambda: log.append("hit"), missed,
+                    lambda *a, **k: log.append(("slow", a, k)) or "slow", limit)
+        results = [memo(*args) if not kw else memo(*args, kw=1) for args, kw in calls]
+        assert len(memo) <= limit
+        outs.append((results, log))
+        for (args, kw), result in zip(calls, results):
+            simple = not kw and all(type(a) in (str, int, bytes, type(None)) for a in args) \
+                and -3 not in args
+            if simple:
+                assert result == ("v", tuple(args)), (args, result)  # never another type's value
+            else:
+                assert result == "slow"
+    assert outs[0] == outs[1]
