@@ -1,29 +1,92 @@
-"""Build the optional Cython core (``fbacache._core._index_c``).
+"""Build the optional compiled core (``fbacache._core._index_c``).
 
-Set ``FBACACHE_NO_EXTENSIONS=1`` to skip compilation; the pure-Python twin
-(``fbacache._core._index_py``) is then used at run time.
+The extension is optional: fbacache's pure-Python twin (``fbacache._core._index_py``) gives
+the same results, only slower. So:
+
+- ``FBACACHE_NO_EXTENSIONS=1``: do not even try to compile.
+- No working C compiler (or Cython missing and no shipped ``.c``): the install still succeeds,
+  prints ONE warning saying the twin will be used, and ``fbacache.CORE_IMPLEMENTATION`` is
+  ``"py"`` at run time.
+- ``FBACACHE_REQUIRE_EXTENSIONS=1``: a failed compile is an error (CI sets it, so a broken
+  build cannot pass by testing the fallback).
+- The sdist ships the Cython-generated ``.c``: with no Cython at hand it is compiled directly.
+- Release builds carry no debug info (``-g0``, stripped at link time where the linker
+  supports it); ``FBACACHE_DEBUG_BUILD=1`` keeps it for profiling and gdb.
 """
 import os
+import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
-ext_modules = []
-if not os.environ.get("FBACACHE_NO_EXTENSIONS"):
-    from Cython.Build import cythonize
-    from setuptools import Extension
+# (module, Cython source, generated C): the index (with the store built in, _store.pxi)
+# and _store_c, the compiled half of the _store_c/_store_py pair that re-exports it.
+MODULES = [("fbacache._core._index_c", "fbacache/_core/_index_c.pyx", "fbacache/_core/_index_c.c"),
+           ("fbacache._core._store_c", "fbacache/_core/_store_c.pyx", "fbacache/_core/_store_c.c")]
+HOWTO = ("the compiled core of fbacache was NOT built ({reason}); the pure-Python core is used "
+         "instead (same results, slower). Install a C compiler (e.g. apt-get install gcc "
+         "python3-dev) and reinstall to get it; set FBACACHE_REQUIRE_EXTENSIONS=1 to make this "
+         "an error, FBACACHE_NO_EXTENSIONS=1 to skip the attempt.")
 
-    ext_modules = cythonize(
-        [Extension("fbacache._core._index_c", ["fbacache/_core/_index_c.pyx"],
-                   extra_compile_args=["-O3"]),
-         Extension("fbacache._core._store_c", ["fbacache/_core/_store_c.pyx"],
-                   extra_compile_args=["-O3"])],
-        compiler_directives={
-            "language_level": "3",
-            "boundscheck": False,
-            "wraparound": False,
-            "cdivision": True,
-            "initializedcheck": False,
-        },
-    )
 
-setup(ext_modules=ext_modules)
+def _flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
+def _compile_args():
+    if sys.platform == "win32":
+        return ["/O2"], []
+    debug = _flag("FBACACHE_DEBUG_BUILD")
+    compile_args = ["-O3"] + ([] if debug else ["-g0"])
+    link_args = [] if debug or sys.platform == "darwin" else ["-Wl,--strip-debug"]
+    return compile_args, link_args
+
+
+def _extensions():
+    if _flag("FBACACHE_NO_EXTENSIONS"):
+        return []
+    compile_args, link_args = _compile_args()
+    directives = {"language_level": "3", "boundscheck": False, "wraparound": False,
+                  "cdivision": True, "initializedcheck": False}
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        if all(os.path.exists(c) for _, _, c in MODULES):  # an sdist: the C needs no Cython
+            return [Extension(name, [c], extra_compile_args=compile_args,
+                              extra_link_args=link_args) for name, _, c in MODULES]
+        if _flag("FBACACHE_REQUIRE_EXTENSIONS"):
+            raise
+        _warn("Cython is not installed and no generated C source is present")
+        return []
+    return cythonize([Extension(name, [pyx], extra_compile_args=compile_args,
+                                extra_link_args=link_args) for name, pyx, _ in MODULES],
+                     compiler_directives=directives)
+
+
+def _warn(reason):
+    bar = "=" * 78
+    sys.stderr.write(f"\n{bar}\nWARNING: {HOWTO.format(reason=reason)}\n{bar}\n\n")
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that falls back to the pure-Python core when compiling fails."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # no compiler at all (DistutilsPlatformError and kin)
+            self._give_up(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # the compiler ran and failed (CompileError, LinkError...)
+            self._give_up(exc)
+
+    def _give_up(self, exc):
+        if _flag("FBACACHE_REQUIRE_EXTENSIONS"):
+            raise exc
+        _warn(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

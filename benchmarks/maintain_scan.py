@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fbacache.fs import Maintenance, parse_config  # noqa: E402
+from fbacache.fba import Maintenance, parse_config  # noqa: E402
 
 
 def make_tree(root: str, n: int) -> str:

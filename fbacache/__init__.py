@@ -30,18 +30,20 @@ _EXPORTS = {
     "generate_cache_key": "fbacache.keys",
     # application layer
     "cached": "fbacache.decorators",
+    "cachedmethod": "fbacache.memo_method",
+    "keys": "fbacache.keys",
     "cache_invalidate": "fbacache.decorators",
     "CacheInfo": "fbacache.decorators",
     "Jitter": "fbacache.swr",
-    "CacheWarmer": "fbacache.warming",
-    "StaticDataCache": "fbacache.static",
-    "CacheMonitor": "fbacache.monitor",
-    "AlertThresholds": "fbacache.monitor",
-    "start_metrics_server": "fbacache.prometheus",
-    "FbaCacheCollector": "fbacache.prometheus",
+    "CacheWarmer": "fbacache.extras.warming",
+    "StaticDataCache": "fbacache.extras.static",
+    "CacheMonitor": "fbacache.extras.monitor",
+    "AlertThresholds": "fbacache.extras.monitor",
+    "start_metrics_server": "fbacache.extras.prometheus",
+    "FbaCacheCollector": "fbacache.extras.prometheus",
     # FBA filesystem adapter
-    "JsonFileStore": "fbacache.fs",
-    "Maintenance": "fbacache.fs",
+    "JsonFileStore": "fbacache.fba",
+    "Maintenance": "fbacache.fba",
     # errors
     "FbaCacheError": "fbacache.errors",
     "ConfigError": "fbacache.errors",
@@ -60,7 +62,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'fbacache' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module == f"fbacache.{name}" else getattr(imported, name)
     globals()[name] = value  # cache: later lookups skip __getattr__
     return value
 
@@ -84,6 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only; `X as X` marks a
     from fbacache.decorators import CacheInfo as CacheInfo
     from fbacache.decorators import cache_invalidate as cache_invalidate
     from fbacache.decorators import cached as cached
+    from fbacache.memo_method import cachedmethod as cachedmethod
     from fbacache.errors import BackendError as BackendError
     from fbacache.errors import ConfigError as ConfigError
     from fbacache.errors import EntryTooLarge as EntryTooLarge
@@ -92,14 +96,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only; `X as X` marks a
     from fbacache.errors import SerializationError as SerializationError
     from fbacache.errors import SingleFlightTimeout as SingleFlightTimeout
     from fbacache.errors import UnsafeConfiguration as UnsafeConfiguration
-    from fbacache.fs import JsonFileStore as JsonFileStore
-    from fbacache.fs import Maintenance as Maintenance
+    from fbacache.fba import JsonFileStore as JsonFileStore
+    from fbacache.fba import Maintenance as Maintenance
     from fbacache.keys import generate_cache_key as generate_cache_key
     from fbacache.manager import CacheManager as CacheManager
-    from fbacache.monitor import AlertThresholds as AlertThresholds
-    from fbacache.monitor import CacheMonitor as CacheMonitor
-    from fbacache.prometheus import FbaCacheCollector as FbaCacheCollector
-    from fbacache.prometheus import start_metrics_server as start_metrics_server
-    from fbacache.static import StaticDataCache as StaticDataCache
+    from fbacache.extras.monitor import AlertThresholds as AlertThresholds
+    from fbacache.extras.monitor import CacheMonitor as CacheMonitor
+    from fbacache.extras.prometheus import FbaCacheCollector as FbaCacheCollector
+    from fbacache.extras.prometheus import start_metrics_server as start_metrics_server
+    from fbacache.extras.static import StaticDataCache as StaticDataCache
     from fbacache.swr import Jitter as Jitter
-    from fbacache.warming import CacheWarmer as CacheWarmer
+    from fbacache.extras.warming import CacheWarmer as CacheWarmer

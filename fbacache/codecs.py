@@ -50,6 +50,7 @@ from typing import Any, Callable, Optional, Protocol
 import msgpack
 import zstandard
 
+from fbacache._util import MISSING  # re-exported: it was defined here first
 from fbacache._validate import MAX_SIZE, check_number
 from fbacache.errors import ConfigError, EntryTooLarge, SerializationError
 from fbacache.metrics import read_count
@@ -65,19 +66,6 @@ MARKER_ZSTD = 0x02
 TIMING_SAMPLE = 16  # Codec.reader times one raw-frame load in this many (a power of two)
 
 
-class _Missing:
-    """Sentinel type: "no value" (distinct from a cached ``None``)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __reduce__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 
 
 class _CorruptFrame(Exception):

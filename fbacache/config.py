@@ -13,12 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
+from fbacache._util import POLICIES
 from fbacache._validate import MAX_SIZE, check_duration, check_number
 from fbacache.errors import ConfigError
 
 __all__ = ["CacheManagerConfig", "POLICY_NAMES", "SERIALIZATION_FORMATS", "COMPRESSION_NAMES"]
 
-POLICY_NAMES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
+POLICY_NAMES = POLICIES  # the name config callers know
 SERIALIZATION_FORMATS = ("pickle", "msgpack", "json", "none")
 COMPRESSION_NAMES = ("zlib", "zstd")
 MiB = 1024 * 1024

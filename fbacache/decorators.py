@@ -48,14 +48,27 @@ import inspect
 import itertools
 import secrets
 import string
+import sys
 import threading
 import weakref
-from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
+from typing import (TYPE_CHECKING, Any, Callable, Collection, Generic, Iterable, MutableMapping,
+                    NamedTuple, Optional, TypeVar, Union, overload)
 
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:  # pragma: no cover - 3.9
+    from typing_extensions import ParamSpec
+
+if TYPE_CHECKING:
+    from fbacache.memo import MemoizedFunction
+
+from fbacache._callkeys import hashkey
+from fbacache.decorator_options import CallKeyer, FunctionBound, Uncached
 from fbacache.errors import ConfigError
 from fbacache.keys import (_qualname, argument_form, fixed_form, form_digest, key_plan, make_key,
                            memo_key, remember)
 from fbacache.log import describe_key, get_logger
+from fbacache.memo import is_cache_mapping, memoize
 from fbacache.metrics import Counter
 
 __all__ = ["cached", "cache_invalidate", "CacheInfo", "CachedFunction", "make_key",
@@ -72,6 +85,9 @@ _default_lock = threading.Lock()
 _default: Any = None
 _NONE: Any = object()  # "not a method call"
 _DYNAMIC: Any = object()  # tags computed per call
+_UNSET: Any = object()  # cached(): no first argument / no ttl given
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class CacheInfo(NamedTuple):
@@ -131,13 +147,20 @@ def _default_prefix(func: Callable[..., Any]) -> str:
 
 
 # --------------------------------------------------------------------------- cached
-class CachedFunction:
-    """The wrapper ``@cached`` returns (a descriptor: methods bind per instance)."""
+class CachedFunction(Generic[P, R]):
+    """The wrapper ``@cached`` returns (a descriptor: methods bind per instance).
 
-    def __init__(self, func: Callable[..., Any], *, ttl: Optional[float], key_prefix: Optional[str],
+    Generic in the decorated function's parameters and result: type checkers see
+    the function's own signature on every call.
+    """
+
+    def __init__(self, func: Callable[P, R], *, ttl: Optional[float], key_prefix: Optional[str],
                  manager: ManagerRef, grace: Optional[float], background: bool,
                  tags: Union[Iterable[str], Callable[..., Iterable[str]], None],
-                 instance_key: Optional[Callable[[Any], Any]]) -> None:
+                 instance_key: Optional[Callable[[Any], Any]],
+                 key: Optional[Callable[..., Any]] = None, ignore: Collection[Union[str, int]] = (),
+                 unless: Optional[Callable[[Any], Any]] = None,
+                 max_entries: Optional[int] = None) -> None:
         if _is_async(func):  # also a partial or an object with an async __call__
             raise TypeError("@cached wraps synchronous functions only")
         if inspect.isgeneratorfunction(func):
@@ -179,12 +202,26 @@ class CachedFunction:
         self._tokens: dict[int, tuple[weakref.ref, str]] = {}
         self._tokens_lock = threading.Lock()
         self._dead: collections.deque[str] = collections.deque()
+        # key=, ignore=, unless=, max_entries= (fbacache.decorator_options)
+        self._keyer = (CallKeyer(self._sig, key, ignore, False)
+                       if key is not None or ignore else None)
+        if unless is not None and not callable(unless):
+            raise ConfigError("unless", f"must be a callable taking the result, got {unless!r}")
+        self._unless = unless
+        self._bound = FunctionBound(max_entries) if max_entries is not None else None
 
     def __set_name__(self, owner: type, name: str) -> None:
         # Defined in a class body: the first argument is the instance.
         self._is_method = True
+        if self._keyer is not None:
+            self._keyer.as_method()
         if self._memo is not None:
             self._memo.clear()  # keys so far were made without an instance parameter
+
+    @overload
+    def __get__(self, instance: None, owner: Optional[type] = None) -> "CachedFunction[P, R]": ...
+    @overload
+    def __get__(self, instance: object, owner: Optional[type] = None) -> Any: ...
 
     def __get__(self, instance: Any, owner: Optional[type] = None) -> Any:
         if instance is None:
@@ -260,6 +297,8 @@ class CachedFunction:
     # key with make_key (whose KeyPlan encodes simple arguments directly, and
     # everything else canonically).
     def _function_key(self, args: tuple, kwargs: dict) -> str:
+        if self._keyer is not None:
+            return f"{self.key_prefix}:{self._keyer.digest(args, kwargs)}"
         if self._memo is not None:
             mkey = memo_key(args, kwargs)
             if mkey is not None:
@@ -271,6 +310,8 @@ class CachedFunction:
         return make_key(self.key_prefix, self._sig, args, kwargs, simple=self._simple)
 
     def _method_digest(self, instance: Any, args: tuple, kwargs: dict) -> str:
+        if self._keyer is not None:
+            return self._keyer.digest((instance, *args), kwargs)
         if self._memo is not None:
             mkey = memo_key(args, kwargs)
             if mkey is not None:
@@ -308,18 +349,28 @@ class CachedFunction:
         def compute() -> Any:
             ran.append(True)
             log.debug("miss %s: calling %s", describe_key(key), self.key_prefix)
-            return self._func(*call_args, **kwargs)
+            result = self._func(*call_args, **kwargs)
+            if self._unless is not None and self._unless(result):
+                raise Uncached(result)  # an exception: get_or_set stores nothing
+            return result
 
-        value = manager.get_or_set(key, compute, self.ttl, tags=tags or None, grace=self._grace,
-                                   background=self._background)
+        try:
+            value = manager.get_or_set(key, compute, self.ttl, tags=tags or None,
+                                       grace=self._grace, background=self._background)
+        except Uncached as refused:
+            self._misses.inc()
+            return refused.value
         (self._misses if ran else self._hits).inc()
+        if self._bound is not None:
+            for old in self._bound.touch(key):
+                manager.delete(old)
         return value
 
     def _call(self, instance: Any, args: tuple, kwargs: dict) -> Any:
         key, instance_tag = self._key(instance, args, kwargs)
         return self._fetch(key, instance_tag, (instance, *args), kwargs)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self._is_method:
             if not args:
                 # a callable without __qualname__ (a partial) is named by its key prefix
@@ -347,6 +398,8 @@ class CachedFunction:
         """Drop every cached result of this function (all instances); the number dropped.
         Also resets the hit/miss counts."""
         self._hits, self._misses = Counter(), Counter()
+        if self._bound is not None:
+            self._bound.clear()
         return int(self.manager.invalidate(self._pattern()))
 
     def cache_info(self) -> CacheInfo:
@@ -363,7 +416,7 @@ class BoundCachedMethod:
 
     __slots__ = ("_cf", "_instance", "__weakref__")
 
-    def __init__(self, cf: CachedFunction, instance: Any) -> None:
+    def __init__(self, cf: CachedFunction[..., Any], instance: Any) -> None:
         self._cf = cf
         self._instance = instance
 
@@ -393,13 +446,38 @@ class BoundCachedMethod:
         return info._replace(currsize=len(self._cf.manager.keys(self._cf._pattern(part))))
 
 
-def cached(ttl: Any = None, *, key_prefix: Optional[str] = None, manager: ManagerRef = None,
+@overload
+def cached(cache_or_ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
+@overload
+def cached(cache_or_ttl: MutableMapping[Any, Any], /, key: Optional[Callable[..., Any]] = None,
+           lock: Any = None, condition: Any = None,
+           info: bool = False) -> Callable[[Callable[P, R]], "MemoizedFunction[P, R]"]: ...
+@overload
+def cached(cache_or_ttl: Optional[float] = ..., /, key: Optional[Callable[..., Any]] = None, *,
+           ttl: Optional[float] = ..., key_prefix: Optional[str] = None, manager: ManagerRef = None,
            grace: Optional[float] = None, background: bool = False,
            tags: Union[Iterable[str], Callable[..., Iterable[str]], None] = None,
-           instance_key: Optional[Callable[[Any], Any]] = None) -> Any:
-    """Cache a function's results in a CacheManager (see the module docstring).
+           instance_key: Optional[Callable[[Any], Any]] = None,
+           ignore: Collection[Union[str, int]] = (), unless: Optional[Callable[[Any], Any]] = None,
+           max_entries: Optional[int] = None) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 
-    Args:
+
+def cached(cache_or_ttl: Any = _UNSET, /, key: Optional[Callable[..., Any]] = None,
+           lock: Any = None, condition: Any = None, info: bool = False, *,
+           ttl: Any = _UNSET, key_prefix: Optional[str] = None, manager: ManagerRef = None,
+           grace: Optional[float] = None, background: bool = False,
+           tags: Union[Iterable[str], Callable[..., Iterable[str]], None] = None,
+           instance_key: Optional[Callable[[Any], Any]] = None,
+           ignore: Collection[Union[str, int]] = (), unless: Optional[Callable[[Any], Any]] = None,
+           max_entries: Optional[int] = None) -> Any:
+    """Cache a function's results in a CacheManager (see the module docstring), or,
+    given a mapping first, in that mapping as ``cachetools.cached`` does.
+
+    ``cached(cache, key=hashkey, lock=None, condition=None, info=False)``: the
+    mapping form (fbacache.memo); ``cache`` is any mutable mapping (an fbacache or
+    cachetools cache, a dict).  ``cached(None)`` is a TypeError, as in cachetools 8.
+
+    Args (manager form):
         ttl: seconds (None: the manager's ``default_ttl``; ``math.inf``: never).
         key_prefix: namespace of the keys (default ``module.qualname``).
         manager: a CacheManager, a callable returning one (resolved at each call,
@@ -410,19 +488,40 @@ def cached(ttl: Any = None, *, key_prefix: Optional[str] = None, manager: Manage
             returning tags (for ``manager.invalidate_tags``).
         instance_key: for methods, ``instance_key(self)`` identifies the instance
             in keys (default: a process-unique token per live instance).
+        key: ``key(*args, **kwargs)`` (methods: without ``self``) gives what the key
+            is made of, instead of all the arguments.
+        ignore: parameter names or positions left out of the key (a session, a client).
+        unless: ``unless(result)`` true: the result is returned but not cached.
+        max_entries: keep at most this many results of this function (LRU beyond).
+        (See fbacache.decorator_options.)
 
     Usable bare (``@cached``) or called (``@cached(ttl=60)``). Raises TypeError
     for coroutine and generator functions, and at call time for arguments that
     have no stable key.
     """
+    if cache_or_ttl is None:
+        raise TypeError("cached(None): pass a cache mapping, or ttl=None for the manager form")
+    if is_cache_mapping(cache_or_ttl):
+        return memoize(cache_or_ttl, hashkey if key is None else key, lock, condition, info)
+    if cache_or_ttl is not _UNSET:
+        if ttl is not _UNSET:
+            raise TypeError("cached() got ttl both as its first argument and as a keyword")
+        ttl = cache_or_ttl
+    if ttl is _UNSET:
+        ttl = None
+    if lock is not None or condition is not None or info:
+        raise TypeError("lock, condition and info belong to the mapping form: "
+                        "cached(cache, lock=..., condition=..., info=...)")
     if callable(ttl) and not isinstance(ttl, (int, float)):
         return CachedFunction(ttl, ttl=None, key_prefix=key_prefix, manager=manager,
                               grace=grace, background=background, tags=tags,
-                              instance_key=instance_key)
+                              instance_key=instance_key, key=key, ignore=ignore, unless=unless,
+                              max_entries=max_entries)
 
-    def decorate(func: Callable[..., Any]) -> CachedFunction:
+    def decorate(func: Callable[..., Any]) -> CachedFunction[..., Any]:
         return CachedFunction(func, ttl=ttl, key_prefix=key_prefix, manager=manager, grace=grace,
-                              background=background, tags=tags, instance_key=instance_key)
+                              background=background, tags=tags, instance_key=instance_key,
+                              key=key, ignore=ignore, unless=unless, max_entries=max_entries)
     return decorate
 
 
@@ -447,7 +546,7 @@ def _is_glob(key: str) -> bool:
 
 
 def cache_invalidate(keys: Iterable[Any] = (), *, tags: Iterable[str] = (),
-                     manager: ManagerRef = None) -> Callable[[Callable[..., Any]], Any]:
+                     manager: ManagerRef = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """After the decorated call *succeeds*, invalidate ``keys`` and ``tags``.
 
     ``keys`` holds glob patterns or exact keys (``"product:*"``), optionally with
@@ -469,7 +568,7 @@ def cache_invalidate(keys: Iterable[Any] = (), *, tags: Iterable[str] = (),
     targets = list(keys)
     tag_patterns = list(tags)
 
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
         # Calling an async def only creates a coroutine: the wrapper would invalidate
         # before the write ran, and even when it then failed.
         if _is_async(func):
@@ -488,7 +587,7 @@ def cache_invalidate(keys: Iterable[Any] = (), *, tags: Iterable[str] = (),
                                   f"got {item!r}")
 
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             result = func(*args, **kwargs)
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()

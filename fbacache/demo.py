@@ -16,7 +16,7 @@ def main() -> int:
     print(f"fbacache {fbacache.__version__}, core: {fbacache.CORE_IMPLEMENTATION}")
 
     # 1. a cachetools-compatible mapping on the native core
-    lru = LRUCache(maxsize=3)
+    lru: LRUCache[str, str] = LRUCache(maxsize=3)
     for key in "abcd":
         lru[key] = key.upper()
     print(f"LRUCache(maxsize=3) after inserting a..d keeps {sorted(lru)}")

@@ -89,3 +89,9 @@ class InvariantViolation(FbaCacheError, AssertionError):
     Raised explicitly, never by ``assert``, so the checks also run under ``python -O``;
     it stays an AssertionError for callers that catch that.
     """
+
+
+class PurePythonCoreWarning(RuntimeWarning):
+    """The compiled core is not installed (no C compiler at install time): fbacache runs on
+    its pure-Python core, with the same results but slower. Not raised when the pure-Python
+    core was asked for with ``FBACACHE_NO_EXTENSIONS=1``."""

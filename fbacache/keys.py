@@ -1,7 +1,9 @@
 """Deterministic cache keys: the same inputs give the same key in every process.
 
 Nothing here uses ``hash()`` (randomized per process by PYTHONHASHSEED); long
-keys are shortened with SHA-256.
+keys are shortened with SHA-256.  The in-process call keys of cachetools
+(``hashkey``, ``methodkey``, ``typedkey``, ``typedmethodkey``) are defined in
+``fbacache._callkeys`` and importable from here, as from ``cachetools.keys``.
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from collections import abc
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import quote
 
+from fbacache._callkeys import CallKey, hashkey, methodkey, typedkey, typedmethodkey
+
 __all__ = ["generate_cache_key", "canonical_bytes", "compile_pattern", "MAX_KEY_LENGTH",
            "argument_form", "form_digest", "fixed_form", "KeyPlan", "key_plan", "make_key",
-           "memo_key", "remember", "MEMO_TYPES"]
+           "memo_key", "remember", "MEMO_TYPES",
+           "CallKey", "hashkey", "methodkey", "typedkey", "typedmethodkey"]
 
 MAX_KEY_LENGTH = 250
 HASH_CHARS = 32  # hex characters of the SHA-256 digest kept in hashed keys (128 bits)
@@ -121,7 +126,7 @@ def compile_pattern(pattern: str) -> Callable[[str], Any]:
 # Two encoders produce that JSON: the general one (``argument_form`` + json),
 # and ``_text``, which writes the same bytes directly for the simple types
 # (str, int, float, bool, None, bytes, tuples and lists of those) about ten
-# times faster. tests/app/test_cached_keys.py checks they agree.
+# times faster. tests/decorators/test_cached_keys.py checks they agree.
 
 _SEQ_TAGS: dict[type, str] = {list: "l", tuple: "t"}  # exact types; subclasses keep their name
 

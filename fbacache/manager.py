@@ -27,22 +27,26 @@ import sys
 import threading
 import time
 from types import MethodType
-from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional, cast
 
 from fbacache._core import GetOr, PyStore, Put, Store
 from fbacache._validate import check_duration
 from fbacache.backends import get_backend_class
 from fbacache.backends.base import Backend, BackendSettings
-from fbacache.codecs import MISSING, Codec, make_codec
+from fbacache._util import MISSING
+from fbacache.codecs import Codec, make_codec
 from fbacache.config import CacheManagerConfig
 from fbacache.signing import metadata_digest
 from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
 from fbacache.locks import SingleFlight
 from fbacache.metrics import Counter, build_snapshot
-from fbacache.manager_prefetch import PrefetchMixin
-from fbacache.prefetch import PrefetchQueue, PrefetchWorker
+from fbacache.prefetch import Loader, Prefetcher
 from fbacache.swr import Jitter, Revalidator, check_grace
 from fbacache.tags import TagIndex, normalize_tags
+from fbacache.manager_types import ManagerMetrics, ManagerOptions
+
+if TYPE_CHECKING:  # typing only: Unpack is in typing from 3.11
+    from typing_extensions import Unpack
 
 __all__ = ["CacheManager"]
 
@@ -59,7 +63,7 @@ def _make_signer(config: CacheManagerConfig) -> Any:
     return Signer(key, old)
 
 
-class CacheManager(PrefetchMixin):
+class CacheManager:
     """Thread-safe cache front end; see the module docstring and docs/manager.md.
 
     ``CacheManager(config)`` or ``CacheManager(**config_fields)``; ``timer`` (a
@@ -73,7 +77,7 @@ class CacheManager(PrefetchMixin):
     """
 
     def __init__(self, config: Optional[CacheManagerConfig] = None, *,
-                 ttl_jitter: Optional[Any] = None, **kwargs: Any) -> None:
+                 ttl_jitter: Optional[Any] = None, **kwargs: Unpack[ManagerOptions]) -> None:
         if config is None:
             config = CacheManagerConfig(**kwargs)
         elif kwargs:
@@ -129,18 +133,30 @@ class CacheManager(PrefetchMixin):
         self._swr = Revalidator()
         self._sets = Counter()
         self._deletes = Counter()
-        self._prefetch_requests = Counter()
-        self._prefetch_loads = Counter()
-        self._prefetch_hits = Counter()
-        self._queue = PrefetchQueue(config.prefetch_queue_size)
-        # prefetched keys not read yet -> counts prefetch_hits; bounded, pruned on read/overwrite
-        self._prefetched: dict[Hashable, None] = {}
-        self._prefetched_cap = max(1024, 4 * config.prefetch_queue_size)
-        self._prefetch_used = False
-        self._worker: Optional[PrefetchWorker] = None
-        self._state_lock = threading.Lock()
+        # Components get the callables they need, never the manager (no circular knowledge).
+        self._prefetcher = Prefetcher(config.prefetch_queue_size, load=self.get_or_set,
+                                      on_first_use=self._prefetch_in_use)
+        self._prefetched = self._prefetcher.prefetched  # read on every get: one lookup, not two
+        # reentrant: start() holds it while starting the worker, which reports first use
+        self._state_lock = threading.RLock()
         self._running = False
         self.start()
+
+    @classmethod
+    def from_url(cls, url: str, *, tiered: bool = False, ttl_jitter: Optional[Any] = None,
+                 **options: Any) -> "CacheManager":
+        """A manager for the cache that ``url`` names: ``memory://``, ``redis://host:port/db``,
+        ``rediss://...``, ``unix:///path.sock``, ``redis+cluster://host:port``; ``tiered=True``
+        adds an in-process L1 in front of Redis. ``options`` are config fields (and
+        ``backend_config=``). See :mod:`fbacache.urls`; raises ConfigError for a bad URL.
+
+        >>> with CacheManager.from_url("memory://", default_ttl=60) as cache:
+        ...     cache.set("k", 1) and cache.get("k")
+        1
+        """
+        from fbacache.urls import config_from_url
+
+        return cls(config_from_url(url, tiered=tiered, **options), ttl_jitter=ttl_jitter)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -162,8 +178,8 @@ class CacheManager(PrefetchMixin):
         with self._state_lock:
             self._running = True
             self._install_fast_path()
-            if self.config.prefetch_loader is not None and self._worker is None:
-                self._start_worker_locked(self.config.prefetch_loader)
+            if self.config.prefetch_loader is not None and not self._prefetcher.worker_running:
+                self._prefetcher.start_worker(self.config.prefetch_loader)
         return True
 
     def stop(self) -> None:
@@ -171,9 +187,7 @@ class CacheManager(PrefetchMixin):
         with self._state_lock:
             self._running = False
             self._install_fast_path()  # back to the checking methods
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop()
+        self._prefetcher.stop_worker()
 
     def close(self) -> None:
         """Stop and release the backend (connections, memory). Not restartable."""
@@ -195,7 +209,7 @@ class CacheManager(PrefetchMixin):
         # and set(k, v) are one compiled call each (fbacache._core.GetOr / Put), and
         # any other argument falls through to the full method. A tagged write turns
         # the fast set off for good: later plain writes must drop the key's tags.
-        fast = self._running and not self._prefetch_used and self._plain_class \
+        fast = self._running and not self._prefetcher.used and self._plain_class \
             and type(self)._decode is CacheManager._decode
         store = self._object_store if fast else None
         d = self.__dict__
@@ -214,6 +228,10 @@ class CacheManager(PrefetchMixin):
             if self._store is not None and not self._tags_used:
                 self.set = Put(  # type: ignore[method-assign]
                     store, self._max_entry_size, MethodType(CacheManager.set, self))
+
+    def _prefetch_in_use(self) -> None:
+        with self._state_lock:
+            self._install_fast_path()  # prefetch hits are counted by the checking get()
 
     def _check(self) -> None:
         if not self._running:
@@ -264,10 +282,6 @@ class CacheManager(PrefetchMixin):
             self._backend.discard_if(key, item)
         return value
 
-    def _served(self, key: Hashable) -> None:
-        if self._prefetched.pop(key, MISSING) is not MISSING:
-            self._prefetch_hits.inc()
-
     # ------------------------------------------------------------------ reads
     def get(self, key: Hashable, default: Any = None) -> Any:
         """Cached value of ``key`` or ``default``. A corrupt entry is a counted miss.
@@ -284,7 +298,7 @@ class CacheManager(PrefetchMixin):
         if value is MISSING:
             return default
         if self._prefetched:
-            self._served(key)
+            self._prefetcher.served(key)
         return value
 
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
@@ -296,7 +310,7 @@ class CacheManager(PrefetchMixin):
             if value is not MISSING:
                 out[key] = value
                 if self._prefetched:
-                    self._served(key)
+                    self._prefetcher.served(key)
         return out
 
     def exists(self, key: Hashable) -> bool:
@@ -457,8 +471,14 @@ class CacheManager(PrefetchMixin):
         if timeout is not None:  # NaN, 0, 1e300: refused now, not in a waiting thread
             check_duration(timeout, "timeout", wait=True)
         if grace is not None:
-            return self._swr.serve(self, key, factory, ttl, timeout, metadata, tags, grace,
-                                   background)
+            grace = check_grace(grace)
+            return self._swr.serve(
+                key, factory, grace=grace, background=background,
+                wait=self.config.lock_timeout if timeout is None else timeout,
+                get=lambda: self.get(key, MISSING), remaining=lambda: self.ttl(key),
+                load=lambda: self._load_once(key, factory, ttl, timeout, metadata, tags, grace),
+                store=lambda v: self.set(key, v, ttl, metadata, tags=tags, grace=grace),
+                single_flight=self._flight.do)
         value = self.get(key, MISSING)
         if value is not MISSING:
             return value
@@ -492,6 +512,46 @@ class CacheManager(PrefetchMixin):
         wait = self.config.lock_timeout if timeout is None else timeout
         return self._flight.do(key, compute, wait)
 
+    # ------------------------------------------------------------------ prefetch
+    def prefetch(self, endpoint: str, params: Optional[Mapping[str, Any]] = None,
+                 priority: float = 0.5) -> bool:
+        """Queue ``endpoint``/``params`` for loading; False if the bounded queue rejected it.
+
+        Raises ConfigError('priority') unless ``priority`` is a number in [0, 1]; loading goes
+        through :meth:`get_or_set`, so never twice and never over a fresh value.
+        """
+        self._check()
+        return self._prefetcher.push(endpoint, params, priority)
+
+    def prefetch_many(self, items: Iterable[Any]) -> int:
+        """Queue many requests: dicts with endpoint/params/priority or tuples; number accepted."""
+        n = 0
+        for it in items:
+            n += self.prefetch(*Prefetcher.request_args(it))
+        return n
+
+    def get_prefetch_queue(self) -> list[dict[str, Any]]:
+        """Queued requests (endpoint, params, priority), highest priority first."""
+        return self._prefetcher.queue.snapshot()
+
+    def process_prefetch_queue(self, loader: Loader, max_items: Optional[int] = None) -> int:
+        """Load queued requests in this thread with ``loader(endpoint, params)``; number loaded."""
+        self._check()
+        return self._prefetcher.process(loader, max_items)
+
+    def start_prefetch_worker(self, loader: Loader) -> None:
+        """Start a background thread that loads queued requests with ``loader``.
+
+        Raises RuntimeError if a worker is already running.
+        """
+        self._check()
+        with self._state_lock:
+            self._prefetcher.start_worker(loader)
+
+    def stop_prefetch_worker(self) -> None:
+        """Stop the background prefetch worker, if any."""
+        self._prefetcher.stop_worker()
+
     # ------------------------------------------------------------------ eviction control
     def evict_lru(self, count: int = 1) -> int:
         """Evict ``count`` entries in the policy's victim order (LRU order for 'lru')."""
@@ -516,16 +576,12 @@ class CacheManager(PrefetchMixin):
         return self._backend.set_probabilities(predictions)
 
     # ------------------------------------------------------------------ metrics
-    def get_metrics(self) -> dict[str, Any]:
+    def get_metrics(self) -> ManagerMetrics:
         """Counters, rates, sizes and codec timings (see docs/manager.md for each key)."""
         codec = self._codec.stats.snapshot() if self._codec is not None else {}
         own = {
             "sets": self._sets_done(), "deletes": self._deletes.value,
-            "prefetch_requests": self._prefetch_requests.value,
-            "prefetch_loads": self._prefetch_loads.value,
-            "prefetch_hits": self._prefetch_hits.value,
-            "prefetch_queue_size": len(self._queue),
-            "prefetch_rejected": self._queue.rejected,
+            **self._prefetcher.snapshot(),
             "single_flight_leaders": self._flight.leaders.value,
             "single_flight_waits": self._flight.waits.value,
             "single_flight_timeouts": self._flight.timeouts.value,
@@ -534,7 +590,7 @@ class CacheManager(PrefetchMixin):
         snap = build_snapshot(self._backend.stats(), codec, own)
         snap["backend"] = self._backend.name
         snap["running"] = self._running
-        return snap
+        return cast(ManagerMetrics, snap)  # built as a dict: keys listed in ManagerMetrics
 
     def _sets_done(self) -> int:
         # Every write of a store-backed backend goes through its store, which counts

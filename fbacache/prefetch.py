@@ -6,6 +6,9 @@
   has a strictly higher priority; otherwise it is rejected (``push`` -> False).
 - :class:`PrefetchWorker` pops items and calls ``load(item)`` on its own
   daemon thread; ``stop()`` wakes and joins it.
+- :class:`Prefetcher` is the component :class:`fbacache.CacheManager` composes: the queue, the
+  worker and the prefetch counters.  It knows nothing about the manager; it is handed the two
+  callables it needs (``load(key, fetch)``, i.e. ``get_or_set``, and ``on_first_use()``).
 """
 from __future__ import annotations
 
@@ -14,11 +17,17 @@ import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
+from fbacache._util import MISSING
+from fbacache._validate import check_number
 from fbacache.keys import generate_cache_key
+from fbacache.metrics import Counter
 
-__all__ = ["PrefetchItem", "PrefetchQueue", "PrefetchWorker"]
+__all__ = ["Loader", "PrefetchItem", "PrefetchQueue", "PrefetchWorker", "Prefetcher"]
+
+#: ``loader(endpoint, params)`` returns the value to cache for a queued request.
+Loader = Callable[[str, Optional[Mapping[str, Any]]], Any]
 
 log = logging.getLogger("fbacache.prefetch")
 
@@ -166,3 +175,129 @@ class PrefetchWorker:
             except Exception:  # a failing loader must not kill the worker
                 self.errors += 1
                 log.warning("prefetch of %s failed", item.endpoint, exc_info=True)
+
+
+class Prefetcher:
+    """Prefetch for a cache front end: queue requests, load them through ``load``, count hits.
+
+    ``load(key, fetch)`` must return the cached value of ``key`` or store ``fetch()`` (the
+    manager passes its ``get_or_set``, so a request is never loaded twice nor over a fresh
+    value).  ``on_first_use()`` is called when prefetch is first used (a request queued or a
+    worker started) so the front end can start counting prefetch hits; it may be called more
+    than once by racing threads and must be idempotent.  No lock is held while calling either.
+
+    >>> store = {}
+    >>> p = Prefetcher(8, load=lambda k, fetch: store.setdefault(k, fetch()),
+    ...                on_first_use=lambda: None)
+    >>> p.push("/price", {"asin": "B1"}, 0.9), p.process(lambda endpoint, params: 19.99)
+    (True, 1)
+    >>> p.served(next(iter(store))), p.snapshot()["prefetch_hits"]
+    (True, 1)
+    """
+
+    def __init__(self, queue_size: int, load: Callable[[Hashable, Callable[[], Any]], Any],
+                 on_first_use: Callable[[], None]) -> None:
+        self.queue = PrefetchQueue(queue_size)
+        self._load_key = load
+        self._on_first_use = on_first_use
+        # prefetched keys not read yet -> counts prefetch_hits; bounded, pruned on read/overwrite
+        self.prefetched: dict[Hashable, None] = {}
+        self._cap = max(1024, 4 * queue_size)
+        self.used = False
+        self.requests = Counter()
+        self.loads = Counter()
+        self.hits = Counter()
+        self._lock = threading.Lock()  # guards _worker
+        self._worker: Optional[PrefetchWorker] = None
+
+    def _mark_used(self) -> None:
+        if not self.used:
+            self.used = True
+            self._on_first_use()
+
+    def push(self, endpoint: str, params: Optional[Mapping[str, Any]] = None,
+             priority: float = 0.5) -> bool:
+        """Queue a request; False if the bounded queue rejected it.
+
+        Raises ConfigError('priority') unless ``priority`` is a number in [0, 1].
+        """
+        check_number(priority, "priority", minimum=0.0, maximum=1.0)
+        self._mark_used()
+        accepted = self.queue.push(endpoint, params, float(priority))
+        if accepted:
+            self.requests.inc()
+        return accepted
+
+    @staticmethod
+    def request_args(item: Any) -> tuple[Any, ...]:
+        """``(endpoint, params, priority)`` of a request given as a dict or as a tuple.
+
+        >>> Prefetcher.request_args({"endpoint": "/a", "priority": 0.9})
+        ('/a', None, 0.9)
+        """
+        if isinstance(item, Mapping):
+            return item["endpoint"], item.get("params"), item.get("priority", 0.5)
+        return tuple(item)
+
+    def _load(self, item: PrefetchItem, loader: Loader) -> None:
+        loaded = []
+
+        def fetch() -> Any:
+            loaded.append(True)
+            return loader(item.endpoint, item.params)
+
+        self._load_key(item.key, fetch)
+        if loaded:  # this call ran the loader: the entry is a prefetched one
+            self.loads.inc()
+            self.prefetched[item.key] = None
+            while len(self.prefetched) > self._cap:
+                try:
+                    self.prefetched.pop(next(iter(self.prefetched)), None)
+                except (StopIteration, RuntimeError):  # emptied/changed concurrently
+                    break
+
+    def process(self, loader: Loader, max_items: Optional[int] = None) -> int:
+        """Load queued requests in this thread with ``loader(endpoint, params)``; number loaded."""
+        done = 0
+        while max_items is None or done < max_items:
+            item = self.queue.pop()
+            if item is None:
+                break
+            self._load(item, loader)
+            done += 1
+        return done
+
+    @property
+    def worker_running(self) -> bool:
+        """True while a background worker is attached."""
+        return self._worker is not None
+
+    def start_worker(self, loader: Loader) -> None:
+        """Start a background thread loading queued requests; RuntimeError if one runs."""
+        # hit counting is switched on before the worker can store anything
+        self._mark_used()
+        with self._lock:
+            if self._worker is not None:
+                raise RuntimeError("a prefetch worker is already running")
+            self._worker = PrefetchWorker(self.queue, lambda item: self._load(item, loader))
+            self._worker.start()
+
+    def stop_worker(self) -> None:
+        """Stop the background worker, if any (joins it)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+
+    def served(self, key: Hashable) -> bool:
+        """Count a read of ``key``: True (and a prefetch hit) if it was prefetched, unread."""
+        if self.prefetched.pop(key, MISSING) is MISSING:
+            return False
+        self.hits.inc()
+        return True
+
+    def snapshot(self) -> dict[str, int]:
+        """Counters for ``get_metrics``."""
+        return {"prefetch_requests": self.requests.value, "prefetch_loads": self.loads.value,
+                "prefetch_hits": self.hits.value, "prefetch_queue_size": len(self.queue),
+                "prefetch_rejected": self.queue.rejected}

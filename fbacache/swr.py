@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional
+from typing import Any, Callable, Hashable, Optional
 
-from fbacache.codecs import MISSING
+from fbacache._util import MISSING
 from fbacache._validate import check_number
+from fbacache.codecs import MISSING
 from fbacache.errors import ConfigError
 from fbacache.log import describe_key, get_logger
 from fbacache.metrics import Counter
-
-if TYPE_CHECKING:  # pragma: no cover
-    from fbacache.manager import CacheManager
 
 __all__ = ["Jitter", "Revalidator", "check_grace"]
 
@@ -72,7 +70,21 @@ def check_grace(grace: Any) -> float:
 
 
 class Revalidator:
-    """Per-manager stale-while-revalidate state: the keys being refreshed and counters."""
+    """Per-manager stale-while-revalidate state: the keys being refreshed and counters.
+
+    Like dogpile's ``Lock`` it knows nothing about the cache it serves: :meth:`serve` is given
+    the few callables it needs.
+
+    >>> store = {"k": "old"}
+    >>> r = Revalidator()
+    >>> r.serve("k", lambda: "new", grace=5.0, background=False, wait=1.0,
+    ...         get=lambda: store.get("k", MISSING), remaining=lambda: 2.0,  # inside the grace
+    ...         load=lambda: "loaded", store=lambda v: store.update(k=v),
+    ...         single_flight=lambda key, fn, wait: fn())
+    'new'
+    >>> store["k"], r.snapshot()["swr_refreshes"]
+    ('new', 1)
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()  # re-entrant: a key's __hash__ may use the manager
@@ -93,17 +105,24 @@ class Revalidator:
         with self._lock:
             self._refreshing.discard(key)
 
-    def serve(self, manager: "CacheManager", key: Hashable, factory: Callable[[], Any],
-              ttl: Optional[float], timeout: Optional[float],
-              metadata: Optional[Mapping[str, Any]], tags: Optional[Iterable[str]],
-              grace: float, background: bool) -> Any:
-        """``get_or_set`` with a grace period (see the module docstring)."""
-        grace = check_grace(grace)
-        value = manager.get(key, MISSING)
+    def serve(self, key: Hashable, factory: Callable[[], Any], *, grace: float,
+              background: bool, wait: float,
+              get: Callable[[], Any], remaining: Callable[[], Optional[float]],
+              load: Callable[[], Any], store: Callable[[Any], Any],
+              single_flight: Callable[[Hashable, Callable[[], Any], float], Any]) -> Any:
+        """``get_or_set`` with a grace period (see the module docstring).
+
+        ``get()`` gives the cached value (or MISSING), ``remaining()`` its remaining lifetime
+        (None: unbounded); ``load()`` is the blocking single-flight load used when there is no
+        value; ``store(value)`` writes a refreshed value; ``single_flight(key, fn, wait)`` runs
+        ``fn`` once however many callers ask for ``key``.  ``grace`` must already be checked
+        (:func:`check_grace`).
+        """
+        value = get()
         if value is MISSING:
-            return manager._load_once(key, factory, ttl, timeout, metadata, tags, grace)
-        remaining = manager.ttl(key)
-        if remaining is not None and remaining > grace:
+            return load()
+        left = remaining()
+        if left is not None and left > grace:
             return value  # fresh
         self.stale_served.inc()
         if not self._claim(key):
@@ -112,7 +131,7 @@ class Revalidator:
         def refresh() -> Any:
             try:
                 fresh = factory()
-                manager.set(key, fresh, ttl, metadata, tags=tags, grace=grace)
+                store(fresh)
                 self.refreshes.inc()
                 return fresh
             except Exception:
@@ -121,12 +140,11 @@ class Revalidator:
                             describe_key(key), exc_info=True)
                 return value
 
-        wait = manager.config.lock_timeout if timeout is None else timeout
         if not background:
             try:
                 # Through the single flight: callers that find no value wait for this
                 # refresh; if another load of the key is already running we join it.
-                return manager._flight.do(key, refresh, wait)
+                return single_flight(key, refresh, wait)
             except Exception:  # the joined load failed or timed out: stay stale
                 return value
             finally:
@@ -134,7 +152,7 @@ class Revalidator:
 
         def run() -> None:
             try:
-                manager._flight.do(key, refresh, wait)
+                single_flight(key, refresh, wait)
             except Exception:  # e.g. SingleFlightTimeout joining another load
                 log.warning("background refresh of %s failed", describe_key(key), exc_info=True)
             finally:

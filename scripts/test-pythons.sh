@@ -34,5 +34,5 @@ for v in "${versions[@]}"; do
     # -e: the core is compiled in place; build isolation pulls setuptools>=77 and Cython>=3
     "$venv/bin/python" -m pip install -q -e . hypothesis pytest pytest-benchmark pytest-timeout psutil
     FBACACHE_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        tests/core tests/test_caches_contract.py
+        tests/core tests/caches/test_caches_contract.py
 done

@@ -6,7 +6,10 @@ import os
 import pytest
 
 from fbacache import CacheManager
-from fbacache.testing.support import ManualClock
+from fbacache.testing.clock import ManualClock
+
+# the session fixture ``core`` and the second copy of the mapping classes on the twin
+from core_impls import CoreImpl, load_core  # noqa: E402  (tests/ is on sys.path)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -21,6 +24,36 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 "FBACACHE_REQUIRE_EXTENSIONS=1 but the compiled core did not load "
                 f"(fbacache.CORE_IMPLEMENTATION={fbacache.CORE_IMPLEMENTATION!r})"
             )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collect_file(file_path, parent):  # type: ignore[no-untyped-def]
+    """Doctests are collected from the package only (pyproject: --doctest-modules).
+
+    Under tests/ a doctest collector would import conftest.py files and helper scripts a second
+    time, by basename, where several share the name ``conftest``.
+    """
+    outcome = yield
+    outcome.force_result([c for c in outcome.get_result()
+                          if type(c).__name__ != "DoctestModule"])
+
+
+@pytest.fixture(scope="session", params=["c", "py"])
+def core(request: pytest.FixtureRequest) -> CoreImpl:
+    """Each core implementation in turn, in the same run: ``.Index`` and ``.caches`` (the
+    cachetools-compatible classes built on that core).
+
+    "c" is skipped when the compiled core is not loaded (``FBACACHE_NO_EXTENSIONS=1``, or no
+    compiler), and fails instead when ``FBACACHE_REQUIRE_EXTENSIONS=1`` expects it: otherwise a
+    broken build would pass by testing the twin twice.
+    """
+    impl = load_core(request.param)
+    if impl is None:
+        if os.environ.get("FBACACHE_REQUIRE_EXTENSIONS") == "1" and not os.environ.get(
+                "FBACACHE_NO_EXTENSIONS"):
+            pytest.fail("FBACACHE_REQUIRE_EXTENSIONS=1 but the compiled core did not load")
+        pytest.skip("compiled core not loaded (FBACACHE_NO_EXTENSIONS or no compiler)")
+    return impl
 
 
 @pytest.fixture
@@ -43,3 +76,9 @@ def make_manager(clock):
     yield make
     for manager in made:
         manager.close()
+
+
+@pytest.fixture
+def manager(make_manager) -> CacheManager:
+    """A CacheManager on the test clock (the former application-test package's fixture)."""
+    return make_manager()

@@ -5,7 +5,7 @@ Use it from the top-level ``tests/conftest.py``::
     pytest_plugins = ["redis_fixtures"]
 
 (or from any conftest: ``config.pluginmanager.import_plugin("redis_fixtures")`` in
-``pytest_configure``, as ``tests/redis/conftest.py`` does). Fixtures:
+``pytest_configure``, as ``tests/testing/conftest.py`` does). Fixtures:
 
 * ``redis_server`` (session): a private :class:`fbacache.testing.RedisServer`. Tests that kill,
   pause or suspend a server should use ``redis_server_factory`` instead, so others are unaffected.

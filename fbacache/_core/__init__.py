@@ -2,8 +2,24 @@
 
 ``CORE_IMPLEMENTATION`` is ``"c"`` when the Cython extension loaded and
 ``"py"`` when the reference twin is in use (no compiler at install time, or
-``FBACACHE_NO_EXTENSIONS=1`` in the environment).  ``NATIVE`` is the same
+``FBACACHE_NO_EXTENSIONS=1`` in the environment).  Without the extension and without
+``FBACACHE_NO_EXTENSIONS``, importing warns once (:class:`fbacache.errors.PurePythonCoreWarning`);
+with ``FBACACHE_REQUIRE_EXTENSIONS=1`` a missing extension is an ImportError.  ``NATIVE`` is the same
 fact as a bool.  Both implementations expose the same names.
+
+Files pair by concept and by name (compiled | twin):
+
+====================  =================================  ==================================
+concept               compiled (one extension module)    pure-Python twin
+====================  =================================  ==================================
+index, LRU/FIFO/RR    ``_index_c.pyx``                   ``_index_py.py``, ``_policies_py.py``
+LFU buckets           ``_lfu.pxi``                       ``_lfu_py.py``
+PROBABILITY heap      ``_heaps.pxi``                     ``_heaps_py.py``
+expiry queue          ``_expiry.pxi``                    in ``_index_py.Index`` (a heapq)
+adaptive policy       ``_adaptive.pxi``                  ``_adaptive_py.py``
+====================  =================================  ==================================
+
+The policy names are written once, in :data:`fbacache._util.POLICIES`.
 """
 from __future__ import annotations
 
@@ -25,7 +41,18 @@ else:
         from . import _store_c as _store  # type: ignore[attr-defined, no-redef]
 
         CORE_IMPLEMENTATION = "c"
-    except ImportError:  # no compiled core: fall back to the twin (both halves of it)
+    except ImportError:  # no compiled core (installed without a C compiler): use the twin
+        if os.environ.get("FBACACHE_REQUIRE_EXTENSIONS", "") not in ("", "0"):
+            raise
+        import warnings
+
+        from fbacache.errors import PurePythonCoreWarning
+
+        warnings.warn("fbacache's compiled core is not installed (no C compiler when it was "
+                      "installed?): using the pure-Python core, same results but slower. "
+                      "Reinstall with a C compiler, or set FBACACHE_NO_EXTENSIONS=1 to choose "
+                      "the pure-Python core and silence this warning.",
+                      PurePythonCoreWarning, stacklevel=2)
         _impl = _index_py
         _store = _store_py
         CORE_IMPLEMENTATION = "py"

@@ -47,7 +47,9 @@ cdef extern from "<time.h>" nogil:
     int clock_gettime(clockid_t clk, timespec* tp)
     clockid_t CLOCK_MONOTONIC
 
-POLICIES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
+# the one policy list; a policy's number is its position in it
+from fbacache._util import MISSING as _PY_MISSING
+from fbacache._util import POLICIES
 
 cdef enum:
     P_LRU = 0
@@ -179,7 +181,7 @@ cdef extern from *:
                                        object kv, object key, Py_hash_t h, int32_t tag,
                                        Py_ssize_t* ins) noexcept
 
-cdef object _MISSING = object()
+cdef object _MISSING = _PY_MISSING  # a C-level global: no module dict lookup on the hot path
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 
 
@@ -290,7 +292,7 @@ cdef class Index:
         self.pol = POLICIES.index(policy)
         self.max_entries_ = -1 if max_entries is None else min(<object>max_entries, 2**31 - 2)
         self.max_weight_ = -1 if max_weight is None else min(<object>max_weight, 2**62)
-        self.timer = timer
+        self._set_timer(timer)
         self.default_probability = float(default_probability)
         if policy == "adaptive":
             # the twin's AdaptivePolicy: capacity in entries, else weight units; seed 0x5EED
@@ -564,10 +566,16 @@ cdef class Index:
 
     @timer.setter
     def timer(self, value):
+        self._set_timer(value)
+
+    cdef int _set_timer(self, object value) except -1:
+        # not through the property: a subclass may present another ``timer`` (the
+        # cachetools classes show a freezable view of this clock)
         if not callable(value):
             raise TypeError("timer must be callable")
         self._timer = value
         self.fast_clock = value is _time.monotonic
+        return 0
 
     @cython.final
     cdef double _now(self) except? -1.0:
@@ -868,12 +876,15 @@ cdef class Index:
                 extra_entries = 1
         return mark
 
-    def set(self, key, value, weight=1, expires_at=None):
+    def set(self, key, value, weight=1, expires_at=None, now=None):
         """Insert or replace ``key``; evict victims until it fits.
 
+        ``now``: the caller's clock reading for this operation (None: the index
+        reads ``timer`` once, if it needs the time), so one operation sees one time.
         Raises ValueError (and changes nothing) if the item can never fit.
         """
-        self._set(key, value, weight if type(weight) is int else int(weight), expires_at, NAN)
+        self._set(key, value, weight if type(weight) is int else int(weight), expires_at,
+                  NAN if now is None else <double>float(now))
 
     @cython.final
     cdef int _set(self, object key, object value, int64_t w, object expires_at,
@@ -943,7 +954,13 @@ cdef class Index:
             self.total_weight += w - self._weight(<int32_t>s)
             if self.weights != NULL:
                 self.weights[s] = w
-            self._policy_access(<int32_t>s)
+            if self.pol == P_FIFO:
+                # re-setting a key counts as a new insertion (cachetools 8): to the back
+                if s != self.tail:
+                    self._list_unlink(<int32_t>s)
+                    self._list_append(<int32_t>s)
+            else:
+                self._policy_access(<int32_t>s)
         if expires_at is not None or self.exp.deadline != NULL:
             self._set_deadline(<int32_t>s, expires_at, deadline)
         if self.grave_n > base:
@@ -1060,7 +1077,8 @@ cdef class Index:
     def popitem(self):
         """Remove and return the next victim ``(key, value)``; KeyError when empty."""
         if self.n == 0:
-            raise KeyError("popitem(): index is empty")
+            # as cachetools: the message names the class, no chained context
+            raise KeyError(f"{type(self).__name__} is empty") from None
         cdef Py_ssize_t base = self.grave_n
         self._unlink_slot(self._policy_victim())
         return self._take(base)[0]
@@ -1170,6 +1188,32 @@ cdef class Index:
             return order
         now = self._now()
         return [s for s in order if self.exp.deadline[s] == INFINITY or now < self.exp.deadline[s]]
+
+    def items_by_expiry(self):
+        """Non-expired ``(key, value)`` pairs, first to expire first.
+
+        Ties go in the order their deadlines were set; entries without a deadline
+        come last, next victim first.  O(n) while deadlines were set in ascending
+        order (the queue is a list), else O(n log n).
+        """
+        cdef list slots = []
+        cdef list rest
+        cdef int32_t s
+        cdef double now
+        if self.exp.deadline == NULL or expiry_count(&self.exp) == 0:
+            return [(self._key(s), self._value(s)) for s in self._live_slots()]
+        now = self._now()
+        if self.exp.heap_mode:
+            slots = [self.exp.heap.items[i] for i in range(self.exp.heap.count)]
+            slots.sort(key=lambda t: (self.exp.deadline[<int32_t>t], self.exp.stamp[<int32_t>t]))
+        else:
+            s = self.exp.head
+            while s != NIL:
+                slots.append(s)
+                s = self.exp.enext[s]
+        rest = [s for s in self._policy_order() if self.exp.deadline[s] == INFINITY]
+        return ([(self._key(s), self._value(s)) for s in slots if now < self.exp.deadline[s]]
+                + [(self._key(s), self._value(s)) for s in rest])
 
     def __iter__(self):
         return iter(self.keys())

@@ -14,11 +14,10 @@ import heapq
 import time
 from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Tuple
 
+from fbacache._util import MISSING as _MISSING
+from fbacache._util import POLICIES
+
 from ._policies_py import make_policy
-
-POLICIES = ("lru", "lfu", "fifo", "random", "probability", "adaptive")
-
-_MISSING: Any = object()
 
 
 class _Entry:
@@ -90,7 +89,7 @@ class Index:
         self.policy = policy
         self.max_entries = max_entries
         self.max_weight = max_weight
-        self.timer = timer
+        self._set_timer(timer)
         self.on_evict: Optional[Callable[[Any, Any], Any]] = None
         self._sizeof: Optional[Callable[[Any], int]] = None
         self.item_ttl: Optional[float] = None  # lifetime of items set by index[key] = value
@@ -102,6 +101,23 @@ class Index:
         self._heap: List[Tuple[float, int, Any]] = []  # (deadline, stamp, key-box); lazy
         self._stamp = 0
         self.hits = self.misses = self.evictions = self.expirations = 0
+
+    # -- clock ------------------------------------------------------------------
+    @property
+    def timer(self) -> Callable[[], float]:
+        """The zero-argument clock deadlines are measured on (monotonic seconds)."""
+        return self._timer
+
+    @timer.setter
+    def timer(self, value: Callable[[], float]) -> None:
+        self._set_timer(value)
+
+    def _set_timer(self, value: Callable[[], float]) -> None:
+        if not callable(value):
+            raise TypeError("timer must be callable")
+        # stored apart from the property so that a subclass may present another
+        # ``timer`` (the cachetools classes show a freezable view of this clock)
+        self._timer = value
 
     # -- sizes ------------------------------------------------------------------
     @property
@@ -130,7 +146,7 @@ class Index:
         entry = self._data.get(_Probe(key))
         if entry is None:
             return None
-        if entry.deadline is not None and not (self.timer() < entry.deadline):
+        if entry.deadline is not None and not (self._timer() < entry.deadline):
             self._drop(entry)
             self.expirations += 1
             return None
@@ -140,7 +156,7 @@ class Index:
         """Return the value of ``key`` (recording a hit) or ``default``."""
         probe = _Probe(key)
         entry = self._data.get(probe)
-        if entry is not None and entry.deadline is not None and not (self.timer() < entry.deadline):
+        if entry is not None and entry.deadline is not None and not (self._timer() < entry.deadline):
             self._drop(entry)
             self.expirations += 1
             entry = None
@@ -178,12 +194,15 @@ class Index:
         return entry.weight
 
     # -- mutation ---------------------------------------------------------------
-    def set(self, key: Hashable, value: Any, weight: int = 1, expires_at: Optional[float] = None) -> None:
+    def set(self, key: Hashable, value: Any, weight: int = 1, expires_at: Optional[float] = None,
+            now: Optional[float] = None) -> None:
         """Insert or replace ``key``; evict victims until it fits.
 
+        ``now``: the caller's clock reading for this operation (None: the index
+        reads ``timer`` once, if it needs the time), so one operation sees one time.
         Raises ValueError (and changes nothing) if the item can never fit.
         """
-        self._set(key, value, weight, expires_at, None)
+        self._set(key, value, weight, expires_at, None if now is None else float(now))
 
     def _set(self, key: Hashable, value: Any, weight: int, expires_at: Optional[float],
              now: Optional[float]) -> None:
@@ -203,7 +222,7 @@ class Index:
         entry = self._data.get(probe)
         if entry is not None and entry.deadline is not None:
             if now is None:
-                now = self.timer()
+                now = self._timer()
             if not (now < entry.deadline):
                 self._drop(entry)
                 self.expirations += 1
@@ -228,7 +247,12 @@ class Index:
             entry.value = value
             self._weight += weight - entry.weight
             entry.weight = weight
-            self._policy.access(entry)
+            if self.policy == "fifo":
+                # re-setting a key counts as a new insertion (cachetools 8): to the back
+                self._policy.remove(entry)
+                self._policy.insert(entry)
+            else:
+                self._policy.access(entry)
         self._set_deadline(entry, deadline)
         if victims and self.on_evict is not None:
             for victim in victims:
@@ -256,7 +280,7 @@ class Index:
         if not self._overflow(extra_weight, extra_entries):
             return lost
         if self._expiring:
-            swept.extend(self._expire_entries(self.timer() if now is None else now))
+            swept.extend(self._expire_entries(self._timer() if now is None else now))
         while self._data and self._overflow(extra_weight, extra_entries):
             entry: _Entry = self._policy.victim()
             self._drop(entry)
@@ -306,7 +330,7 @@ class Index:
         entry = self._data.get(_Probe(key))
         if entry is None:
             return False
-        live = entry.deadline is None or self.timer() < entry.deadline
+        live = entry.deadline is None or self._timer() < entry.deadline
         self._drop(entry)
         if not live:
             self.expirations += 1
@@ -333,7 +357,8 @@ class Index:
     def popitem(self) -> Tuple[Hashable, Any]:
         """Remove and return the next victim ``(key, value)``; KeyError when empty."""
         if not self._data:
-            raise KeyError("popitem(): index is empty")
+            # as cachetools: the message names the class, no chained context
+            raise KeyError(f"{type(self).__name__} is empty") from None
         entry = self._policy.victim()
         self._drop(entry)
         return entry.key, entry.value
@@ -371,7 +396,7 @@ class Index:
     def expire(self, now: Optional[float] = None) -> List[Tuple[Hashable, Any]]:
         """Remove every entry whose deadline is <= ``now``; return them."""
         if now is None:
-            now = self.timer()
+            now = self._timer()
         return [(e.key, e.value) for e in self._expire_entries(now)]
 
     def _expire_entries(self, now: float) -> List[_Entry]:
@@ -417,8 +442,20 @@ class Index:
 
     # -- iteration --------------------------------------------------------------
     def _live_entries(self) -> List[_Entry]:
-        now = self.timer() if self._expiring else 0.0
+        now = self._timer() if self._expiring else 0.0
         return [e for e in self._policy.order() if e.deadline is None or now < e.deadline]
+
+    def items_by_expiry(self) -> List[Tuple[Hashable, Any]]:
+        """Non-expired ``(key, value)`` pairs, first to expire first.
+
+        Ties go in the order their deadlines were set; entries without a deadline
+        come last, next victim first.  O(n log n) (O(n) on the compiled core while
+        deadlines were set in ascending order).
+        """
+        live = self._live_entries()
+        timed = sorted((e for e in live if e.deadline is not None),
+                       key=lambda e: (e.deadline, e.stamp))
+        return [(e.key, e.value) for e in timed] + [(e.key, e.value) for e in live if e.deadline is None]
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self.keys())
@@ -446,7 +483,7 @@ class Index:
         if self.item_ttl is None:
             self._set(key, value, weight, None, None)
         else:
-            now = self.timer()  # one reading: the deadline and the expiry sweep agree
+            now = self._timer()  # one reading: the deadline and the expiry sweep agree
             self._set(key, value, weight, now + self.item_ttl, now)
 
     def __delitem__(self, key: Hashable) -> None:

@@ -12,13 +12,19 @@ protocol, called by the index:
 These classes favour obvious correctness over speed: they are the reference
 the compiled core is tested against (same victims for every deterministic
 policy), and the fallback where no C compiler exists.
+
+Files pair with the compiled core by concept: LRU, FIFO, random and the policy switch are here
+and in ``_index_c.pyx`` itself; LFU is ``_lfu_py.py`` / ``_lfu.pxi``; PROBABILITY is
+``_heaps_py.py`` / ``_heaps.pxi``; the adaptive policy is ``_adaptive_py.py`` / ``_adaptive.pxi``.
 """
 from __future__ import annotations
 
-import heapq
 import random
 from collections import OrderedDict
-from typing import Any, Dict, Hashable, List, Optional, Set, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Set
+
+from ._heaps_py import ProbabilityPolicy
+from ._lfu_py import LFUPolicy
 
 
 class LRUPolicy:
@@ -57,66 +63,6 @@ class FIFOPolicy(LRUPolicy):
 
     def access(self, key: Hashable) -> None:
         pass
-
-
-class LFUPolicy:
-    """Least frequently used with O(1)-style frequency buckets.
-
-    Ties between keys of the lowest frequency go to the least recently used of
-    them (a bucket is kept in access order).  A new key starts at frequency 1.
-    """
-
-    def __init__(self) -> None:
-        self._freq: Dict[Hashable, int] = {}
-        self._buckets: Dict[int, "OrderedDict[Hashable, None]"] = {}
-
-    def _place(self, key: Hashable, freq: int) -> None:
-        self._freq[key] = freq
-        self._buckets.setdefault(freq, OrderedDict())[key] = None
-
-    def _unplace(self, key: Hashable) -> int:
-        freq = self._freq.pop(key)
-        bucket = self._buckets[freq]
-        del bucket[key]
-        if not bucket:
-            del self._buckets[freq]
-        return freq
-
-    def insert(self, key: Hashable) -> None:
-        self._place(key, 1)
-
-    def access(self, key: Hashable) -> None:
-        self._place(key, self._unplace(key) + 1)
-
-    def miss(self, key: Hashable) -> None:
-        pass
-
-    def remove(self, key: Hashable) -> None:
-        self._unplace(key)
-
-    def victim(self) -> Hashable:
-        return next(iter(self._buckets[min(self._buckets)]))
-
-    def order(self) -> List[Hashable]:
-        return [k for f in sorted(self._buckets) for k in self._buckets[f]]
-
-    def frequency(self, key: Hashable) -> int:
-        """Return the access count of a resident key."""
-        return self._freq[key]
-
-    def clear(self) -> None:
-        self._freq.clear()
-        self._buckets.clear()
-
-    def check(self, keys: Set[Hashable]) -> None:
-        assert set(self._freq) == keys, "LFU frequencies do not match residents"
-        total = 0
-        for freq, bucket in self._buckets.items():
-            assert bucket, "empty LFU bucket kept"
-            for key in bucket:
-                assert self._freq[key] == freq
-            total += len(bucket)
-        assert total == len(keys)
 
 
 class RandomPolicy:
@@ -171,83 +117,6 @@ class RandomPolicy:
         assert set(self._keys) == keys and len(self._keys) == len(keys)
         for pos, key in enumerate(self._keys):
             assert self._pos[key] == pos
-
-
-class ProbabilityPolicy:
-    """Evict the resident key with the lowest externally assigned probability.
-
-    Ranks are ``(probability, stamp)``: ties go to the key whose rank was set
-    earliest (insertion or last ``set_probability``).  Keys never assigned a
-    probability rank at ``default``.
-    """
-
-    def __init__(self, default: float = 0.5) -> None:
-        self.default = float(default)
-        self._rank: Dict[Hashable, Tuple[float, int]] = {}
-        self._heap: List[Tuple[float, int, Any]] = []
-        self._stamp = 0
-
-    def _push(self, key: Hashable, p: float) -> None:
-        self._stamp += 1
-        rank = (p, self._stamp)
-        self._rank[key] = rank
-        heapq.heappush(self._heap, (p, self._stamp, _Box(key)))
-        if len(self._heap) > 2 * len(self._rank) + 16:
-            self._heap = [(p, s, _Box(k)) for k, (p, s) in self._rank.items()]
-            heapq.heapify(self._heap)
-
-    def insert(self, key: Hashable) -> None:
-        self._push(key, self.default)
-
-    def set_probability(self, key: Hashable, p: float) -> None:
-        self._push(key, p)
-
-    def probability(self, key: Hashable) -> float:
-        """Return the probability a resident key ranks by."""
-        return self._rank[key][0]
-
-    def access(self, key: Hashable) -> None:
-        pass
-
-    def miss(self, key: Hashable) -> None:
-        pass
-
-    def remove(self, key: Hashable) -> None:
-        del self._rank[key]
-
-    def _live(self, item: Tuple[float, int, Any]) -> bool:
-        p, stamp, box = item
-        return self._rank.get(box.key) == (p, stamp)
-
-    def victim(self) -> Hashable:
-        heap = self._heap
-        while not self._live(heap[0]):
-            heapq.heappop(heap)
-        return heap[0][2].key
-
-    def order(self) -> List[Hashable]:
-        return sorted(self._rank, key=self._rank.__getitem__)
-
-    def clear(self) -> None:
-        self._rank.clear()
-        self._heap.clear()
-
-    def check(self, keys: Set[Hashable]) -> None:
-        assert set(self._rank) == keys
-        live = sum(1 for item in self._heap if self._live(item))
-        assert live == len(keys), "probability heap lost a key"
-
-
-class _Box:
-    """Wraps a key in a heap item so that keys themselves are never compared."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: Hashable) -> None:
-        self.key = key
-
-    def __lt__(self, other: "_Box") -> bool:  # never reached: stamps are unique
-        return False
 
 
 MASK64 = (1 << 64) - 1

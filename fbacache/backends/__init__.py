@@ -15,7 +15,7 @@ import threading
 from typing import Union
 
 from fbacache.backends.base import Backend, BackendSettings
-from fbacache.errors import ConfigError
+from fbacache.errors import ConfigError, MissingDependency
 
 __all__ = ["Backend", "BackendSettings", "register_backend", "get_backend_class",
            "available_backends"]
@@ -23,10 +23,12 @@ __all__ = ["Backend", "BackendSettings", "register_backend", "get_backend_class"
 _lock = threading.Lock()
 _REGISTRY: dict[str, Union[str, type[Backend]]] = {
     "memory": "fbacache.backends.memory:MemoryBackend",
-    "redis": "fbacache.backends.redis:RedisBackend",
+    "redis": "fbacache.backends.redis.backend:RedisBackend",
     "tiered": "fbacache.backends.tiered:TieredBackend",
     "filesystem": "fbacache.backends.filesystem:FilesystemBackend",
 }
+# optional third-party module -> the extra that installs it (for the error message)
+_EXTRAS = {"redis": "redis", "msgpack": "msgpack", "zstandard": "zstd", "filelock": "fba"}
 
 
 def register_backend(name: str, backend: Union[str, type[Backend]], *,
@@ -50,7 +52,11 @@ def available_backends() -> list[str]:
 
 
 def get_backend_class(name: str) -> type[Backend]:
-    """The backend class registered as ``name``; ConfigError('backend_type') if unusable."""
+    """The backend class registered as ``name``.
+
+    Raises ConfigError("backend_type") if it is unknown or unusable, MissingDependency naming
+    the extra to install when an optional package it needs (redis-py...) is missing.
+    """
     with _lock:
         entry = _REGISTRY.get(name)
     if entry is None:
@@ -60,7 +66,15 @@ def get_backend_class(name: str) -> type[Backend]:
         module_name, _, attr = entry.partition(":")
         try:
             entry = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
+        except ImportError as exc:
+            extra = _EXTRAS.get((exc.name or "").partition(".")[0])
+            if extra is not None:  # a missing optional dependency: say how to install it
+                raise MissingDependency(
+                    f"backend {name!r} needs the {exc.name!r} package: "
+                    f"pip install 'fbacache[{extra}]'") from exc
+            raise ConfigError("backend_type",
+                              f"backend {name!r} is not available: {exc}") from exc
+        except AttributeError as exc:
             raise ConfigError("backend_type",
                               f"backend {name!r} is not available: {exc}") from exc
         with _lock:

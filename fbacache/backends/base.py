@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Hashable, Iterable, Mapping, Optional
 
+from fbacache._util import MISSING
 from fbacache.signing import key_context
 
 __all__ = ["Backend", "BackendSettings"]
@@ -76,10 +77,9 @@ class Backend(ABC):
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """``{key: item}`` for the keys present (one round trip where the engine allows)."""
         out = {}
-        missing = object()
         for k in keys:
-            item = self.get(k, missing)
-            if item is not missing:
+            item = self.get(k, MISSING)
+            if item is not MISSING:
                 out[k] = item
         return out
 

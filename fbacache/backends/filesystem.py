@@ -1,7 +1,7 @@
 """``backend_type='filesystem'``: one FBA cache type's directory of JSON files.
 
 Each entry is one ``<key>.json`` file written atomically by
-:class:`fbacache.fs.JsonFileStore`'s primitives, so the FBA agent keeps reading
+:class:`fbacache.fba.JsonFileStore`'s primitives, so the FBA agent keeps reading
 the files the manager writes and the manager reads the agent's files. Hence:
 
 - **JSON only.** The manager must run with ``serialization_format='json'``, no
@@ -16,7 +16,7 @@ the files the manager writes and the manager reads the agent's files. Hence:
 - **A corrupt file is a counted miss** (``corrupt_entries`` in the metrics). It
   is never deleted by a read; a later ``set`` replaces it, and
   ``python -m fbacache.maintain repair`` quarantines it.
-- **Only regular files are opened** (:func:`fbacache.fs.safe.open_regular`): a
+- **Only regular files are opened** (:func:`fbacache.fba.safe.open_regular`): a
   symlink, FIFO, socket or device named ``<key>.json`` is a miss (``exists`` is
   False) and never blocks; a file larger than ``max_decompressed_size`` is a miss
   without being read (its size is checked on the opened descriptor and at most
@@ -48,9 +48,9 @@ from fbacache._validate import check_duration
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.codecs import MARKER_RAW
 from fbacache.errors import ConfigError, NotRegularFile
-from fbacache.fs.atomic import atomic_write_bytes
-from fbacache.fs.safe import open_regular, read_bounded
-from fbacache.fs.store import JsonFileStore
+from fbacache.fba.atomic import atomic_write_bytes
+from fbacache.fba.safe import open_regular, read_bounded
+from fbacache.fba.store import JsonFileStore
 from fbacache.keys import compile_pattern
 from fbacache.metrics import Counter
 
@@ -91,7 +91,7 @@ def _resolve(options: Mapping[str, Any]) -> tuple[str, Optional[float]]:
     if "config" not in options or "cache_type" not in options:
         raise ConfigError("backend_config", "the filesystem backend needs 'directory', or "
                           "'config' (a system_config.json path) and 'cache_type'")
-    from fbacache.fs.config import load_config
+    from fbacache.fba.config import load_config
 
     try:
         cfg = load_config(os.fspath(options["config"]), options.get("root"))

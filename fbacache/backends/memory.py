@@ -24,6 +24,7 @@ import time
 from typing import Any, Hashable, Iterable, Mapping, Optional
 
 from fbacache._core import Store
+from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.errors import ConfigError, EntryTooLarge, InvariantViolation
 from fbacache.keys import compile_pattern
@@ -46,8 +47,6 @@ def _atomic_reads(index: Any, timer: Any) -> bool:
         and (timer is None or timer is time.monotonic)
     )
 
-
-_MISSING: Any = object()
 
 
 class MemoryBackend(Backend):
@@ -105,8 +104,8 @@ class MemoryBackend(Backend):
         with self._store as store:
             iget, meta = store.index.get, store.meta
             for k in keys:
-                item = iget(k, _MISSING)
-                if item is not _MISSING:
+                item = iget(k, MISSING)
+                if item is not MISSING:
                     out[k] = item
                 elif meta:
                     meta.pop(k, None)

@@ -7,7 +7,7 @@
   pipeline), then L1 holds the new item, unless another write or invalidation of a key in the
   same stripe raced with it, in which case L1 simply forgets the key.
 - **Other processes** drop their L1 copy when the message arrives
-  (:mod:`fbacache.backends.invalidation`). While the channel is down (not yet subscribed,
+  (:mod:`fbacache.backends.redis.invalidation`). While the channel is down (not yet subscribed,
   server lost, no PONG) L1 is flushed and bypassed: reads go to L2, so a lost message can
   never leave a stale L1 entry behind.
 
@@ -23,15 +23,15 @@ import threading
 import time
 from typing import Any, Hashable, Iterable, Mapping, Optional
 
+from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
-from fbacache.backends.forksafe import fork_lock
-from fbacache.backends.invalidation import InvalidationBus
+from fbacache.backends.redis.forksafe import fork_lock
+from fbacache.backends.redis.invalidation import InvalidationBus
 from fbacache.backends.memory import MemoryBackend
-from fbacache.backends.redis import RedisBackend
+from fbacache.backends.redis.backend import RedisBackend
 
 __all__ = ["TieredBackend"]
 
-_MISSING: Any = object()
 _STRIPES = 64
 
 
@@ -42,7 +42,7 @@ class TieredBackend(Backend):
     (default: the manager's ``max_entries`` / ``max_bytes``), ``l1_max_ttl`` (seconds an L1
     copy may live at most; None = up to the L2 TTL) and ``invalidation_ping_interval``.
     On Redis Cluster (Redis >= 7) the invalidation channel is a sharded one; see
-    :mod:`fbacache.backends.invalidation` and docs/redis.md section 7 for what that changes.
+    :mod:`fbacache.backends.redis.invalidation` and docs/redis.md section 7 for what that changes.
     """
 
     name = "tiered"
@@ -149,8 +149,8 @@ class TieredBackend(Backend):
         """L1, else L2 (and fill L1); counts one hit or miss."""
         self._check_pid()
         if self._l1_on:
-            item = self._l1.get(key, _MISSING)
-            if item is not _MISSING:
+            item = self._l1.get(key, MISSING)
+            if item is not MISSING:
                 return item
         gen = self._gens[self._stripe(key)]
         started = time.monotonic()
@@ -164,8 +164,8 @@ class TieredBackend(Backend):
         """L1, else L2; no counting, no fill."""
         self._check_pid()
         if self._l1_on:
-            item = self._l1.peek(key, _MISSING)
-            if item is not _MISSING:
+            item = self._l1.peek(key, MISSING)
+            if item is not MISSING:
                 return item
         return self._l2.peek(key, default)
 

@@ -43,7 +43,6 @@ from fbacache.testing._resp import Arg, RespError, command
 
 __all__ = [
     "RedisServer",
-    "RedisCluster",
     "find_redis_server",
     "find_redis_cli",
     "redis_server_version",
@@ -431,7 +430,3 @@ class RedisServer:
 
 class _PortRace(ServerProcessError):
     """Internal: the chosen port was taken before redis-server could bind it."""
-
-
-# Re-exported here so ``from fbacache.testing.redis_server import RedisCluster`` works too.
-from fbacache.testing.redis_cluster import RedisCluster  # noqa: E402

@@ -180,6 +180,7 @@ def machine_for(policy: str):
             assert len(a) == len(b)
             assert a.currsize == b.currsize
             assert list(a.items()) == list(b.items())
+            assert a.items_by_expiry() == b.items_by_expiry()  # the timed caches' iteration order
             assert (a.hits, a.misses, a.evictions, a.expirations) == (
                 b.hits, b.misses, b.evictions, b.expirations)
             assert self.evicted[0] == self.evicted[1]

@@ -1,0 +1,601 @@
+"""Redis backend (``backend_type='redis'``) on redis-py, with an automatic in-memory fallback.
+
+Storage: one Redis string per entry under ``fbacache:v2:<encoded namespace>:`` (see
+:class:`~fbacache.backends.redis.client.KeyCodec`), written with ``SET ... PX`` so Redis
+expires it. The value is a small envelope around the manager's blob::
+
+    0x00 + blob                                   # no metadata
+    0x01 + len(meta) (4 bytes, big endian) + msgpack(meta) + blob
+
+The blob is what the manager encoded (and signed, when a signing key is set); the
+backend never decodes it. Reads are untrusted: an envelope that does not parse is a
+counted miss, and the manager verifies the blob's signature before decoding it.
+
+Batch reads are one ``MGET`` (per hash slot on a cluster, all sent in one pipeline);
+batch writes and deletes are one pipeline. ``keys``/``clear`` walk our prefix with
+``SCAN`` and delete with ``UNLINK``; ``KEYS`` and ``FLUSHDB`` are never sent.
+
+Every call goes through :class:`~fbacache.backends.redis.fallback.FallbackGuard`: retries with
+jittered backoff, then a circuit breaker; while Redis is unreachable the calls are served
+by a :class:`~fbacache.backends.memory.MemoryBackend` without raising. What this process
+wrote during the outage stays in that local fallback until Redis is back; then those keys
+are *invalidated* in Redis (never replayed) and the fallback is emptied (docs/redis.md).
+
+Fork safety: each call compares ``os.getpid()`` with the pid that built the client; a
+forked child builds its own pool, breaker and fallback on its first call.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Optional
+
+import msgpack
+
+from fbacache._util import MISSING
+from fbacache.backends.base import Backend, BackendSettings
+from fbacache.backends.redis.forksafe import fork_lock
+from fbacache.backends.redis.fallback import DirtyKeys, FallbackGuard
+from fbacache.backends.memory import MemoryBackend
+from fbacache.backends.redis.client import (
+    KeyCodec,
+    RedisOptions,
+    disconnect_idle,
+    group_by_slot,
+    make_client,
+)
+from fbacache.errors import SerializationError
+from fbacache.keys import compile_pattern
+from fbacache.metrics import Counter
+from fbacache.signing import key_context
+
+__all__ = ["RedisBackend", "wrap_entry", "unwrap_entry"]
+
+_QUIET: Any = object()  # _execute: no invalidation message for this pipeline
+_HEADER = 5  # marker byte + 4-byte metadata length
+
+# Delete KEYS[1] only if it still holds the blob ARGV[1] (drop a corrupt entry without
+# racing a concurrent rewrite): parse the envelope, compare the blob part.
+_DISCARD_IF_LUA = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local b = string.byte(v, 1)
+local head
+if b == 0 then head = 1
+elseif b == 1 and #v >= 5 then
+  head = 5 + string.byte(v, 2) * 16777216 + string.byte(v, 3) * 65536
+           + string.byte(v, 4) * 256 + string.byte(v, 5)
+else return 0 end
+if #v - head == #ARGV[1] and string.sub(v, head + 1) == ARGV[1] then
+  return redis.call('UNLINK', KEYS[1])
+end
+return 0
+"""
+
+
+
+def wrap_entry(blob: bytes, metadata: Optional[Mapping[str, Any]] = None) -> bytes:
+    """The stored envelope of ``blob`` (+ msgpack ``metadata``).
+
+    Raises SerializationError if the metadata cannot be packed with msgpack.
+
+    >>> wrap_entry(b"v"), unwrap_entry(wrap_entry(b"v", {"a": 1}))
+    (b'\\x00v', (b'v', {'a': 1}))
+    """
+    if not isinstance(blob, (bytes, bytearray)):
+        raise TypeError(f"the redis backend stores bytes, got {type(blob).__name__}")
+    if not metadata:
+        return b"\x00" + blob
+    try:
+        meta = msgpack.packb(dict(metadata), use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SerializationError(f"metadata is not msgpack-serializable: {exc}") from exc
+    return b"\x01" + len(meta).to_bytes(4, "big") + meta + blob
+
+
+def _split(raw: bytes) -> Optional[tuple[bytes, Optional[bytes]]]:
+    if not raw:
+        return None
+    if raw[0] == 0:
+        return raw[1:], None
+    if raw[0] == 1 and len(raw) >= _HEADER:
+        end = _HEADER + int.from_bytes(raw[1:_HEADER], "big")
+        if end <= len(raw):
+            return raw[end:], raw[_HEADER:end]
+    return None
+
+
+def unwrap_entry(raw: bytes) -> Optional[tuple[bytes, dict[str, Any]]]:
+    """``(blob, metadata)`` of a stored envelope, or None if it does not parse (untrusted)."""
+    parts = _split(raw)
+    if parts is None:
+        return None
+    blob, meta = parts
+    if meta is None:
+        return blob, {}
+    try:
+        value = msgpack.unpackb(meta, raw=False, strict_map_key=False)
+    except Exception:  # any malformed metadata is corrupt input
+        return None
+    return (blob, value) if isinstance(value, dict) else None
+
+
+def _unwrap_raw(raw: Optional[bytes]) -> Optional[tuple[bytes, dict[str, Any]]]:
+    return None if raw is None else unwrap_entry(raw)
+
+
+def _px(ttl: Optional[float]) -> Optional[int]:
+    # Never round a short TTL down to 0 (Redis refuses PX 0) nor up past what was asked by
+    # more than a millisecond.
+    return None if ttl is None else max(1, math.ceil(ttl * 1000))
+
+
+def _seconds(ms: int) -> Optional[float]:
+    # PTTL: -2 missing, -1 no expiry
+    if ms == -2:
+        return None
+    return math.inf if ms == -1 else ms / 1000.0
+
+
+class RedisBackend(Backend):
+    """Entries in Redis under a versioned prefix; automatic in-memory fallback.
+
+    ``backend_config`` options (all optional) are documented in docs/redis.md: ``url``
+    (``redis://...``; ``redis+cluster://`` or ``cluster=True`` for Redis Cluster),
+    ``namespace`` (default: ``key_prefix`` or ``"default"``), ``pool_size``,
+    ``socket_timeout``, ``connect_timeout``, ``retry_attempts``, ``retry_deadline``,
+    ``failure_threshold``, ``cooldown_base``/``cooldown_cap``, ``fallback``...
+
+    Keys must be str, bytes or int (TypeError otherwise). ``max_entries``/``max_bytes``
+    bound the local fallback only; Redis' own ``maxmemory`` policy bounds Redis.
+    """
+
+    name = "redis"
+    shared = True
+    stores_objects = False
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self.options = RedisOptions.from_config(settings.options, settings.key_prefix)
+        self.codec = KeyCodec(self.options.namespace)
+        self._hits = Counter()
+        self._misses = Counter()
+        self._corrupt = Counter()
+        self._evicted = Counter()
+        #: Set by the tiered backend: ``publish(pipe, rkeys)`` appends the invalidation to a
+        #: write pipeline, or returns what must run once the pipeline's replies are in.
+        self._publish: Optional[Callable[[Any, Optional[list[bytes]]], Any]] = None
+        self._build(os.getpid())
+
+    def _build(self, pid: int) -> None:
+        opts = self.options
+        self._client = make_client(opts)
+        self._cluster = opts.cluster
+        self._discard_script = self._client.register_script(_DISCARD_IF_LUA)
+        self._guard = FallbackGuard(opts, lambda exc: disconnect_idle(self._client))
+        s = self.settings
+        self._fallback = MemoryBackend(BackendSettings(
+            max_entries=opts.fallback_max_entries or s.max_entries, max_bytes=s.max_bytes,
+            eviction_policy=s.eviction_policy, timer=s.timer, seed=s.seed))
+        self._dirty = DirtyKeys(opts.dirty_limit)
+        self._reconcile_lock = threading.Lock()
+        self._pid = pid
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def client(self) -> Any:
+        """The redis-py client (``redis.Redis`` or ``RedisCluster``) of this process."""
+        self._check_pid()
+        return self._client
+
+    @property
+    def state(self) -> str:
+        """``"redis"``, ``"fallback"`` or ``"probing"``."""
+        return self._guard.state
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():
+            with fork_lock():
+                if self._pid != os.getpid():
+                    # The parent's sockets are not ours: redis-py never shuts them down from
+                    # another pid, and we simply stop using that pool.
+                    self._build(os.getpid())
+                    self._after_fork()
+
+    def _after_fork(self) -> None:
+        """Hook for subclasses: rebuild per-process state in a forked child."""
+
+    def _call(self, do: Callable[[], Any], fallback: Callable[[], Any]) -> Any:
+        if self._pid != os.getpid():
+            self._check_pid()
+        if self._dirty.pending:
+            inner = do
+
+            def do() -> Any:
+                self._reconcile()
+                return inner()
+        return self._guard.run(do, fallback)
+
+    def _reconcile(self) -> None:
+        # Redis is reachable again after an outage during which this process wrote to the
+        # fallback: invalidate (never replay) those keys in Redis, then empty the fallback.
+        with self._reconcile_lock:
+            everything, rkeys = self._dirty.take()
+            if everything or rkeys:
+                try:
+                    if everything:
+                        self._clear_redis()
+                    else:
+                        self._unlink(rkeys)
+                except BaseException:
+                    self._dirty.restore(everything, rkeys)
+                    raise
+                self._fallback.clear()
+            self._dirty.settle()
+
+    def _scan(self, match: bytes) -> Iterator[bytes]:
+        if self._cluster:
+            return iter(self._client.scan_iter(match=match, count=self.options.scan_count,
+                                               target_nodes=self._client.PRIMARIES))
+        return iter(self._client.scan_iter(match=match, count=self.options.scan_count))
+
+    def _unlink(self, rkeys: list[bytes], announce: bool = True) -> int:
+        groups = group_by_slot(self._client, rkeys)
+        if not groups:
+            return 0
+        publish = self._publish if announce else None
+        if len(groups) == 1 and publish is None:
+            return int(self._client.unlink(*groups[0]))
+        pipe = self._client.pipeline(transaction=False)
+        for group in groups:
+            pipe.execute_command("UNLINK", *group)
+        results = self._execute(pipe, rkeys if announce else _QUIET)
+        return sum(int(r) for r in results[:len(groups)])
+
+    def _execute(self, pipe: Any, rkeys: Any) -> list[Any]:
+        # The tiered backend's invalidation of rkeys (None: everything) goes with the writes
+        # (one round trip), or after their replies where it cannot be ordered with them.
+        after = None
+        if self._publish is not None and rkeys is not _QUIET:
+            after = self._publish(pipe, rkeys)
+        replies = pipe.execute()
+        if after is not None:
+            after()
+        return replies
+
+    def _clear_redis(self) -> None:
+        batch: list[bytes] = []
+        for rkey in self._scan(self.codec.match_all):
+            batch.append(rkey)
+            if len(batch) >= 1000:
+                self._unlink(batch, announce=False)  # a clear announces itself once, below
+                batch = []
+        self._unlink(batch, announce=False)
+        if self._publish is not None:
+            self._execute(self._client.pipeline(transaction=False), None)
+
+    # ------------------------------------------------------------------ reads
+    def _item(self, raw: Optional[bytes], default: Any, count: bool) -> Any:
+        if raw is None:
+            if count:
+                self._misses.inc()
+            return default
+        parts = _split(raw)
+        if parts is None:
+            self._corrupt.inc()
+            if count:
+                self._misses.inc()
+            return default
+        if count:
+            self._hits.inc()
+        return parts[0]
+
+    def _fb_get(self, key: Hashable, default: Any, count: bool) -> Any:
+        item = self._fallback.peek(key, MISSING) if not count else \
+            self._fallback.get(key, MISSING)
+        if item is MISSING:
+            if count:
+                self._misses.inc()
+            return default
+        if count:
+            self._hits.inc()
+        return item
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The stored blob of ``key`` or ``default``; counts a hit or a miss."""
+        rkey = self.codec.encode(key)
+        return self._call(lambda: self._item(self._client.get(rkey), default, True),
+                          lambda: self._fb_get(key, default, True))
+
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """Like :meth:`get` without counting."""
+        rkey = self.codec.encode(key)
+        return self._call(lambda: self._item(self._client.get(rkey), default, False),
+                          lambda: self._fb_get(key, default, False))
+
+    def _mget(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+        rkeys = [self.codec.encode(k) for k in keys]
+        by_rkey = dict(zip(rkeys, keys))
+        groups = group_by_slot(self._client, by_rkey)
+        if len(groups) == 1:
+            pairs = zip(groups[0], self._client.mget(groups[0]))
+        else:  # one MGET per hash slot, all in one pipeline (one round trip per node)
+            # (execute_command: redis-py's cluster pipeline blocks its mget() helper, but a
+            # single-slot MGET is a valid pipelined command)
+            pipe = self._client.pipeline(transaction=False)
+            for group in groups:
+                pipe.execute_command("MGET", *group)
+            replies = pipe.execute()
+            pairs = zip((k for g in groups for k in g), (v for r in replies for v in r))
+        out = {}
+        for rkey, raw in pairs:
+            item = self._item(raw, MISSING, True)
+            if item is not MISSING:
+                out[by_rkey[rkey]] = item
+        return out
+
+    def _fb_get_many(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+        out = self._fallback.get_many(keys)
+        for _ in range(len(out)):
+            self._hits.inc()
+        for _ in range(len(set(keys)) - len(out)):
+            self._misses.inc()
+        return out
+
+    def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
+        """Blobs of the present keys in one round trip (``MGET``; per slot on a cluster)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        return self._call(lambda: self._mget(keys), lambda: self._fb_get_many(keys))
+
+    def get_with_ttl(self, key: Hashable) -> tuple[Any, Optional[float]]:
+        """``(blob, remaining seconds or math.inf)`` in one round trip (``GET`` + ``PTTL``),
+        or ``(None, None)`` when missing; counts a hit or a miss (for the tiered L1 fill)."""
+        rkey = self.codec.encode(key)
+
+        def do() -> tuple[Any, Optional[float]]:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(rkey)
+            pipe.pttl(rkey)
+            raw, ms = pipe.execute()
+            item = self._item(raw, None, True)
+            return (None, None) if item is None else (item, _seconds(int(ms)))
+
+        def fallback() -> tuple[Any, Optional[float]]:
+            item = self._fb_get(key, None, True)
+            return (None, None) if item is None else (item, self._fallback.ttl(key))
+        return self._call(do, fallback)
+
+    def get_many_with_ttl(self, keys: list[Hashable]) -> dict[Hashable, tuple[Any, float]]:
+        """``{key: (blob, remaining seconds)}`` for present keys, one round trip."""
+        rkeys = [self.codec.encode(k) for k in keys]
+        by_rkey = dict(zip(rkeys, keys))
+
+        def do() -> dict[Hashable, tuple[Any, float]]:
+            groups = group_by_slot(self._client, by_rkey)
+            pipe = self._client.pipeline(transaction=False)
+            for group in groups:
+                pipe.execute_command("MGET", *group)
+            order = [k for g in groups for k in g]
+            for rkey in order:
+                pipe.pttl(rkey)
+            replies = pipe.execute()
+            raws = [v for r in replies[:len(groups)] for v in r]
+            out = {}
+            for rkey, raw, ms in zip(order, raws, replies[len(groups):]):
+                item = self._item(raw, MISSING, True)
+                ttl = _seconds(int(ms))
+                if item is not MISSING and ttl is not None:
+                    out[by_rkey[rkey]] = (item, ttl)
+            return out
+
+        def fallback() -> dict[Hashable, tuple[Any, float]]:
+            found = self._fb_get_many(keys)
+            return {k: (v, self._fallback.ttl(k) or 0.0) for k, v in found.items()}
+        return self._call(do, fallback)
+
+    def contains(self, key: Hashable) -> bool:
+        """``EXISTS`` (no hit/miss counted)."""
+        rkey = self.codec.encode(key)
+        return self._call(lambda: bool(self._client.exists(rkey)),
+                          lambda: self._fallback.contains(key))
+
+    def _scan_keys(self, pattern: Optional[str]) -> list[Hashable]:
+        decode = self.codec.decode
+        found = [k for k in (decode(r) for r in self._scan(self.codec.match_for(pattern)))
+                 if k is not None]
+        if pattern is None:
+            return found
+        match = compile_pattern(pattern)
+        return [k for k in found if isinstance(k, str) and match(k)]
+
+    def keys(self, pattern: Optional[str] = None) -> list[Hashable]:
+        """Our keys (``SCAN`` within the prefix), optionally str keys matching ``pattern``."""
+        return self._call(lambda: self._scan_keys(pattern),
+                          lambda: self._fallback.keys(pattern))
+
+    def ttl(self, key: Hashable) -> Optional[float]:
+        """``PTTL`` in seconds; ``math.inf`` without expiry; None if missing."""
+        rkey = self.codec.encode(key)
+
+        return self._call(lambda: _seconds(int(self._client.pttl(rkey))),
+                          lambda: self._fallback.ttl(key))
+
+    def get_metadata(self, key: Hashable) -> Optional[dict[str, Any]]:
+        """Metadata stored with ``key`` ({} if none); None if missing or unreadable."""
+        rkey = self.codec.encode(key)
+
+        def do() -> Optional[dict[str, Any]]:
+            raw = self._client.get(rkey)
+            parts = None if raw is None else unwrap_entry(raw)
+            return None if parts is None else parts[1]
+        return self._call(do, lambda: self._fallback.get_metadata(key))
+
+    def get_entry(self, key: Hashable) -> Optional[tuple[Any, dict[str, Any]]]:
+        """``(blob, metadata)`` from one ``GET`` (no counting); None if missing or unreadable."""
+        rkey = self.codec.encode(key)
+
+        def fallback() -> Optional[tuple[Any, dict[str, Any]]]:
+            return self._fallback.get_entry(key)
+        return self._call(lambda: _unwrap_raw(self._client.get(rkey)), fallback)
+
+    def signing_context(self, key: Hashable) -> bytes:
+        """Binds signatures to our namespace (``backend_config.namespace`` included)."""
+        return key_context(self.options.namespace, key)
+
+    # ------------------------------------------------------------------ writes
+    def _fb_write(self, rkeys: list[bytes], fn: Callable[[], Any]) -> Any:
+        result = fn()
+        self._dirty.add(rkeys)
+        return result
+
+    def set(self, key: Hashable, item: Any, ttl: Optional[float], size: int,
+            metadata: Optional[Mapping[str, Any]] = None) -> None:
+        """``SET key envelope PX ttl`` (no PX when ttl is None)."""
+        rkey = self.codec.encode(key)
+        raw = wrap_entry(item, metadata)
+        px = _px(ttl)
+
+        def do() -> None:
+            if self._publish is None:
+                self._client.set(rkey, raw, px=px)
+                return
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(rkey, raw, px=px)
+            self._execute(pipe, [rkey])
+        self._call(do, lambda: self._fb_write(
+            [rkey], lambda: self._fallback.set(key, item, ttl, size, metadata)))
+
+    def set_many(self, items: Mapping[Hashable, tuple[Any, int]], ttl: Optional[float]) -> None:
+        """All ``SET``s in one pipeline (one round trip; one per node on a cluster)."""
+        if not items:
+            return
+        px = _px(ttl)
+        entries = [(self.codec.encode(k), wrap_entry(item)) for k, (item, _) in items.items()]
+
+        def do() -> None:
+            pipe = self._client.pipeline(transaction=False)
+            for rkey, raw in entries:
+                pipe.set(rkey, raw, px=px)
+            self._execute(pipe, [r for r, _ in entries])
+        self._call(do, lambda: self._fb_write(
+            [r for r, _ in entries], lambda: self._fallback.set_many(items, ttl)))
+
+    def delete(self, key: Hashable) -> bool:
+        """``UNLINK``; True if the key existed."""
+        rkey = self.codec.encode(key)
+        return bool(self._call(lambda: self._unlink([rkey]), lambda: self._fb_write(
+            [rkey], lambda: self._fallback.delete(key))))
+
+    def delete_many(self, keys: Iterable[Hashable]) -> int:
+        """``UNLINK`` in one round trip (per slot on a cluster); the number that existed."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return 0
+        rkeys = [self.codec.encode(k) for k in keys]
+        return int(self._call(lambda: self._unlink(rkeys), lambda: self._fb_write(
+            rkeys, lambda: self._fallback.delete_many(keys))))
+
+    def discard_if(self, key: Hashable, item: Any) -> bool:
+        """Delete ``key`` only if it still holds the blob ``item`` (atomic, a Lua script)."""
+        rkey = self.codec.encode(key)
+
+        def do() -> bool:
+            removed = bool(self._discard_script(keys=[rkey], args=[item]))
+            if removed and self._publish is not None:
+                self._execute(self._client.pipeline(transaction=False), [rkey])
+            return removed
+        return bool(self._call(do, lambda: self._fallback.discard_if(key, item)))
+
+    def touch(self, key: Hashable, ttl: Optional[float]) -> bool:
+        """``PEXPIRE`` (``PERSIST`` for ttl None); False if the key is missing."""
+        rkey = self.codec.encode(key)
+        px = _px(ttl)
+
+        def do() -> bool:
+            pipe = self._client.pipeline(transaction=False)
+            if px is None:
+                pipe.persist(rkey)
+                pipe.exists(rkey)
+            else:
+                pipe.pexpire(rkey, px)
+            replies = self._execute(pipe, [rkey])  # a shorter TTL must reach other L1s
+            return bool(replies[1] if px is None else replies[0])
+        return bool(self._call(do, lambda: self._fb_write(
+            [rkey], lambda: self._fallback.touch(key, ttl))))
+
+    def clear(self) -> None:
+        """Delete every key under our prefix (``SCAN`` + ``UNLINK``); nothing else."""
+        def fallback() -> None:
+            self._fallback.clear()
+            self._dirty.mark_all()
+
+        def do() -> None:
+            self._clear_redis()
+            self._fallback.clear()
+        self._call(do, fallback)
+
+    # ------------------------------------------------------------------ eviction control
+    def evict_keys(self, keys: Iterable[Hashable]) -> int:
+        """Delete ``keys``, counted as evictions."""
+        n = self.delete_many(keys)
+        for _ in range(n):
+            self._evicted.inc()
+        return n
+
+    # ------------------------------------------------------------------ housekeeping
+    def _count_entries(self) -> tuple[int, int]:
+        entries = size = 0
+        batch: list[bytes] = []
+
+        def flush() -> int:
+            if not batch:
+                return 0
+            pipe = self._client.pipeline(transaction=False)
+            for rkey in batch:
+                pipe.strlen(rkey)
+            return sum(int(n) for n in pipe.execute())
+        for rkey in self._scan(self.codec.match_all):
+            entries += 1
+            batch.append(rkey)
+            if len(batch) >= 1000:
+                size += flush()
+                batch = []
+        size += flush()
+        return entries, size
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, the entries under our prefix (a ``SCAN``: O(keys in the db)) and the
+        fallback figures: ``backend_state``, ``backend_fallbacks``, ``backend_errors``..."""
+        def fallback() -> tuple[int, int]:
+            s = self._fallback.stats()
+            return int(s["current_entries"]), int(s["current_size_bytes"])
+        entries, size = self._call(self._count_entries, fallback)
+        out: dict[str, Any] = {
+            "hits": self._hits.value, "misses": self._misses.value,
+            "evictions": self._evicted.value, "expirations": 0,
+            "current_entries": entries, "current_size_bytes": size,
+            "backend_corrupt_envelopes": self._corrupt.value,
+            "backend_fallback_entries": len(self._fallback),
+            "backend_dirty_pending": self._dirty.pending,
+        }
+        out.update(self._guard.snapshot())
+        return out
+
+    def check(self) -> None:
+        """Check the fallback's invariants."""
+        self._fallback.check()
+
+    def __len__(self) -> int:
+        return int(self.stats()["current_entries"])
+
+    def close(self) -> None:
+        """Close the connection pool and drop the fallback."""
+        self._fallback.close()
+        if self._pid == os.getpid():
+            try:
+                self._client.close()
+            except Exception:  # closing a broken client must not raise
+                pass

@@ -1,0 +1,160 @@
+"""Human-readable tables for the ``maintain`` CLI (``--json`` bypasses this module).
+
+Example:
+    >>> print(table(["a", "bb"], [[1, 2], [333, 4]]))
+    a    bb
+    ---  --
+    1    2
+    333  4
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Iterable, Sequence, TextIO
+
+from fbacache.fba.results import (
+    BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport, RepairReport,
+    RestoreReport, ValidationReport, action_summary,
+)
+
+__all__ = ["table", "render", "human_bytes", "ProgressBar"]
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain left-aligned text table."""
+    srows = [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in srows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in srows]
+    return "\n".join(lines)
+
+
+def _age(h: Any) -> str:
+    return "" if h is None else f"{h:.1f} h"
+
+
+def _metrics(r: MetricsReport) -> str:
+    rows = [[n, m.file_count, human_bytes(m.total_bytes), _age(m.oldest_age_hours),
+             _age(m.newest_age_hours), m.expired_count, m.corrupt_count,
+             "" if m.exists else "missing dir"] for n, m in r.types.items()]
+    t = r.total
+    rows.append(["TOTAL", t["file_count"], human_bytes(t["total_bytes"]),
+                 _age(t["oldest_age_hours"]), _age(t["newest_age_hours"]),
+                 t["expired_count"], t["corrupt_count"], ""])
+    return table(["type", "files", "bytes", "oldest", "newest", "expired", "corrupt", "note"], rows)
+
+
+def _health(r: HealthReport) -> str:
+    out = [table(["type", "status", "issues"],
+                 [[n, h.status, "; ".join(h.issues)] for n, h in r.types.items()])]
+    for n, h in r.types.items():
+        for rec in h.recommendations:
+            out.append(f"  {n}: {rec}")
+    s = r.system
+    out.append(f"disk: {s['disk_used_percent']}% used, {human_bytes(s['disk_free_bytes'])} free"
+               + (f"; memory: {s['memory_used_percent']}% used" if "memory_used_percent" in s
+                  else "") + (f"; load/cpu: {s['load_per_cpu']}" if "load_per_cpu" in s else ""))
+    out.append(f"overall: {r.overall}")
+    return "\n".join(out)
+
+
+def _validate(r: ValidationReport, verbose: bool) -> str:
+    shown = r.files if verbose else [f for f in r.files if not f.is_valid or f.warnings]
+    rows = [[f.path, "valid" if f.is_valid else "INVALID", f.file_size, f.last_modified,
+             "; ".join(f.errors + f.warnings)[:160]] for f in shown]
+    head = table(["path", "result", "bytes", "modified", "reason"], rows) if rows else ""
+    n_bad = len(r.invalid)
+    return (head + "\n" if head else "") + \
+        f"checked {len(r.files)} file(s): {len(r.files) - n_bad} valid, {n_bad} invalid"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {op}" for op, n in sorted(counts.items())) or "nothing"
+
+
+def _actions(actions: list, dry_run: bool, verbose: bool) -> str:
+    rows = [[a.op, a.cache_type, a.detail.get("rel", a.path), a.reason,
+             "" if dry_run else ("ok" if a.done else a.error or "skipped")]
+            for a in (actions if verbose or len(actions) <= 50 else actions[:50])]
+    out = [table(["action", "type", "path", "reason", "result"], rows)] if rows else []
+    if len(actions) > len(rows):
+        out.append(f"... {len(actions) - len(rows)} more (use --verbose or --json)")
+    summary = action_summary(actions, dry_run)
+    if dry_run:
+        out.append(f"would: {_counts(summary['planned'])}")
+    else:
+        # count outcomes, not plans: "did" lists only what was actually done
+        line = f"did: {_counts(summary['done'])}"
+        for outcome in ("failed", "skipped"):
+            if summary[outcome]:
+                line += f"; {outcome}: {_counts(summary[outcome])}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def render(report: Any, verbose: bool = False) -> str:
+    """Render any report as text, followed by its notes, warnings and errors."""
+    if isinstance(report, MetricsReport):
+        body = _metrics(report)
+    elif isinstance(report, HealthReport):
+        body = _health(report)
+    elif isinstance(report, ValidationReport):
+        body = _validate(report, verbose)
+    elif isinstance(report, (ClearReport, RepairReport, OptimizeReport)):
+        body = _actions(report.actions, report.dry_run, verbose)
+        if isinstance(report, ClearReport):
+            body += f"\nfreed: {human_bytes(report.freed_bytes)}"
+            if report.backups:
+                body += "\nsafety backups: " + ", ".join(report.backups)
+            body += "".join(f"\nnote: {n}" for n in report.notes)
+    elif isinstance(report, BackupReport):
+        body = table(["backup", "files", "bytes", "archive", "sha256"],
+                     [[b.id, b.file_count, human_bytes(b.total_bytes),
+                       human_bytes(b.archive_bytes), b.archive_sha256[:16]]
+                      for b in report.created])
+        if report.pruned:
+            body += "\npruned: " + ", ".join(report.pruned)
+    elif isinstance(report, RestoreReport):
+        verb = "would restore" if report.dry_run else "restored"
+        body = "\n".join(f"{t}: {verb} from {b}" for t, b in report.restored.items())
+        body += f"\n{len(report.files)} file(s)"
+        if report.safety_backups:
+            body += "\nsafety backups: " + ", ".join(report.safety_backups)
+    else:  # pragma: no cover
+        body = str(report)
+    tail = [f"warning: {w}" for w in report.warnings] + [f"error: {e}" for e in report.errors]
+    return "\n".join([body, *tail])
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; use only when ``stream.isatty()``."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.stream, self.width, self._last = stream, width, 0.0
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < total:
+            return
+        self._last = now
+        frac = done / total if total else 1.0
+        fill = int(self.width * frac)
+        self.stream.write(f"\r{label[:28]:<28} [{'#' * fill}{' ' * (self.width - fill)}] "
+                          f"{100 * frac:5.1f}%")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Clear the bar's line."""
+        self.stream.write("\r" + " " * (self.width + 40) + "\r")
+        self.stream.flush()

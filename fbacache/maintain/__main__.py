@@ -1,0 +1,3 @@
+import sys
+from fbacache.fba.cli import main
+sys.exit(main())
