@@ -115,7 +115,7 @@ class CacheManager:
             else Jitter(ttl_jitter)
         # The compiled store behind the fast paths (objects stored as they are): get and
         # get_or_set hits read it directly; set writes it directly unless TTLs are jittered.
-        store = getattr(self._backend, "store", None)
+        store: Any = getattr(self._backend, "store", None)
         if not isinstance(store, (Store, PyStore)):  # e.g. the filesystem backend's file store
             store = None
         self._core_store: Any = store  # counts every write (the 'sets' metric)

@@ -435,26 +435,39 @@ cdef inline bint _distinct_args(tuple args) noexcept:
     return True
 
 
-@cython.final
 cdef class MemoCall:
-    """A memoizing function's hit path in one C call (see ``_store_py.MemoCall``)."""
+    """A memoizing function's hit path in one C call (see ``_store_py.MemoCall``).
+
+    Not final: a front end may subclass it, so that calling its own objects is this
+    ``__call__`` (the ``@cached`` wrapper does).
+    """
 
     cdef dict keys
-    cdef readonly object key_of, source, hit, missed, slow
+    cdef readonly object key_of, source, namespace, missed, slow
+    cdef public object hit
+    cdef public bint enabled
     cdef Py_ssize_t limit
 
-    def __init__(self, key_of, source, hit, missed, slow, Py_ssize_t limit=1024):
+    def __init__(self, key_of, source, hit, missed, slow, Py_ssize_t limit=1024,
+                 namespace=None):
         self.keys = {}
         self.key_of = key_of
         self.source = source
+        self.namespace = namespace
         self.hit = hit
         self.missed = missed
         self.slow = slow
         self.limit = limit
+        self.enabled = True
 
     def __call__(self, *args, **kwargs):
-        if kwargs or not _distinct_args(args):
+        if kwargs or not self.enabled or not _distinct_args(args):
             return self.slow(*args, **kwargs)
+        cdef object source = self.source
+        if self.namespace is not None:
+            source = (<dict>self.namespace).get(source)
+            if source is None:
+                return self.slow(*args)
         key = self.keys.get(args)
         if key is None:
             key = self.key_of(args)
@@ -463,15 +476,17 @@ cdef class MemoCall:
             if len(self.keys) >= self.limit:
                 self.keys.clear()
             self.keys[args] = key
-        value = self.source.get(key, _MISSING)
+        value = source.get(key, _MISSING)
         if value is _MISSING:
             return self.missed(key, args)
         self.hit()
         return value
 
-    def clear(self):
+    @property
+    def memo_size(self):
+        """How many argument tuples have their key remembered."""
+        return len(self.keys)
+
+    def forget_keys(self):
         """Forget every remembered key."""
         self.keys.clear()
-
-    def __len__(self):
-        return len(self.keys)

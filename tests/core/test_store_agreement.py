@@ -372,7 +372,7 @@ def test_memo_call_twins_agree_and_never_confuse_equal_values_of_other_types(cal
         memo = impl(key_of, Source, lambda: log.append("hit"), missed,
                     lambda *a, **k: log.append(("slow", a, k)) or "slow", limit)
         results = [memo(*args) if not kw else memo(*args, kw=1) for args, kw in calls]
-        assert len(memo) <= limit
+        assert memo.memo_size <= limit
         outs.append((results, log))
         for (args, kw), result in zip(calls, results):
             simple = not kw and all(type(a) in (str, int, bytes, type(None)) for a in args) \
