@@ -40,6 +40,33 @@ cdef object _DEFAULT = DEFAULT
 cdef object _monotonic = _time.monotonic
 cdef object _getsizeof = _sys.getsizeof
 
+cdef extern from *:
+    """
+    /* sys.getsizeof of an exact bytes or compact ASCII str, computed as their __sizeof__
+       does (neither is a GC object, so getsizeof adds no header); -1: ask getsizeof. */
+    static Py_ssize_t fba_plain_size(PyObject *o) {
+        if (PyBytes_CheckExact(o))
+            return Py_TYPE(o)->tp_basicsize + Py_SIZE(o);
+        if (PyUnicode_CheckExact(o) && PyUnicode_IS_COMPACT_ASCII(o)
+    #if PY_VERSION_HEX < 0x030C0000
+                && PyUnicode_IS_READY(o) && ((PyASCIIObject *)o)->wstr == NULL
+    #endif
+            )
+            return (Py_ssize_t)sizeof(PyASCIIObject) + PyUnicode_GET_LENGTH(o) + 1;
+        return -1;
+    }
+    """
+    Py_ssize_t fba_plain_size(object o)
+
+
+cdef inline Py_ssize_t _shallow_size(object value) except -1:
+    # sys.getsizeof costs about what a whole store write does; str and bytes values,
+    # the common case, get the same number without the call.
+    cdef Py_ssize_t size = fba_plain_size(value)
+    if size >= 0:
+        return size
+    return _getsizeof(value)
+
 
 cdef bint _plain(object key, int depth) noexcept:
     """True for keys whose hash and equality are C code (see the module docstring)."""
@@ -393,7 +420,7 @@ cdef class Put:
     def __call__(self, key, value, *args, **kwargs):
         if args or kwargs:
             return self.slow(key, value, *args, **kwargs)
-        cdef Py_ssize_t size = _getsizeof(value)
+        cdef Py_ssize_t size = _shallow_size(value)
         if size > self.max_size:
             return self.slow(key, value)
         self.store._set(key, value, size, _DEFAULT, None)
