@@ -417,14 +417,8 @@ cdef class Put:
         self.max_size = max_size if limit is None else min(max_size, limit)
         self.slow = slow
 
-    def __call__(self, key, value, *args, **kwargs):
-        if args or kwargs:
-            return self.slow(key, value, *args, **kwargs)
-        cdef Py_ssize_t size = _shallow_size(value)
-        if size > self.max_size:
-            return self.slow(key, value)
-        self.store._set(key, value, size, _DEFAULT, None)
-        return True
+    def __call__(self, *args, **kwargs):
+        return _put_call(self, args, _kwds(kwargs))
 
 
 @cython.final
@@ -442,13 +436,8 @@ cdef class GetOr:
         self.missed = missed
         self.slow = slow
 
-    def __call__(self, key, factory, *args, **kwargs):
-        if args or kwargs:
-            return self.slow(key, factory, *args, **kwargs)
-        cdef object value = self.store._get(key, _MISSING)
-        if value is _MISSING:
-            return self.missed(key, factory)
-        return value
+    def __call__(self, *args, **kwargs):
+        return _get_or_call(self, args, _kwds(kwargs))
 
 
 cdef inline bint _distinct_args(tuple args) noexcept:
@@ -488,26 +477,7 @@ cdef class MemoCall:
         self.enabled = True
 
     def __call__(self, *args, **kwargs):
-        if kwargs or not self.enabled or not _distinct_args(args):
-            return self.slow(*args, **kwargs)
-        cdef object source = self.source
-        if self.namespace is not None:
-            source = (<dict>self.namespace).get(source)
-            if source is None:
-                return self.slow(*args)
-        key = self.keys.get(args)
-        if key is None:
-            key = self.key_of(args)
-            if key is None:
-                return self.slow(*args)
-            if len(self.keys) >= self.limit:
-                self.keys.clear()
-            self.keys[args] = key
-        value = source.get(key, _MISSING)
-        if value is _MISSING:
-            return self.missed(key, args)
-        self.hit()
-        return value
+        return _memo_call(self, args, _kwds(kwargs))
 
     @property
     def memo_size(self):
@@ -517,3 +487,84 @@ cdef class MemoCall:
     def forget_keys(self):
         """Forget every remembered key."""
         self.keys.clear()
+
+
+# ---------------------------------------------------------------------- the call slots
+# A ``def __call__(self, key, value, *args, **kwargs)`` allocates a dict for **kwargs on
+# every call, even with no keyword: for these one-lookup callables that was a third of
+# the call. So each type's tp_call slot is set to a C function taking the interpreter's
+# (args, kwds) as they come, kwds NULL when there is none; the ``__call__`` methods above
+# (what ``type(x).__call__`` finds) run the same functions.
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_SIZE
+
+cdef inline PyObject* _kwds(dict kwargs) noexcept:
+    return <PyObject*>kwargs if kwargs else NULL
+
+
+cdef inline object _slow(object slow, object args, PyObject* kwds):
+    if kwds == NULL:
+        return slow(*args)
+    return slow(*args, **<object>kwds)
+
+
+cdef object _put_call(object self, object args, PyObject* kwds):
+    cdef Put put = <Put>self
+    if kwds != NULL or PyTuple_GET_SIZE(args) != 2:
+        return _slow(put.slow, args, kwds)
+    key = (<tuple>args)[0]
+    value = (<tuple>args)[1]
+    cdef Py_ssize_t size = _shallow_size(value)
+    if size > put.max_size:
+        return put.slow(key, value)
+    put.store._set(key, value, size, _DEFAULT, None)
+    return True
+
+
+cdef object _get_or_call(object self, object args, PyObject* kwds):
+    cdef GetOr g = <GetOr>self
+    if kwds != NULL or PyTuple_GET_SIZE(args) != 2:
+        return _slow(g.slow, args, kwds)
+    key = (<tuple>args)[0]
+    cdef object value = g.store._get(key, _MISSING)
+    if value is _MISSING:
+        return g.missed(key, (<tuple>args)[1])
+    return value
+
+
+cdef object _memo_call(object self, object args, PyObject* kwds):
+    cdef MemoCall m = <MemoCall>self
+    if kwds != NULL or not m.enabled or not _distinct_args(<tuple>args):
+        return _slow(m.slow, args, kwds)
+    cdef object source = m.source
+    if m.namespace is not None:
+        source = (<dict>m.namespace).get(source)
+        if source is None:
+            return m.slow(*args)
+    key = m.keys.get(args)
+    if key is None:
+        key = m.key_of(args)
+        if key is None:
+            return m.slow(*args)
+        if len(m.keys) >= m.limit:
+            m.keys.clear()
+        m.keys[args] = key
+    value = source.get(key, _MISSING)
+    if value is _MISSING:
+        return m.missed(key, args)
+    m.hit()
+    return value
+
+
+ctypedef object (*_call_slot)(object, object, PyObject*)
+cdef extern from *:
+    """
+    /* Set before any instance exists (at module import); subclasses created later
+       (fbacache.decorators.CachedFunction) inherit the slot. */
+    #define FBA_SET_CALL(t, f) (((PyTypeObject *)(t))->tp_call = (ternaryfunc)(f))
+    """
+    void FBA_SET_CALL(object t, _call_slot f)
+
+FBA_SET_CALL(Put, _put_call)
+FBA_SET_CALL(GetOr, _get_or_call)
+FBA_SET_CALL(MemoCall, _memo_call)
