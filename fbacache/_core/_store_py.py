@@ -1,4 +1,6 @@
-"""The pure-Python twin of the compiled store: the reference for ``_store_c.pyx``.
+"""The pure-Python twin of the compiled store: the reference for ``_store.pxi``.
+
+(``_store.pxi`` is compiled into ``_index_c`` and re-exported by ``_store_c``.)
 
 A ``Store`` is what an in-process cache front end needs from the core in one
 object: an :class:`Index` (policy, deadlines, hit/miss/eviction/expiration

@@ -3,7 +3,7 @@
 The store holds the index, the deadlines, the counters, the metadata and its
 own lock, and takes that lock itself inside each call: ``get`` is the store's
 C method installed on the instance (no Python frame), and reads of plain keys
-skip the lock where that is safe (see ``fbacache/_core/_store_c.pyx``).
+skip the lock where that is safe (see ``fbacache/_core/_store.pxi``).
 Compound operations hold the same lock with ``with self._store:``. Items are
 whatever the manager passes: bytes blobs, or the objects themselves with
 serialization ``none`` (the in-process default).
