@@ -15,6 +15,9 @@ generated loop (``_peers.compile_loop``) with only the call differing; rows are
 interleaved round by round (a burst of load from other processes hits them all
 alike) and the table shows the median round. The cyclic GC is off while timing.
 
+Policy rows: ``CacheManager(max_entries=4 * keys, eviction_policy=lru | adaptive)``
+side by side, to decide whether the adaptive policy can be the manager's default.
+
 Codec rows: ``CacheManager(serialization_format=F).get`` of a small dict next
 to ``F``'s own ``loads`` of the same payload (target: at most loads + 150 ns).
 
@@ -146,6 +149,16 @@ def build_rows(n_keys: int) -> Tuple[List[Row], Dict[str, Any]]:
     rows.append(Row("CacheManager().get_or_set hit", manager, "gos = c.get_or_set",
                     "gos(k, MISS)", keys, arg=_identity))
     rows.append(Row("CacheManager().set", manager, "st = c.set", "st(k, k)", keys))
+    # The adaptive policy as a candidate default (issue 13: adopt only if <= 1.1x LRU here):
+    # both bounded at the same capacity, every call a hit.
+    for policy in ("lru", "adaptive"):
+        pm = CacheManager(default_ttl=TTL, max_entries=cap, eviction_policy=policy)
+        for k in keys:
+            pm.set(k, k)
+        rows.append(Row(f"CacheManager({policy}).get hit", pm, "get = c.get", "get(k)", keys))
+        rows.append(Row(f"CacheManager({policy}).get_or_set hit", pm, "gos = c.get_or_set",
+                        "gos(k, MISS)", keys, arg=_identity))
+        rows.append(Row(f"CacheManager({policy}).set", pm, "st = c.set", "st(k, k)", keys))
 
     value = {"id": 7, "name": "widget", "price": 19.99, "tags": ["a", "b"]}
     serializers = {"pickle": (functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL),
@@ -181,7 +194,9 @@ def check_hits(rows: List[Row], state: Dict[str, Any]) -> None:
     info = state["decorated"].cache_info()
     assert info.currsize == len(keys), info
     for row in rows:
-        if row.name.startswith("CacheManager(") and not row.name.startswith("CacheManager()"):
+        if row.name.startswith(("CacheManager(lru)", "CacheManager(adaptive)")):
+            assert all(row.obj.get(k) == k for k in keys), row.name
+        elif row.name.startswith("CacheManager(") and not row.name.startswith("CacheManager()"):
             assert row.obj.get(keys[0])["name"] == "widget"
 
 
@@ -280,6 +295,9 @@ def targets(t: Dict[str, float], extra: Dict[str, Optional[float]]) -> List[Tupl
           "cachebox.TTLCache.insert", 2.0)
     ratio("get_or_set hit / get hit <= 1.2", "CacheManager().get_or_set hit",
           "CacheManager().get hit", 1.2)
+    for call in ("get hit", "get_or_set hit", "set"):
+        ratio(f"adaptive / lru {call} <= 1.1 (to make adaptive the default)",
+              f"CacheManager(adaptive).{call}", f"CacheManager(lru).{call}", 1.1)
     for fmt in ("pickle", "msgpack"):
         a, b = f"CacheManager({fmt}).get hit", f"{fmt} loads alone"
         if a in t and b in t:
