@@ -47,9 +47,7 @@ from functools import partial
 from itertools import count
 from typing import Any, Callable, Optional, Protocol
 
-import msgpack
-import zstandard
-
+from fbacache._optional import require
 from fbacache._util import MISSING  # re-exported: it was defined here first
 from fbacache._validate import MAX_SIZE, check_number
 from fbacache.errors import ConfigError, EntryTooLarge, SerializationError
@@ -119,15 +117,21 @@ class MsgpackSerializer(Serializer):
 
     name = "msgpack"
 
+    def __init__(self) -> None:
+        # the `msgpack` extra: imported when a msgpack codec is built, not with fbacache
+        msgpack = require("msgpack", "msgpack")
+        self._packb = msgpack.packb
+        self._unpackb = msgpack.unpackb
+
     def dumps(self, value: Any) -> bytes:
         """Pack ``value`` (str and bytes stay distinct)."""
-        return msgpack.packb(value, use_bin_type=True)
+        return self._packb(value, use_bin_type=True)
 
     def loads(self, data: bytes) -> Any:
         """Unpack ``data``; trailing bytes are an error."""
         # msgpack >= 1.0 bounds every container/string by len(data) by default,
         # so a tiny header cannot ask for a huge allocation.
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return self._unpackb(data, raw=False, strict_map_key=False)
 
     def direct_loads(self) -> Callable[[bytes], Any]:
         """``msgpack.unpackb`` with the same options, called without a Python frame."""
@@ -210,14 +214,16 @@ class ZstdCompressor(Compressor):
     def __init__(self, level: Optional[int] = None) -> None:
         self.level = 3 if level is None else level
         self._local = threading.local()
+        # the `zstd` extra: imported when a zstd codec is built, not with fbacache
+        self._zstd = require("zstandard", "zstd")
 
     def _contexts(self) -> tuple[Any, Any]:
         local = self._local
         try:
             return local.c, local.d
         except AttributeError:
-            local.c = zstandard.ZstdCompressor(level=self.level, write_content_size=True)
-            local.d = zstandard.ZstdDecompressor()
+            local.c = self._zstd.ZstdCompressor(level=self.level, write_content_size=True)
+            local.d = self._zstd.ZstdDecompressor()
             return local.c, local.d
 
     def compress(self, data: bytes) -> bytes:
@@ -231,9 +237,10 @@ class ZstdCompressor(Compressor):
         trailing data does: zstandard would decode the first frame and ignore them.
         """
         dctx = self._contexts()[1]
+        zstandard = self._zstd
         try:
             params = zstandard.get_frame_parameters(data)
-            if _zstd_frame_length(data, params.has_checksum) != len(data):
+            if _zstd_frame_length(zstandard, data, params.has_checksum) != len(data):
                 raise _CorruptFrame("bytes after the zstd frame")
             declared = params.content_size
             if declared == zstandard.CONTENTSIZE_UNKNOWN:
@@ -247,7 +254,7 @@ class ZstdCompressor(Compressor):
             raise _CorruptFrame(str(exc)) from None
 
 
-def _zstd_frame_length(data: bytes, has_checksum: bool) -> int:
+def _zstd_frame_length(zstandard: Any, data: bytes, has_checksum: bool) -> int:
     """Length of the zstd frame at the start of ``data``, from its block headers (RFC 8878)."""
     pos = zstandard.frame_header_size(data)
     view = memoryview(data)

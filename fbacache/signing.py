@@ -47,8 +47,8 @@ import hashlib
 import hmac
 from typing import Any, Hashable, Mapping, Optional, Sequence
 
-import msgpack
 
+from fbacache._optional import require
 from fbacache.errors import ConfigError, SerializationError
 from fbacache.keys import canonical_bytes
 
@@ -103,8 +103,9 @@ def metadata_digest(metadata: Optional[Mapping[str, Any]]) -> bytes:
     """
     if not metadata:
         return b""
+    packb = require("msgpack", "msgpack").packb  # only signed entries with metadata need it
     try:
-        packed = msgpack.packb(dict(metadata), use_bin_type=True)
+        packed = packb(dict(metadata), use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise SerializationError(f"metadata is not msgpack-serializable: {exc}") from exc
     return hashlib.sha256(packed).digest()

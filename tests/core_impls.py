@@ -2,8 +2,9 @@
 
 fbacache binds its mapping classes to one core at import time (``fbacache._core.Index``). To run
 the cache tests on both cores in one pytest run, :func:`load_core` executes ``fbacache/caches.py``
-a second time, as the module ``fbacache._caches_twin``, with the twin's ``Index`` in place of the
-selected one. The copy is registered in ``sys.modules`` so its instances pickle like the real ones.
+(and the private modules its classes are built in) a second time, as ``fbacache._caches_twin``,
+with the twin's ``Index`` in place of the selected one. The copies are registered in
+``sys.modules`` so their instances pickle like the real ones.
 """
 from __future__ import annotations
 
@@ -31,25 +32,42 @@ class CoreImpl:
         return f"<core {self.name}>"
 
 
+# The caches module and the private modules it builds its classes from, in import order: each is
+# executed again under a twin name with the twin's Index, and sees the twin copies of the others.
+_CACHE_MODULES = ("fbacache._cachebase", "fbacache._timed", "fbacache.caches")
+
+
+def _twin_name(name: str) -> str:
+    return TWIN_CACHES if name == "fbacache.caches" else name + "_twin"
+
+
 def _twin_caches() -> ModuleType:
     if _core.CORE_IMPLEMENTATION == "py":
         return fbacache.caches  # the package already runs on the twin
     if TWIN_CACHES in sys.modules:
         return sys.modules[TWIN_CACHES]
-    spec = importlib.util.spec_from_file_location(TWIN_CACHES, fbacache.caches.__file__)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
     selected = _core.Index
+    originals = {name: sys.modules[name] for name in _CACHE_MODULES}
     _core.Index = _core.PyIndex  # what `from fbacache._core import Index` picks up
+    made: list[str] = []
     try:
-        sys.modules[TWIN_CACHES] = module
-        spec.loader.exec_module(module)
+        for name in _CACHE_MODULES:
+            spec = importlib.util.spec_from_file_location(_twin_name(name),
+                                                          originals[name].__file__)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[_twin_name(name)] = module  # instances pickle by this name
+            made.append(_twin_name(name))
+            sys.modules[name] = module  # the next module's `from fbacache.x import` sees it
+            spec.loader.exec_module(module)
     except BaseException:
-        sys.modules.pop(TWIN_CACHES, None)
+        for twin in made:
+            sys.modules.pop(twin, None)
         raise
     finally:
         _core.Index = selected
-    return module
+        sys.modules.update(originals)
+    return sys.modules[TWIN_CACHES]
 
 
 def load_core(name: str) -> Optional[CoreImpl]:

@@ -15,6 +15,7 @@ import threading
 from typing import Union
 
 from fbacache.backends.base import Backend, BackendSettings
+from fbacache._optional import EXTRAS
 from fbacache.errors import ConfigError, MissingDependency
 
 __all__ = ["Backend", "BackendSettings", "register_backend", "get_backend_class",
@@ -27,8 +28,8 @@ _REGISTRY: dict[str, Union[str, type[Backend]]] = {
     "tiered": "fbacache.backends.tiered:TieredBackend",
     "filesystem": "fbacache.backends.filesystem:FilesystemBackend",
 }
-# optional third-party module -> the extra that installs it (for the error message)
-_EXTRAS = {"redis": "redis", "msgpack": "msgpack", "zstandard": "zstd", "filelock": "fba"}
+# a backend whose optional packages are missing: the extra that installs them all
+_BACKEND_EXTRAS = {"redis": "redis", "tiered": "redis"}
 
 
 def register_backend(name: str, backend: Union[str, type[Backend]], *,
@@ -67,7 +68,8 @@ def get_backend_class(name: str) -> type[Backend]:
         try:
             entry = getattr(importlib.import_module(module_name), attr)
         except ImportError as exc:
-            extra = _EXTRAS.get((exc.name or "").partition(".")[0])
+            missing = (exc.name or "").partition(".")[0]
+            extra = _BACKEND_EXTRAS.get(name) if missing in EXTRAS else None
             if extra is not None:  # a missing optional dependency: say how to install it
                 raise MissingDependency(
                     f"backend {name!r} needs the {exc.name!r} package: "

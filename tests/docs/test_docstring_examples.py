@@ -19,7 +19,7 @@ WITH_EXAMPLES = [
     "fbacache.tags", "fbacache.swr", "fbacache.log", "fbacache.extras.warming",
     "fbacache.extras.static", "fbacache.extras.monitor", "fbacache.extras.prometheus",
     "fbacache.backends.redis.client", "fbacache.backends.redis.fallback",
-    "fbacache.backends.redis.backend", "fbacache.backends.redis.invalidation",
+    "fbacache.backends.redis.envelope", "fbacache.backends.redis.invalidation",
     "fbacache._validate", "fbacache.config", "fbacache.codecs", "fbacache.metrics", "fbacache.locks",
     "fbacache.fba.safe", "fbacache.fba.backup", "fbacache.urls", "fbacache._timed",
     "fbacache._callkeys", "fbacache.memo", "fbacache.memo_method",

@@ -28,3 +28,36 @@ def test_redis_backend_without_redis_py_names_the_extra(backend):
     out = _run_without("redis", f"CacheManager(backend_type={backend!r}, "
                                 "serialization_format='json')")
     assert "MissingDependency:" in out and "pip install 'fbacache[redis]'" in out, out
+
+
+@pytest.mark.parametrize("module, extra, call", [
+    ("msgpack", "msgpack", "CacheManager(serialization_format='msgpack')"),
+    ("zstandard", "zstd", "CacheManager(serialization_format='pickle', compression='zstd')"),
+    ("msgpack", "msgpack", "CacheManager(signing_key=b'k' * 32, serialization_format='pickle')"
+                           ".set('k', 1, metadata={'m': 1})"),
+])
+def test_optional_codecs_name_their_extra(module, extra, call):
+    out = _run_without(module, call)
+    assert "MissingDependency:" in out and f"pip install 'fbacache[{extra}]'" in out, out
+
+
+def test_the_default_manager_needs_no_optional_package():
+    code = textwrap.dedent("""
+        import sys
+        for name in ("msgpack", "zstandard", "redis", "filelock", "prometheus_client"):
+            sys.modules[name] = None  # as if not installed
+        from fbacache import CacheManager, LRUCache, cached
+        with CacheManager(default_ttl=60) as cache:
+            cache.set("k", {"v": 1})
+            assert cache.get("k") == {"v": 1}
+            assert cache.get_or_set("n", lambda: 2) == 2
+        @cached(ttl=60)
+        def f(x):
+            return x * 2
+        assert f(2) == 4 and f(2) == 4
+        c = LRUCache(maxsize=2); c["a"] = 1
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -2,13 +2,8 @@
 
 Storage: one Redis string per entry under ``fbacache:v2:<encoded namespace>:`` (see
 :class:`~fbacache.backends.redis.client.KeyCodec`), written with ``SET ... PX`` so Redis
-expires it. The value is a small envelope around the manager's blob::
-
-    0x00 + blob                                   # no metadata
-    0x01 + len(meta) (4 bytes, big endian) + msgpack(meta) + blob
-
-The blob is what the manager encoded (and signed, when a signing key is set); the
-backend never decodes it. Reads are untrusted: an envelope that does not parse is a
+expires it. The value is a small envelope around the manager's blob
+(:mod:`fbacache.backends.redis.envelope`); the backend never decodes the blob. Reads are untrusted: an envelope that does not parse is a
 counted miss, and the manager verifies the blob's signature before decoding it.
 
 Batch reads are one ``MGET`` (per hash slot on a cluster, all sent in one pipeline);
@@ -26,15 +21,22 @@ forked child builds its own pool, breaker and fallback on its first call.
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Optional
 
-import msgpack
 
 from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
+from fbacache.backends.redis.envelope import (
+    DISCARD_IF_LUA,
+    px as ttl_ms,
+    seconds,
+    split_entry,
+    unwrap_entry,
+    unwrap_raw,
+    wrap_entry,
+)
 from fbacache.backends.redis.forksafe import fork_lock
 from fbacache.backends.redis.fallback import DirtyKeys, FallbackGuard
 from fbacache.backends.memory import MemoryBackend
@@ -45,7 +47,6 @@ from fbacache.backends.redis.client import (
     group_by_slot,
     make_client,
 )
-from fbacache.errors import SerializationError
 from fbacache.keys import compile_pattern
 from fbacache.metrics import Counter
 from fbacache.signing import key_context
@@ -53,90 +54,6 @@ from fbacache.signing import key_context
 __all__ = ["RedisBackend", "wrap_entry", "unwrap_entry"]
 
 _QUIET: Any = object()  # _execute: no invalidation message for this pipeline
-_HEADER = 5  # marker byte + 4-byte metadata length
-
-# Delete KEYS[1] only if it still holds the blob ARGV[1] (drop a corrupt entry without
-# racing a concurrent rewrite): parse the envelope, compare the blob part.
-_DISCARD_IF_LUA = """
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local b = string.byte(v, 1)
-local head
-if b == 0 then head = 1
-elseif b == 1 and #v >= 5 then
-  head = 5 + string.byte(v, 2) * 16777216 + string.byte(v, 3) * 65536
-           + string.byte(v, 4) * 256 + string.byte(v, 5)
-else return 0 end
-if #v - head == #ARGV[1] and string.sub(v, head + 1) == ARGV[1] then
-  return redis.call('UNLINK', KEYS[1])
-end
-return 0
-"""
-
-
-
-def wrap_entry(blob: bytes, metadata: Optional[Mapping[str, Any]] = None) -> bytes:
-    """The stored envelope of ``blob`` (+ msgpack ``metadata``).
-
-    Raises SerializationError if the metadata cannot be packed with msgpack.
-
-    >>> wrap_entry(b"v"), unwrap_entry(wrap_entry(b"v", {"a": 1}))
-    (b'\\x00v', (b'v', {'a': 1}))
-    """
-    if not isinstance(blob, (bytes, bytearray)):
-        raise TypeError(f"the redis backend stores bytes, got {type(blob).__name__}")
-    if not metadata:
-        return b"\x00" + blob
-    try:
-        meta = msgpack.packb(dict(metadata), use_bin_type=True)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise SerializationError(f"metadata is not msgpack-serializable: {exc}") from exc
-    return b"\x01" + len(meta).to_bytes(4, "big") + meta + blob
-
-
-def _split(raw: bytes) -> Optional[tuple[bytes, Optional[bytes]]]:
-    if not raw:
-        return None
-    if raw[0] == 0:
-        return raw[1:], None
-    if raw[0] == 1 and len(raw) >= _HEADER:
-        end = _HEADER + int.from_bytes(raw[1:_HEADER], "big")
-        if end <= len(raw):
-            return raw[end:], raw[_HEADER:end]
-    return None
-
-
-def unwrap_entry(raw: bytes) -> Optional[tuple[bytes, dict[str, Any]]]:
-    """``(blob, metadata)`` of a stored envelope, or None if it does not parse (untrusted)."""
-    parts = _split(raw)
-    if parts is None:
-        return None
-    blob, meta = parts
-    if meta is None:
-        return blob, {}
-    try:
-        value = msgpack.unpackb(meta, raw=False, strict_map_key=False)
-    except Exception:  # any malformed metadata is corrupt input
-        return None
-    return (blob, value) if isinstance(value, dict) else None
-
-
-def _unwrap_raw(raw: Optional[bytes]) -> Optional[tuple[bytes, dict[str, Any]]]:
-    return None if raw is None else unwrap_entry(raw)
-
-
-def _px(ttl: Optional[float]) -> Optional[int]:
-    # Never round a short TTL down to 0 (Redis refuses PX 0) nor up past what was asked by
-    # more than a millisecond.
-    return None if ttl is None else max(1, math.ceil(ttl * 1000))
-
-
-def _seconds(ms: int) -> Optional[float]:
-    # PTTL: -2 missing, -1 no expiry
-    if ms == -2:
-        return None
-    return math.inf if ms == -1 else ms / 1000.0
-
 
 class RedisBackend(Backend):
     """Entries in Redis under a versioned prefix; automatic in-memory fallback.
@@ -172,7 +89,7 @@ class RedisBackend(Backend):
         opts = self.options
         self._client = make_client(opts)
         self._cluster = opts.cluster
-        self._discard_script = self._client.register_script(_DISCARD_IF_LUA)
+        self._discard_script = self._client.register_script(DISCARD_IF_LUA)
         self._guard = FallbackGuard(opts, lambda exc: disconnect_idle(self._client))
         s = self.settings
         self._fallback = MemoryBackend(BackendSettings(
@@ -281,7 +198,7 @@ class RedisBackend(Backend):
             if count:
                 self._misses.inc()
             return default
-        parts = _split(raw)
+        parts = split_entry(raw)
         if parts is None:
             self._corrupt.inc()
             if count:
@@ -361,7 +278,7 @@ class RedisBackend(Backend):
             pipe.pttl(rkey)
             raw, ms = pipe.execute()
             item = self._item(raw, None, True)
-            return (None, None) if item is None else (item, _seconds(int(ms)))
+            return (None, None) if item is None else (item, seconds(int(ms)))
 
         def fallback() -> tuple[Any, Optional[float]]:
             item = self._fb_get(key, None, True)
@@ -386,7 +303,7 @@ class RedisBackend(Backend):
             out = {}
             for rkey, raw, ms in zip(order, raws, replies[len(groups):]):
                 item = self._item(raw, MISSING, True)
-                ttl = _seconds(int(ms))
+                ttl = seconds(int(ms))
                 if item is not MISSING and ttl is not None:
                     out[by_rkey[rkey]] = (item, ttl)
             return out
@@ -420,7 +337,7 @@ class RedisBackend(Backend):
         """``PTTL`` in seconds; ``math.inf`` without expiry; None if missing."""
         rkey = self.codec.encode(key)
 
-        return self._call(lambda: _seconds(int(self._client.pttl(rkey))),
+        return self._call(lambda: seconds(int(self._client.pttl(rkey))),
                           lambda: self._fallback.ttl(key))
 
     def get_metadata(self, key: Hashable) -> Optional[dict[str, Any]]:
@@ -439,7 +356,7 @@ class RedisBackend(Backend):
 
         def fallback() -> Optional[tuple[Any, dict[str, Any]]]:
             return self._fallback.get_entry(key)
-        return self._call(lambda: _unwrap_raw(self._client.get(rkey)), fallback)
+        return self._call(lambda: unwrap_raw(self._client.get(rkey)), fallback)
 
     def signing_context(self, key: Hashable) -> bytes:
         """Binds signatures to our namespace (``backend_config.namespace`` included)."""
@@ -456,7 +373,7 @@ class RedisBackend(Backend):
         """``SET key envelope PX ttl`` (no PX when ttl is None)."""
         rkey = self.codec.encode(key)
         raw = wrap_entry(item, metadata)
-        px = _px(ttl)
+        px = ttl_ms(ttl)
 
         def do() -> None:
             if self._publish is None:
@@ -472,7 +389,7 @@ class RedisBackend(Backend):
         """All ``SET``s in one pipeline (one round trip; one per node on a cluster)."""
         if not items:
             return
-        px = _px(ttl)
+        px = ttl_ms(ttl)
         entries = [(self.codec.encode(k), wrap_entry(item)) for k, (item, _) in items.items()]
 
         def do() -> None:
@@ -512,7 +429,7 @@ class RedisBackend(Backend):
     def touch(self, key: Hashable, ttl: Optional[float]) -> bool:
         """``PEXPIRE`` (``PERSIST`` for ttl None); False if the key is missing."""
         rkey = self.codec.encode(key)
-        px = _px(ttl)
+        px = ttl_ms(ttl)
 
         def do() -> bool:
             pipe = self._client.pipeline(transaction=False)
