@@ -137,7 +137,7 @@ class MsgpackSerializer(Serializer):
         """``msgpack.unpackb`` with the same options, called without a Python frame."""
         if type(self).loads is not MsgpackSerializer.loads:
             return self.loads
-        return partial(msgpack.unpackb, raw=False, strict_map_key=False)
+        return partial(self._unpackb, raw=False, strict_map_key=False)
 
 
 class JsonSerializer(Serializer):
