@@ -19,9 +19,10 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-CORE = "fbacache._core._index_c"
-PYX = "fbacache/_core/_index_c.pyx"
-C_SOURCE = "fbacache/_core/_index_c.c"
+# (module, Cython source, generated C): the index (with the store built in, _store.pxi)
+# and _store_c, the compiled half of the _store_c/_store_py pair that re-exports it.
+MODULES = [("fbacache._core._index_c", "fbacache/_core/_index_c.pyx", "fbacache/_core/_index_c.c"),
+           ("fbacache._core._store_c", "fbacache/_core/_store_c.pyx", "fbacache/_core/_store_c.c")]
 HOWTO = ("the compiled core of fbacache was NOT built ({reason}); the pure-Python core is used "
          "instead (same results, slower). Install a C compiler (e.g. apt-get install gcc "
          "python3-dev) and reinstall to get it; set FBACACHE_REQUIRE_EXTENSIONS=1 to make this "
@@ -50,15 +51,15 @@ def _extensions():
     try:
         from Cython.Build import cythonize
     except ImportError:
-        if os.path.exists(C_SOURCE):  # an sdist: the generated C needs no Cython
-            return [Extension(CORE, [C_SOURCE], extra_compile_args=compile_args,
-                              extra_link_args=link_args)]
+        if all(os.path.exists(c) for _, _, c in MODULES):  # an sdist: the C needs no Cython
+            return [Extension(name, [c], extra_compile_args=compile_args,
+                              extra_link_args=link_args) for name, _, c in MODULES]
         if _flag("FBACACHE_REQUIRE_EXTENSIONS"):
             raise
         _warn("Cython is not installed and no generated C source is present")
         return []
-    return cythonize([Extension(CORE, [PYX], extra_compile_args=compile_args,
-                                extra_link_args=link_args)],
+    return cythonize([Extension(name, [pyx], extra_compile_args=compile_args,
+                                extra_link_args=link_args) for name, pyx, _ in MODULES],
                      compiler_directives=directives)
 
 

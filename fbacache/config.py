@@ -64,12 +64,15 @@ class CacheManagerConfig:
             (stored as None). A finite TTL above ``fbacache._validate.MAX_SECONDS``
             (1e11 s) is refused rather than overflowing a backend.
         max_entries: capacity in entries (None = unbounded; at most ``sys.maxsize``).
-        max_bytes: capacity in stored bytes (None = unbounded). With serialization
-            ``none`` sizes are the shallow ``sys.getsizeof`` of the objects.
+        max_bytes: capacity in stored bytes (None = unbounded). A byte budget needs
+            bytes: left at its default, ``serialization_format`` is then pickle. With
+            an explicit ``none`` sizes are the shallow ``sys.getsizeof`` of the objects.
         eviction_policy: lru | lfu | fifo | random | probability | adaptive.
         max_entry_size: largest stored form of one value in bytes (EntryTooLarge above).
         serialization_format: pickle | msgpack | json | none (objects stored as they
-            are; memory backend only, no compression).
+            are; memory backend only, no compression) | None (the default: ``none``
+            on an in-process backend, as functools/cachetools/cachebox do; pickle when
+            ``compression`` or ``max_bytes`` is set or the backend is shared).
         compression: zlib | zstd | None. compression_threshold: compress payloads of
             at least this many bytes. compression_level: None = the codec's default.
         max_decompressed_size: cap on a decoded payload (decompression bomb guard);
@@ -99,7 +102,7 @@ class CacheManagerConfig:
     max_bytes: Optional[int] = None
     eviction_policy: str = "lru"
     max_entry_size: int = MiB
-    serialization_format: str = "pickle"
+    serialization_format: Optional[str] = None
     compression: Optional[str] = None
     compression_threshold: int = 1024
     compression_level: Optional[int] = None
@@ -143,8 +146,9 @@ class CacheManagerConfig:
                      minimum=1, maximum=MAX_SIZE - 1)
         if self.max_decompressed_size < self.max_entry_size:
             raise bad("max_decompressed_size", "must be at least max_entry_size")
-        if self.serialization_format not in SERIALIZATION_FORMATS:
-            raise bad("serialization_format", f"must be one of {SERIALIZATION_FORMATS}")
+        if self.serialization_format is not None \
+                and self.serialization_format not in SERIALIZATION_FORMATS:
+            raise bad("serialization_format", f"must be one of {SERIALIZATION_FORMATS} or None")
         if self.compression is not None and self.compression not in COMPRESSION_NAMES:
             raise bad("compression", f"must be one of {COMPRESSION_NAMES} or None")
         if self.compression is not None and self.serialization_format == "none":
@@ -176,6 +180,20 @@ class CacheManagerConfig:
             check_number(self.seed, "seed", integer=True, maximum=math.inf)
         if self.timer is not None and not callable(self.timer):
             raise bad("timer", "must be a zero-argument callable returning seconds")
+
+    def resolved_format(self, stores_objects: bool) -> str:
+        """The serialization format in effect on a backend that does (not) hold objects.
+
+        >>> CacheManagerConfig().resolved_format(True), CacheManagerConfig().resolved_format(False)
+        ('none', 'pickle')
+        >>> CacheManagerConfig(max_bytes=1 << 20).resolved_format(True)
+        'pickle'
+        """
+        if self.serialization_format is not None:
+            return self.serialization_format
+        if stores_objects and self.compression is None and self.max_bytes is None:
+            return "none"
+        return "pickle"
 
     def signing_key_bytes(self) -> tuple[Optional[bytes], tuple[bytes, ...]]:
         """(current key, older keys) as bytes (str keys are UTF-8 encoded)."""

@@ -63,10 +63,11 @@ if TYPE_CHECKING:
     from fbacache.memo import MemoizedFunction
 
 from fbacache._callkeys import hashkey
+from fbacache._core import MemoCall
 from fbacache.decorator_options import CallKeyer, FunctionBound, Uncached
 from fbacache.errors import ConfigError
-from fbacache.keys import (_qualname, argument_form, fixed_form, form_digest, key_plan, make_key,
-                           memo_key, remember)
+from fbacache.keys import (_MEMO_CHARS, _MEMO_SIZE, _qualname, argument_form, fixed_form,
+                           form_digest, key_plan, make_key, memo_key, remember)
 from fbacache.log import describe_key, get_logger
 from fbacache.memo import is_cache_mapping, memoize
 from fbacache.metrics import Counter
@@ -83,6 +84,9 @@ _NONCE = secrets.token_hex(6)  # tokens unique across processes sharing a backen
 _token_counter = itertools.count(1)
 _default_lock = threading.Lock()
 _default: Any = None
+# The default manager when it is a CacheManager (else None): what the compiled hit path
+# of @cached reads at each call (fbacache._core.MemoCall's namespace source).
+_default_fast: Any = None
 _NONE: Any = object()  # "not a method call"
 _DYNAMIC: Any = object()  # tags computed per call
 _UNSET: Any = object()  # cached(): no first argument / no ttl given
@@ -105,19 +109,26 @@ class CacheInfo(NamedTuple):
 def default_manager() -> Any:
     """The manager used when ``manager=None``: the one set with :func:`set_default_manager`,
     else an in-memory ``CacheManager()`` created on first use."""
-    global _default
+    global _default, _default_fast
     with _default_lock:
         if _default is None:
             from fbacache.manager import CacheManager
-            _default = CacheManager()
+            _default = _default_fast = CacheManager()
         return _default
 
 
 def set_default_manager(manager: Any) -> None:
     """Make ``manager`` the default of ``@cached``/``@cache_invalidate`` (None: reset)."""
-    global _default
+    global _default, _default_fast
     with _default_lock:
         _default = manager
+        _default_fast = manager if _is_manager(manager) else None
+
+
+def _is_manager(obj: Any) -> bool:
+    # The compiled hit path reads obj.get and loads misses with obj._load_once.
+    from fbacache.manager import CacheManager
+    return isinstance(obj, CacheManager)
 
 
 def _resolve(manager: ManagerRef) -> Any:
@@ -147,11 +158,18 @@ def _default_prefix(func: Callable[..., Any]) -> str:
 
 
 # --------------------------------------------------------------------------- cached
-class CachedFunction(Generic[P, R]):
+class CachedFunction(MemoCall, Generic[P, R]):
     """The wrapper ``@cached`` returns (a descriptor: methods bind per instance).
 
     Generic in the decorated function's parameters and result: type checkers see
     the function's own signature on every call.
+
+    Calling it is :class:`fbacache._core.MemoCall`'s compiled ``__call__``: for a plain
+    function on a CacheManager, without ``key=``/``ignore=``/``grace=``/``max_entries=``,
+    a positional call of str/int/bytes/None arguments finds its (remembered) key and
+    reads ``manager.get`` with no Python frame; every other call, and a miss, runs
+    :meth:`_full_call`/:meth:`_fetch`. Keys are the same strings either way, so
+    ``@cache_invalidate`` patterns, tags, ``invalidate`` and ``cache_info`` see them.
     """
 
     def __init__(self, func: Callable[P, R], *, ttl: Optional[float], key_prefix: Optional[str],
@@ -209,10 +227,23 @@ class CachedFunction(Generic[P, R]):
             raise ConfigError("unless", f"must be a callable taking the result, got {unless!r}")
         self._unless = unless
         self._bound = FunctionBound(max_entries) if max_entries is not None else None
+        # The compiled hit path (see the class docstring). The default manager is read
+        # from this module's _default_fast at each call, as _resolve reads _default.
+        source: Any
+        namespace: Optional[dict[str, Any]]
+        if manager is None:
+            source, namespace = "_default_fast", globals()
+        else:
+            source, namespace = (manager if _is_manager(manager) else None), None
+        MemoCall.__init__(self, self._fast_key, source, self._hits.inc, self._fast_missed,
+                          self._full_call, _MEMO_SIZE, namespace)
+        self.enabled = (source is not None and self._keyer is None and self._memo is not None
+                        and grace is None and self._bound is None)
 
     def __set_name__(self, owner: type, name: str) -> None:
         # Defined in a class body: the first argument is the instance.
         self._is_method = True
+        self.enabled = False  # method keys carry the instance part: the full path
         if self._keyer is not None:
             self._keyer.as_method()
         if self._memo is not None:
@@ -331,8 +362,18 @@ class CachedFunction(Generic[P, R]):
         part, tag = self._instance_part(instance)
         return f"{self.key_prefix}:{part}:{self._method_digest(instance, args, kwargs)}", tag
 
+    def _fast_key(self, args: tuple) -> Optional[str]:
+        # MemoCall's key_of: long str/bytes arguments are not remembered (as in keys.remember)
+        if sum(len(a) for a in args if type(a) is str or type(a) is bytes) > _MEMO_CHARS:
+            return None
+        return self._function_key(args, {})
+
+    def _fast_missed(self, key: str, args: tuple) -> Any:
+        # MemoCall's miss: its lookup was counted, so load without looking again.
+        return self._fetch(key, None, args, {}, looked=True)
+
     def _fetch(self, key: str, instance_tag: Optional[str], call_args: tuple,
-               kwargs: dict) -> Any:
+               kwargs: dict, looked: bool = False) -> Any:
         manager = self._manager
         if manager is None:
             manager = self.manager
@@ -355,8 +396,12 @@ class CachedFunction(Generic[P, R]):
             return result
 
         try:
-            value = manager.get_or_set(key, compute, self.ttl, tags=tags or None,
-                                       grace=self._grace, background=self._background)
+            if looked:  # the compiled path already missed: one counted lookup per call
+                value = manager._load_once(key, compute, self.ttl, None, None, tags or None,
+                                           None, False)
+            else:
+                value = manager.get_or_set(key, compute, self.ttl, tags=tags or None,
+                                           grace=self._grace, background=self._background)
         except Uncached as refused:
             self._misses.inc()
             return refused.value
@@ -370,7 +415,11 @@ class CachedFunction(Generic[P, R]):
         key, instance_tag = self._key(instance, args, kwargs)
         return self._fetch(key, instance_tag, (instance, *args), kwargs)
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    if TYPE_CHECKING:  # at run time MemoCall.__call__ (compiled) is the call
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def _full_call(self, *args: Any, **kwargs: Any) -> Any:
+        """A call through the full path (MemoCall's ``slow``)."""
         if self._is_method:
             if not args:
                 # a callable without __qualname__ (a partial) is named by its key prefix
@@ -398,6 +447,7 @@ class CachedFunction(Generic[P, R]):
         """Drop every cached result of this function (all instances); the number dropped.
         Also resets the hit/miss counts."""
         self._hits, self._misses = Counter(), Counter()
+        self.hit = self._hits.inc  # the compiled hit path counts into the new counter
         if self._bound is not None:
             self._bound.clear()
         return int(self.manager.invalidate(self._pattern()))

@@ -7,8 +7,10 @@ regeneration (:mod:`fbacache.locks`), prefetch (:mod:`fbacache.prefetch`) and
 metrics (:mod:`fbacache.metrics`). Backends (:mod:`fbacache.backends`) only
 store and fetch, so a new backend needs no change here.
 
-Locking: the memory backend's single lock guards the native index and is held
-only for the index operation; encoding, decoding and factories run outside it.
+Locking: the memory backend's store (:class:`fbacache._core.Store`) holds its
+own lock for the index operation only; encoding, decoding and factories run
+outside it. With objects stored as they are (the in-process default) a ``get``
+hit is one C call, and ``set``/``get_or_set`` hits one thin frame around one.
 
 >>> from fbacache import CacheManager
 >>> with CacheManager(max_entries=100, serialization_format="msgpack") as cache:
@@ -24,8 +26,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from types import MethodType
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional, cast
 
+from fbacache._core import GetOr, PyStore, Put, Store
 from fbacache._validate import check_duration
 from fbacache.backends import get_backend_class
 from fbacache.backends.base import Backend, BackendSettings
@@ -84,7 +88,7 @@ class CacheManager:
         check = getattr(backend_cls, "check_manager_config", None)
         if check is not None:  # optional hook: a backend refusing settings it cannot store
             check(config)
-        fmt = config.serialization_format
+        fmt = config.resolved_format(backend_cls.stores_objects)
         if fmt == "none" and not backend_cls.stores_objects:
             raise ConfigError("serialization_format",
                               f"'none' stores live objects; backend {config.backend_type!r} "
@@ -109,6 +113,22 @@ class CacheManager:
         self._flight = SingleFlight()
         self._jitter = ttl_jitter if ttl_jitter is None or isinstance(ttl_jitter, Jitter) \
             else Jitter(ttl_jitter)
+        # The compiled store behind the fast paths (objects stored as they are): get and
+        # get_or_set hits read it directly; set writes it directly unless TTLs are jittered.
+        store: Any = getattr(self._backend, "store", None)
+        if not isinstance(store, (Store, PyStore)):  # e.g. the filesystem backend's file store
+            store = None
+        self._core_store: Any = store  # counts every write (the 'sets' metric)
+        self._object_store: Any = store if self._codec is None else None
+        self._store: Any = None
+        if self._object_store is not None and self._jitter is None:
+            store.default_ttl = config.default_ttl
+            self._store = store
+        # Subclasses overriding one of these keep their override (no fast path installed).
+        cls = type(self)
+        self._plain_class = all(getattr(cls, name) is getattr(CacheManager, name)
+                                for name in ("get", "set", "get_or_set"))
+        self._tags_used = False  # set by the first tagged write (then set() takes the full path)
         self._tags = TagIndex()
         self._swr = Revalidator()
         self._sets = Counter()
@@ -166,7 +186,7 @@ class CacheManager:
         """Stop the prefetch worker; later operations raise ManagerNotRunning. Data is kept."""
         with self._state_lock:
             self._running = False
-            self.__dict__.pop("get", None)  # back to the checking get()
+            self._install_fast_path()  # back to the checking methods
         self._prefetcher.stop_worker()
 
     def close(self) -> None:
@@ -183,12 +203,31 @@ class CacheManager:
         self.stop()
 
     def _install_fast_path(self) -> None:
-        # With objects stored as they are and no prefetch accounting, get() *is*
-        # the backend's get: an instance attribute shadowing the method below.
-        if self._running and self._codec is None and not self._prefetcher.used:
+        # Instance attributes shadowing the methods below while they are safe (called
+        # with the state lock held, or from __init__). With objects stored as they are
+        # and no prefetch accounting, get() *is* the store's C get; get_or_set(k, f)
+        # and set(k, v) are one compiled call each (fbacache._core.GetOr / Put), and
+        # any other argument falls through to the full method. A tagged write turns
+        # the fast set off for good: later plain writes must drop the key's tags.
+        fast = self._running and not self._prefetcher.used and self._plain_class \
+            and type(self)._decode is CacheManager._decode
+        store = self._object_store if fast else None
+        d = self.__dict__
+        for name in ("get", "get_or_set", "set"):
+            d.pop(name, None)
+        codec = self._codec
+        if fast and codec is None:
             self.get = self._backend.get  # type: ignore[method-assign]
-        else:
-            self.__dict__.pop("get", None)
+        elif fast and codec is not None and codec.signer is None:
+            # one Python frame per hit; a corrupt blob is dropped as in _decode
+            self.get = codec.reader(  # type: ignore[method-assign]
+                self._backend.get, self._backend.discard_if)
+        if store is not None:
+            self.get_or_set = GetOr(  # type: ignore[method-assign]
+                store, self._load_missed, MethodType(CacheManager.get_or_set, self))
+            if self._store is not None and not self._tags_used:
+                self.set = Put(  # type: ignore[method-assign]
+                    store, self._max_entry_size, MethodType(CacheManager.set, self))
 
     def _prefetch_in_use(self) -> None:
         with self._state_lock:
@@ -330,6 +369,10 @@ class CacheManager:
         """
         self._check()
         tagset = normalize_tags(tags) if tags else frozenset()
+        if tagset and not self._tags_used:
+            with self._state_lock:
+                self._tags_used = True
+                self._install_fast_path()  # plain writes must now drop the key's tags
         seconds = self._resolve_ttl(ttl, grace)
         item, size = self._encode(value, key, metadata)
         self._backend.set(key, item, seconds, size, metadata)
@@ -436,14 +479,23 @@ class CacheManager:
                 load=lambda: self._load_once(key, factory, ttl, timeout, metadata, tags, grace),
                 store=lambda v: self.set(key, v, ttl, metadata, tags=tags, grace=grace),
                 single_flight=self._flight.do)
-        return self._load_once(key, factory, ttl, timeout, metadata, tags, None)
-
-    def _load_once(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float],
-                   timeout: Optional[float], metadata: Optional[Mapping[str, Any]],
-                   tags: Optional[Iterable[str]], grace: Optional[float]) -> Any:
         value = self.get(key, MISSING)
         if value is not MISSING:
             return value
+        return self._load_once(key, factory, ttl, timeout, metadata, tags, None, False)
+
+    def _load_missed(self, key: Hashable, factory: Callable[[], Any]) -> Any:
+        # The compiled get_or_set's miss (already counted): load once with the defaults.
+        return self._load_once(key, factory, None, None, None, None, None, False)
+
+    def _load_once(self, key: Hashable, factory: Callable[[], Any], ttl: Optional[float],
+                   timeout: Optional[float], metadata: Optional[Mapping[str, Any]],
+                   tags: Optional[Iterable[str]], grace: Optional[float],
+                   look_first: bool = True) -> Any:
+        if look_first:  # False: the caller has just missed (count the miss once)
+            value = self.get(key, MISSING)
+            if value is not MISSING:
+                return value
 
         def compute() -> Any:
             # Re-check without counting: a leader may have stored it just before we led.
@@ -528,7 +580,7 @@ class CacheManager:
         """Counters, rates, sizes and codec timings (see docs/manager.md for each key)."""
         codec = self._codec.stats.snapshot() if self._codec is not None else {}
         own = {
-            "sets": self._sets.value, "deletes": self._deletes.value,
+            "sets": self._sets_done(), "deletes": self._deletes.value,
             **self._prefetcher.snapshot(),
             "single_flight_leaders": self._flight.leaders.value,
             "single_flight_waits": self._flight.waits.value,
@@ -539,6 +591,12 @@ class CacheManager:
         snap["backend"] = self._backend.name
         snap["running"] = self._running
         return cast(ManagerMetrics, snap)  # built as a dict: keys listed in ManagerMetrics
+
+    def _sets_done(self) -> int:
+        # Every write of a store-backed backend goes through its store, which counts
+        # it: the fast set path does not also bump a manager counter.
+        store = self._core_store
+        return int(store.sets) if store is not None else self._sets.value
 
     def check(self) -> None:
         """Verify the backend's and the tag index's invariants.

@@ -44,7 +44,8 @@ assert b"fbacache-maintain" in entry, "no fbacache-maintain console script"
 members = tarfile.open(sdist).getnames()
 top = members[0].split("/")[0]
 for need in ("LICENSE", "tests/conftest.py", "tests/core", "tests/fba", "docs",
-             "fbacache/_core/_index_c.pyx", "fbacache/_core/_index_c.c", "scripts/install-redis.sh"):
+             "fbacache/_core/_index_c.pyx", "fbacache/_core/_index_c.c", "fbacache/_core/_store.pxi",
+             "fbacache/_core/_store_c.c", "scripts/install-redis.sh"):
     assert any(m == f"{top}/{need}" or m.startswith(f"{top}/{need}/") for m in members), \
         f"sdist lacks {need}"
 print(f"   sdist: {len(members)} members, tests/docs/C source included")

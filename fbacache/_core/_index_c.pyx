@@ -1338,3 +1338,4 @@ cdef class Index:
             assert self.n <= self.max_entries_, "over entry capacity"
         if self.max_weight_ >= 0:
             assert self.total_weight <= self.max_weight_, "over weight capacity"
+include "_store.pxi"

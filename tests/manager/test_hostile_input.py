@@ -393,7 +393,7 @@ CHECK_SCRIPT = textwrap.dedent("""
         results.append(("tags", "InvariantViolation"))
     m = CacheManager()
     m.set("k", 1)
-    m.backend._meta.update({("ghost", i): {} for i in range(200)})  # metadata never pruned
+    m.backend.store.meta.update({("ghost", i): {} for i in range(200)})  # metadata never pruned
     try:
         m.check()
         results.append(("meta", "nothing raised"))

@@ -12,10 +12,13 @@ from manager_support import stress
 
 
 def test_atomic_reads_only_where_they_are_safe():
+    # The lock-free decision moved from a Python closure into the store (fbacache._core.Store).
     manager = CacheManager(serialization_format="none", max_entries=10)
-    assert (manager._backend.get.__name__ == "atomic_get") == NATIVE
+    assert manager._backend.store.lock_free == NATIVE
+    assert manager._backend.store.lock_free == _atomic_reads(manager._backend._index,
+                                                             manager._backend._timer)
     with_clock = CacheManager(serialization_format="none", max_entries=10, timer=lambda: 0.0)
-    assert with_clock._backend.get.__name__ == "get", "an injected Python clock takes the lock"
+    assert not with_clock._backend.store.lock_free, "an injected Python clock takes the lock"
 
 
 @pytest.mark.skipif(not NATIVE, reason="the lock-free path needs the compiled core")

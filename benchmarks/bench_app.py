@@ -1,0 +1,384 @@
+"""The application path (issue 13): CacheManager and @cached next to their in-process peers.
+
+Command::
+
+    .venv/bin/python benchmarks/bench_app.py [--rounds 9] [--keys 1024] [--calls 200000]
+        [--threads 8] [--memory-entries 1000000] [--no-memory] [--json out.json]
+
+Every row is ns per call on a cache holding ``--keys`` resident str keys, so
+every call is a hit (sets overwrite resident keys). Our side runs with default
+settings: ``CacheManager(default_ttl=3600)`` and ``@fbacache.cached(ttl=3600)``
+on such a manager; the peers are ``functools.lru_cache``, ``cachebox.cached``
+on a ``TTLCache``, ``cachetools.cached`` on a ``TTLCache`` behind a Lock,
+theine's ``Memoize`` and ``cachebox.TTLCache.get/insert``. Each row is the same
+generated loop (``_peers.compile_loop``) with only the call differing; rows are
+interleaved round by round (a burst of load from other processes hits them all
+alike) and the table shows the median round. The cyclic GC is off while timing.
+
+Policy rows: ``CacheManager(max_entries=4 * keys, eviction_policy=lru | adaptive)``
+side by side, to decide whether the adaptive policy can be the manager's default.
+
+Codec rows: ``CacheManager(serialization_format=F).get`` of a small dict next
+to ``F``'s own ``loads`` of the same payload (target: at most loads + 150 ns).
+
+Threads: aggregate ``get`` throughput of ``--threads`` threads on one manager
+(one cachebox TTLCache) divided by one thread's (target for the manager: >= 1,
+no lock convoy). Memory: RSS growth per entry of a fresh interpreter holding
+``--memory-entries`` str -> str entries (the value is the key, so only the
+container counts; glibc ``malloc_trim`` before each reading, as bench_core).
+
+Targets (ratios from this run) are marked pass/fail at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import functools
+import gc
+import json
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from _peers import compile_loop  # noqa: E402
+
+import fbacache  # noqa: E402
+from fbacache import CacheManager  # noqa: E402
+
+TTL = 3600.0
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _optional(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+cachebox = _optional("cachebox")
+cachetools = _optional("cachetools")
+theine = _optional("theine")
+msgpack = _optional("msgpack")
+
+
+class Row:
+    """One timed call: a target object, the loop's bind line and its statement."""
+
+    def __init__(self, name: str, obj: Any, bind: str, body: str, keys: List[Any],
+                 arg: Any = None) -> None:
+        self.name = name
+        self.obj = obj
+        self.keys = keys
+        self.arg = arg
+        self.run = compile_loop(bind, body)
+        self.samples: List[float] = []
+
+    def time_round(self, calls: int) -> None:
+        """Append the ns per call of one round of about ``calls`` calls."""
+        reps = max(1, calls // len(self.keys))
+        seq = self.keys * reps
+        gc.disable()
+        try:
+            elapsed, _ = self.run(self.obj, seq, self.arg, time.perf_counter_ns)
+        finally:
+            gc.enable()
+        self.samples.append(elapsed / len(seq))
+
+    @property
+    def median(self) -> float:
+        """Median ns per call over the rounds so far."""
+        return statistics.median(self.samples)
+
+
+def _theine_memoize(keys: List[str]) -> Optional[Callable[[str], str]]:
+    if theine is None or not hasattr(theine, "Memoize"):
+        return None
+    import datetime
+
+    # auto-key mode (no key function), as a user decorating a function would write it
+    @theine.Memoize(4 * len(keys), datetime.timedelta(seconds=TTL))
+    def f(x: str) -> str:
+        return x
+
+    return f
+
+
+def build_rows(n_keys: int) -> Tuple[List[Row], Dict[str, Any]]:
+    """Every row of the speed table, its caches filled so that each call hits."""
+    keys = [f"key:{i}" for i in range(n_keys)]
+    cap = 4 * n_keys
+    rows: List[Row] = []
+
+    lru = functools.lru_cache(maxsize=cap)(_identity)
+    rows.append(Row("functools.lru_cache hit", lru, "f = c", "f(k)", keys))
+    if cachebox is not None:
+        cb = cachebox.cached(cachebox.TTLCache(cap, TTL))(_identity)
+        rows.append(Row("cachebox.cached(TTLCache) hit", cb, "f = c", "f(k)", keys))
+    if cachetools is not None:
+        ct = cachetools.cached(cachetools.TTLCache(cap, TTL), lock=threading.Lock())(_identity)
+        rows.append(Row("cachetools.cached(TTLCache, Lock) hit", ct, "f = c", "f(k)", keys))
+    memo = _theine_memoize(keys)
+    if memo is not None:
+        rows.append(Row("theine Memoize hit", memo, "f = c", "f(k)", keys))
+    deco_manager = CacheManager(default_ttl=TTL)
+    fc = fbacache.cached(ttl=TTL, manager=deco_manager)(_identity)
+    rows.append(Row("fbacache.cached hit", fc, "f = c", "f(k)", keys))
+
+    if cachebox is not None:
+        box = cachebox.TTLCache(cap, TTL)
+        for k in keys:
+            box.insert(k, k)
+        rows.append(Row("cachebox.TTLCache.get", box, "get = c.get", "get(k)", keys))
+        rows.append(Row("cachebox.TTLCache.insert", box, "ins = c.insert", "ins(k, k)", keys))
+    manager = CacheManager(default_ttl=TTL)
+    for k in keys:
+        manager.set(k, k)
+    rows.append(Row("CacheManager().get hit", manager, "get = c.get", "get(k)", keys))
+    rows.append(Row("CacheManager().get_or_set hit", manager, "gos = c.get_or_set",
+                    "gos(k, MISS)", keys, arg=_identity))
+    rows.append(Row("CacheManager().set", manager, "st = c.set", "st(k, k)", keys))
+    # The adaptive policy as a candidate default (issue 13: adopt only if <= 1.1x LRU here):
+    # both bounded at the same capacity, every call a hit.
+    for policy in ("lru", "adaptive"):
+        pm = CacheManager(default_ttl=TTL, max_entries=cap, eviction_policy=policy)
+        for k in keys:
+            pm.set(k, k)
+        rows.append(Row(f"CacheManager({policy}).get hit", pm, "get = c.get", "get(k)", keys))
+        rows.append(Row(f"CacheManager({policy}).get_or_set hit", pm, "gos = c.get_or_set",
+                        "gos(k, MISS)", keys, arg=_identity))
+        rows.append(Row(f"CacheManager({policy}).set", pm, "st = c.set", "st(k, k)", keys))
+
+    value = {"id": 7, "name": "widget", "price": 19.99, "tags": ["a", "b"]}
+    serializers = {"pickle": (functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL),
+                              pickle.loads),
+                   "json": (lambda v: json.dumps(v, separators=(",", ":")).encode(),
+                            lambda b: json.loads(b))}
+    if msgpack is not None:
+        serializers["msgpack"] = (
+            functools.partial(msgpack.packb, use_bin_type=True),
+            functools.partial(msgpack.unpackb, raw=False, strict_map_key=False))
+    for fmt, (dumps, loads) in serializers.items():
+        m = CacheManager(default_ttl=TTL, serialization_format=fmt)
+        for k in keys:
+            m.set(k, value)
+        rows.append(Row(f"CacheManager({fmt}).get hit", m, "get = c.get", "get(k)", keys))
+        payloads = [dumps(value)] * n_keys
+        rows.append(Row(f"{fmt} loads alone", loads, "f = c", "f(k)", payloads))
+
+    for fn in (lru, fc):  # the first call of each key is a miss: fill before timing
+        for k in keys:
+            fn(k)
+    for row in rows:
+        if row.name.endswith("hit") and row.obj is not manager and callable(row.obj):
+            for k in keys:
+                row.obj(k)
+    return rows, {"manager": manager, "decorated": fc, "keys": keys}
+
+
+def check_hits(rows: List[Row], state: Dict[str, Any]) -> None:
+    """Fail loudly if a row that should hit did not (a benchmark of misses measures nothing)."""
+    manager, keys = state["manager"], state["keys"]
+    assert all(manager.get(k) == k for k in keys)
+    info = state["decorated"].cache_info()
+    assert info.currsize == len(keys), info
+    for row in rows:
+        if row.name.startswith(("CacheManager(lru)", "CacheManager(adaptive)")):
+            assert all(row.obj.get(k) == k for k in keys), row.name
+        elif row.name.startswith("CacheManager(") and not row.name.startswith("CacheManager()"):
+            assert row.obj.get(keys[0])["name"] == "widget"
+
+
+# ----------------------------------------------------------------------------- threads
+def thread_ratio(get: Callable[[str], Any], keys: List[str], threads: int,
+                 calls: int) -> float:
+    """Aggregate throughput of ``threads`` threads calling ``get`` over one thread's."""
+    def work(n: int) -> None:
+        for _ in range(n // len(keys)):
+            for k in keys:
+                get(k)
+
+    def aggregate(n_threads: int) -> float:
+        per = calls // n_threads
+        ts = [threading.Thread(target=work, args=(per,)) for _ in range(n_threads)]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        done = n_threads * (per // len(keys)) * len(keys)
+        return done / (time.perf_counter() - t0)
+
+    return aggregate(threads) / aggregate(1)
+
+
+# ----------------------------------------------------------------------------- memory
+_MEMORY_CHILD = r"""
+import ctypes, gc, sys
+sys.path.insert(0, {root!r})
+def rss():
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * {page}
+n = {n}
+keys = [f"key:{{i:08d}}" for i in range(n)]
+for k in keys:
+    hash(k)
+kind = {kind!r}
+gc.collect()
+before = rss()
+if kind == "manager":
+    from fbacache import CacheManager
+    c = CacheManager(default_ttl=3600, max_entries=n)
+    for k in keys:
+        c.set(k, k)
+elif kind == "fbacache.TTLCache":
+    from fbacache import TTLCache
+    c = TTLCache(n, 3600)
+    for k in keys:
+        c[k] = k
+else:
+    import cachebox
+    c = cachebox.TTLCache(n, 3600)
+    for k in keys:
+        c.insert(k, k)
+gc.collect()
+print((rss() - before) / n)
+"""
+
+
+def memory_per_entry(kind: str, n: int) -> Optional[float]:
+    """Bytes per entry above the keys for ``kind``: the least of two fresh interpreters."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    code = _MEMORY_CHILD.format(root=root, page=os.sysconf("SC_PAGE_SIZE"), n=n, kind=kind)
+    out = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=600)
+        if proc.returncode != 0:
+            print(f"memory child {kind} failed:\n{proc.stderr}", file=sys.stderr)
+            return None
+        out.append(float(proc.stdout.strip()))
+    return min(out)
+
+
+# ----------------------------------------------------------------------------- targets
+def targets(t: Dict[str, float], extra: Dict[str, Optional[float]]) -> List[Tuple[str, float, float]]:
+    """(description, measured ratio or excess, limit) for each issue-13 target measurable here."""
+    out = []
+
+    def ratio(name: str, a: str, b: str, limit: float) -> None:
+        if a in t and b in t:
+            out.append((name, t[a] / t[b], limit))
+
+    ratio("cached hit / cachebox.cached hit <= 1.0", "fbacache.cached hit",
+          "cachebox.cached(TTLCache) hit", 1.0)
+    ratio("cached hit / lru_cache hit <= 2.0 (stretch)", "fbacache.cached hit",
+          "functools.lru_cache hit", 2.0)
+    ratio("manager get / cachebox get <= 2.0", "CacheManager().get hit",
+          "cachebox.TTLCache.get", 2.0)
+    ratio("manager set / cachebox insert <= 2.0", "CacheManager().set",
+          "cachebox.TTLCache.insert", 2.0)
+    ratio("get_or_set hit / get hit <= 1.2", "CacheManager().get_or_set hit",
+          "CacheManager().get hit", 1.2)
+    for call in ("get hit", "get_or_set hit", "set"):
+        ratio(f"adaptive / lru {call} <= 1.1 (to make adaptive the default)",
+              f"CacheManager(adaptive).{call}", f"CacheManager(lru).{call}", 1.1)
+    for fmt in ("pickle", "msgpack"):
+        a, b = f"CacheManager({fmt}).get hit", f"{fmt} loads alone"
+        if a in t and b in t:
+            out.append((f"{fmt} get - loads <= 150 ns", t[a] - t[b], 150.0))
+    if extra.get("threads manager") is not None:
+        # expressed as 1 / ratio so that "<= limit" reads the same way as the rest
+        out.append(("8-thread / 1-thread get throughput >= 1.0 (shown inverted)",
+                    1.0 / extra["threads manager"], 1.0))
+    mem, box = extra.get("memory manager"), extra.get("memory cachebox.TTLCache")
+    if mem is not None and box is not None:
+        out.append(("manager bytes/entry / cachebox TTLCache <= 1.0", mem / box, 1.0))
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the benchmark and print its tables."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--keys", type=int, default=1024)
+    ap.add_argument("--calls", type=int, default=200_000)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--memory-entries", type=int, default=1_000_000)
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--json", help="also write every figure to this file")
+    args = ap.parse_args(argv)
+
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    print(f"fbacache core: {fbacache.CORE_IMPLEMENTATION}; python {sys.version.split()[0]}"
+          f"{'' if gil else ' (free-threaded, GIL off)'}; "
+          f"peers: cachebox {getattr(cachebox, '__version__', '-')}, "
+          f"cachetools {getattr(cachetools, '__version__', '-')}, "
+          f"theine {'yes' if theine is not None else '-'}")
+    rows, state = build_rows(args.keys)
+    check_hits(rows, state)
+    for _ in range(args.rounds):
+        for row in rows:
+            row.time_round(args.calls)
+    check_hits(rows, state)
+    times = {row.name: row.median for row in rows}
+
+    extra: Dict[str, Optional[float]] = {}
+    keys = state["keys"]
+    extra["threads manager"] = statistics.median(
+        thread_ratio(state["manager"].get, keys, args.threads, args.calls) for _ in range(3))
+    if cachebox is not None:
+        box = cachebox.TTLCache(4 * len(keys), TTL)
+        for k in keys:
+            box.insert(k, k)
+        extra["threads cachebox"] = statistics.median(
+            thread_ratio(box.get, keys, args.threads, args.calls) for _ in range(3))
+    if not args.no_memory:
+        for kind in ("manager", "fbacache.TTLCache", "cachebox.TTLCache"):
+            if kind.startswith("cachebox") and cachebox is None:
+                continue
+            extra[f"memory {kind}"] = memory_per_entry(kind, args.memory_entries)
+
+    print(f"\nns per call, {args.keys} resident keys, median of {args.rounds} interleaved rounds")
+    print(f"{'call':42} {'ns':>8}")
+    for name, ns in times.items():
+        print(f"{name:42} {ns:8.1f}")
+    print(f"\n{args.threads} threads / 1 thread, aggregate get throughput (median of 3)")
+    for name in ("threads manager", "threads cachebox"):
+        if extra.get(name) is not None:
+            print(f"{name[8:]:42} {extra[name]:8.2f}")
+    if not args.no_memory:
+        print(f"\nbytes per str -> str entry above the keys, {args.memory_entries} entries")
+        for kind in ("manager", "fbacache.TTLCache", "cachebox.TTLCache"):
+            v = extra.get(f"memory {kind}")
+            if v is not None:
+                print(f"{kind:42} {v:8.1f}")
+    print("\ntargets (issue 13)")
+    results = targets(times, extra)
+    for desc, value, limit in results:
+        print(f"{desc:62} {value:8.2f}  {'pass' if value <= limit else 'FAIL'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"times_ns": times, "extra": extra,
+                       "samples": {r.name: r.samples for r in rows},
+                       "targets": [list(r) for r in results]}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
