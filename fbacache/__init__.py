@@ -32,7 +32,7 @@ _EXPORTS = {
     "cached": "fbacache.decorators",
     "cachedmethod": "fbacache.memo_method",
     "keys": "fbacache.keys",
-    "cache_invalidate": "fbacache.decorators",
+    "cache_invalidate": "fbacache.invalidate",
     "CacheInfo": "fbacache.decorators",
     "Jitter": "fbacache.swr",
     "CacheWarmer": "fbacache.extras.warming",
@@ -85,7 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only; `X as X` marks a
     from fbacache.caches import TTLCache as TTLCache
     from fbacache.config import CacheManagerConfig as CacheManagerConfig
     from fbacache.decorators import CacheInfo as CacheInfo
-    from fbacache.decorators import cache_invalidate as cache_invalidate
+    from fbacache.invalidate import cache_invalidate as cache_invalidate
     from fbacache.decorators import cached as cached
     from fbacache.memo_method import cachedmethod as cachedmethod
     from fbacache.errors import BackendError as BackendError

@@ -13,9 +13,10 @@ True
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-__all__ = ["MISSING", "POLICIES"]
+__all__ = ["MISSING", "POLICIES", "is_async"]
 
 #: Eviction policy names, written once: the compiled core numbers its policies by their
 #: position here (so append, never reorder), the twin and ``CacheManagerConfig`` validate
@@ -36,3 +37,16 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+
+def is_async(func: Any) -> bool:
+    """True for coroutine and async generator functions, also behind a partial or an object
+    whose ``__call__`` is one (the decorators refuse them: fbacache is synchronous).
+
+    >>> async def f(): ...
+    >>> is_async(f), is_async(len)
+    (True, False)
+    """
+    call = getattr(func, "__call__", None)
+    return any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+               for f in (func, call) if f is not None)

@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
+from typing import Any, Callable, Hashable, Mapping, Optional
 
 from fbacache._util import MISSING
 from fbacache._validate import check_number

@@ -30,7 +30,6 @@ b'fbacache:v2:app:s:user:*'
 """
 from __future__ import annotations
 
-import math
 import re
 from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
