@@ -113,7 +113,11 @@ def test_l1_never_outlives_the_l2_ttl(local):
     assert local.backend.l1.ttl("short") <= 0.3
     local.backend.l1.clear()
     assert local.get("short") == "v"  # refilled from L2 with the *remaining* TTL
-    assert local.backend.l1.ttl("short") <= local.backend.l2.ttl("short") + 1e-3
+    # L2's remaining TTL first, then L1's: time spent between the two reads (a Redis round trip
+    # on a loaded machine) only shrinks L1's figure, so the check holds the deadlines to
+    # L1 <= L2 (+1 ms of PTTL rounding) without depending on how fast the reads are
+    l2_left = local.backend.l2.ttl("short")
+    assert local.backend.l1.ttl("short") <= l2_left + 1e-3
     time.sleep(0.35)
     assert local.get("short") is None and local.backend.l1.peek("short") is None
 
