@@ -235,8 +235,8 @@ class CachedFunction(MemoCall, Generic[P, R]):
             source, namespace = "_default_fast", globals()
         else:
             source, namespace = (manager if _is_manager(manager) else None), None
-        MemoCall.__init__(self, self._fast_key, source, self._hits.inc, self._fast_missed,
-                          self._full_call, _MEMO_SIZE, namespace)
+        MemoCall.__init__(self, self._fast_key, source, self._fast_missed, self._full_call,
+                          _MEMO_SIZE, namespace)
         self.enabled = (source is not None and self._keyer is None and self._memo is not None
                         and grace is None and self._bound is None)
 
@@ -447,7 +447,7 @@ class CachedFunction(MemoCall, Generic[P, R]):
         """Drop every cached result of this function (all instances); the number dropped.
         Also resets the hit/miss counts."""
         self._hits, self._misses = Counter(), Counter()
-        self.hit = self._hits.inc  # the compiled hit path counts into the new counter
+        self.reset_memo_hits()  # the compiled hit path's own count
         if self._bound is not None:
             self._bound.clear()
         return int(self.manager.invalidate(self._pattern()))
@@ -457,7 +457,8 @@ class CachedFunction(MemoCall, Generic[P, R]):
         manager = self.manager
         if self._dead:
             self._reap(manager)
-        return CacheInfo(self._hits.value, self._misses.value, manager.config.max_entries,
+        return CacheInfo(self._hits.value + self.memo_hits, self._misses.value,
+                         manager.config.max_entries,
                          len(manager.keys(self._pattern())))
 
 

@@ -1339,3 +1339,4 @@ cdef class Index:
         if self.max_weight_ >= 0:
             assert self.total_weight <= self.max_weight_, "over weight capacity"
 include "_store.pxi"
+include "_memo.pxi"

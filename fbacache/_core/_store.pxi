@@ -440,55 +440,6 @@ cdef class GetOr:
         return _get_or_call(self, args, _kwds(kwargs))
 
 
-cdef inline bint _distinct_args(tuple args) noexcept:
-    # Exact str, int, bytes and None: no two of different types compare equal
-    # (unlike 1 == 1.0 == True), so the tuple itself can key the memo.
-    cdef type t
-    for item in args:
-        t = type(item)
-        if not (t is str or t is int or t is bytes or item is None):
-            return False
-    return True
-
-
-cdef class MemoCall:
-    """A memoizing function's hit path in one C call (see ``_store_py.MemoCall``).
-
-    Not final: a front end may subclass it, so that calling its own objects is this
-    ``__call__`` (the ``@cached`` wrapper does).
-    """
-
-    cdef dict keys
-    cdef readonly object key_of, source, namespace, missed, slow
-    cdef public object hit
-    cdef public bint enabled
-    cdef Py_ssize_t limit
-
-    def __init__(self, key_of, source, hit, missed, slow, Py_ssize_t limit=1024,
-                 namespace=None):
-        self.keys = {}
-        self.key_of = key_of
-        self.source = source
-        self.namespace = namespace
-        self.hit = hit
-        self.missed = missed
-        self.slow = slow
-        self.limit = limit
-        self.enabled = True
-
-    def __call__(self, *args, **kwargs):
-        return _memo_call(self, args, _kwds(kwargs))
-
-    @property
-    def memo_size(self):
-        """How many argument tuples have their key remembered."""
-        return len(self.keys)
-
-    def forget_keys(self):
-        """Forget every remembered key."""
-        self.keys.clear()
-
-
 # ---------------------------------------------------------------------- the call slots
 # A ``def __call__(self, key, value, *args, **kwargs)`` allocates a dict for **kwargs on
 # every call, even with no keyword: for these one-lookup callables that was a third of
@@ -532,39 +483,14 @@ cdef object _get_or_call(object self, object args, PyObject* kwds):
     return value
 
 
-cdef object _memo_call(object self, object args, PyObject* kwds):
-    cdef MemoCall m = <MemoCall>self
-    if kwds != NULL or not m.enabled or not _distinct_args(<tuple>args):
-        return _slow(m.slow, args, kwds)
-    cdef object source = m.source
-    if m.namespace is not None:
-        source = (<dict>m.namespace).get(source)
-        if source is None:
-            return m.slow(*args)
-    key = m.keys.get(args)
-    if key is None:
-        key = m.key_of(args)
-        if key is None:
-            return m.slow(*args)
-        if len(m.keys) >= m.limit:
-            m.keys.clear()
-        m.keys[args] = key
-    value = source.get(key, _MISSING)
-    if value is _MISSING:
-        return m.missed(key, args)
-    m.hit()
-    return value
-
-
 ctypedef object (*_call_slot)(object, object, PyObject*)
 cdef extern from *:
     """
-    /* Set before any instance exists (at module import); subclasses created later
-       (fbacache.decorators.CachedFunction) inherit the slot. */
+    /* Set before any instance exists (at module import). Both types are final: a
+       class defined in Python would take its tp_call from the __call__ wrapper. */
     #define FBA_SET_CALL(t, f) (((PyTypeObject *)(t))->tp_call = (ternaryfunc)(f))
     """
     void FBA_SET_CALL(object t, _call_slot f)
 
 FBA_SET_CALL(Put, _put_call)
 FBA_SET_CALL(GetOr, _get_or_call)
-FBA_SET_CALL(MemoCall, _memo_call)

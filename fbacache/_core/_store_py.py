@@ -31,6 +31,7 @@ import time
 from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 from ._index_py import Index
+from ._memo_py import MemoCall
 
 __all__ = ["Store", "Put", "GetOr", "MemoCall", "DEFAULT", "SWEEP_EVERY"]
 
@@ -307,78 +308,3 @@ class GetOr:
         if value is _MISSING:
             return self.missed(key, factory)
         return value
-
-
-_DISTINCT = (str, int, bytes, type(None))
-
-
-class MemoCall:
-    """A memoizing function's hit path: ``call(*args)`` -> the cached result in one call.
-
-    ``MemoCall(key_of, source, hit, missed, slow, limit=1024, namespace=None)``. A
-    call whose positional arguments are all exact str, int, bytes or None (no two
-    of those compare equal across types, so the argument tuple itself keys the
-    memo) and that has no keyword argument: its cache key is ``key_of(args)``
-    (remembered, up to ``limit`` tuples, then forgotten all at once; ``key_of``
-    returning None means "do not remember"), its value ``source.get(key, MISSING)``
-    looked up at each call (so a front end may swap its ``get``), then ``hit()``
-    and the value, or ``missed(key, args)`` (the miss was counted by that lookup).
-    With a ``namespace`` dict, ``source`` is a name looked up in it at each call
-    (a module global that may be replaced; None there means "not yet": slow).
-    Any other call, and every call while ``enabled`` is False, is
-    ``slow(*args, **kwargs)``. A front end may subclass this class.
-
-    >>> data = {"f:1": "one"}
-    >>> class Src:
-    ...     get = staticmethod(data.get)
-    >>> hits = []
-    >>> m = MemoCall(lambda a: f"f:{a[0]}", Src, lambda: hits.append(1), lambda k, a: ("miss", k),
-    ...              lambda *a, **k: "slow")
-    >>> m(1), m(2), m(1.0), m(x=1), len(hits), m.memo_size
-    ('one', ('miss', 'f:2'), 'slow', 'slow', 1, 2)
-    """
-
-    def __init__(self, key_of: Callable[[tuple], Optional[str]], source: Any,
-                 hit: Callable[[], Any], missed: Callable[[str, tuple], Any],
-                 slow: Callable[..., Any], limit: int = 1024,
-                 namespace: Optional[Dict[str, Any]] = None) -> None:
-        self._keys: Dict[tuple, str] = {}
-        self.key_of = key_of
-        self.source = source
-        self.namespace = namespace
-        self.hit = hit
-        self.missed = missed
-        self.slow = slow
-        self._limit = limit
-        self.enabled = True
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or not self.enabled or not all(type(a) in _DISTINCT for a in args):
-            return self.slow(*args, **kwargs)
-        source = self.source
-        if self.namespace is not None:
-            source = self.namespace.get(source)
-            if source is None:
-                return self.slow(*args)
-        key = self._keys.get(args)
-        if key is None:
-            key = self.key_of(args)
-            if key is None:
-                return self.slow(*args)
-            if len(self._keys) >= self._limit:
-                self._keys.clear()
-            self._keys[args] = key
-        value = source.get(key, _MISSING)
-        if value is _MISSING:
-            return self.missed(key, args)
-        self.hit()
-        return value
-
-    @property
-    def memo_size(self) -> int:
-        """How many argument tuples have their key remembered."""
-        return len(self._keys)
-
-    def forget_keys(self) -> None:
-        """Forget every remembered key."""
-        self._keys.clear()
