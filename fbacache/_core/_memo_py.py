@@ -50,17 +50,18 @@ class MemoCall:
     ('one', ('miss', 'f:2'), 'slow', 'slow', 1, 2)
     """
 
+    # Private names carry the memo_ prefix: a subclass (the @cached wrapper) has its own.
     def __init__(self, key_of: Callable[[tuple], Optional[str]], source: Any,
                  missed: Callable[[str, tuple], Any], slow: Callable[..., Any],
                  limit: int = 1024, namespace: Optional[Dict[str, Any]] = None) -> None:
-        self._keys: Dict[Hashable, str] = {}
+        self._memo_keys: Dict[Hashable, str] = {}
         self.key_of = key_of
         self.source = source
         self.namespace = namespace
         self.missed = missed
         self.slow = slow
-        self._limit = limit
-        self._hits = count()
+        self._memo_limit = limit
+        self._memo_count = count()
         self.enabled = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -72,34 +73,34 @@ class MemoCall:
             if source is None:
                 return self.slow(*args)
         mkey = args[0] if len(args) == 1 else args
-        key = self._keys.get(mkey)
+        key = self._memo_keys.get(mkey)
         if key is None:
             key = self.key_of(args)
             if key is None:
                 return self.slow(*args)
-            if len(self._keys) >= self._limit:
-                self._keys.clear()
-            self._keys[mkey] = key
+            if len(self._memo_keys) >= self._memo_limit:
+                self._memo_keys.clear()
+            self._memo_keys[mkey] = key
         value = source.get(key, MISSING)
         if value is MISSING:
             return self.missed(key, args)
-        next(self._hits)
+        next(self._memo_count)
         return value
 
     @property
     def memo_hits(self) -> int:
         """Calls answered through the memo since construction or :meth:`reset_memo_hits`."""
-        return int(repr(self._hits)[6:-1])  # "count(N)": read without advancing
+        return int(repr(self._memo_count)[6:-1])  # "count(N)": read without advancing
 
     def reset_memo_hits(self) -> None:
         """Set :attr:`memo_hits` back to 0."""
-        self._hits = count()
+        self._memo_count = count()
 
     @property
     def memo_size(self) -> int:
         """How many argument tuples have their key remembered."""
-        return len(self._keys)
+        return len(self._memo_keys)
 
     def forget_keys(self) -> None:
         """Forget every remembered key."""
-        self._keys.clear()
+        self._memo_keys.clear()
