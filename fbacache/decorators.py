@@ -64,6 +64,9 @@ if TYPE_CHECKING:
 from fbacache._callkeys import hashkey
 from fbacache._util import is_async
 from fbacache._core import MemoCall
+from fbacache import decorator_manager
+from fbacache.decorator_manager import (ManagerRef, _is_manager, _resolve, default_manager,
+                                       set_default_manager)
 from fbacache.decorator_options import CallKeyer, FunctionBound, Uncached
 from fbacache.errors import ConfigError
 from fbacache.keys import (_MEMO_CHARS, _MEMO_SIZE, _qualname, argument_form, fixed_form,
@@ -77,16 +80,10 @@ __all__ = ["cached", "cache_invalidate", "CacheInfo", "CachedFunction", "make_ke
 
 log = get_logger("decorators")
 
-ManagerRef = Any  # a CacheManager, a zero-argument callable returning one, or None
 _HEX = 32
 _EMPTY = inspect.Parameter.empty
 _NONCE = secrets.token_hex(6)  # tokens unique across processes sharing a backend
 _token_counter = itertools.count(1)
-_default_lock = threading.Lock()
-_default: Any = None
-# The default manager when it is a CacheManager (else None): what the compiled hit path
-# of @cached reads at each call (fbacache._core.MemoCall's namespace source).
-_default_fast: Any = None
 _NONE: Any = object()  # "not a method call"
 _DYNAMIC: Any = object()  # tags computed per call
 _UNSET: Any = object()  # cached(): no first argument / no ttl given
@@ -103,44 +100,6 @@ class CacheInfo(NamedTuple):
     misses: int
     maxsize: Optional[int]
     currsize: int
-
-
-# --------------------------------------------------------------------------- managers
-def default_manager() -> Any:
-    """The manager used when ``manager=None``: the one set with :func:`set_default_manager`,
-    else an in-memory ``CacheManager()`` created on first use."""
-    global _default, _default_fast
-    with _default_lock:
-        if _default is None:
-            from fbacache.manager import CacheManager
-            _default = _default_fast = CacheManager()
-        return _default
-
-
-def set_default_manager(manager: Any) -> None:
-    """Make ``manager`` the default of ``@cached``/``@cache_invalidate`` (None: reset)."""
-    global _default, _default_fast
-    with _default_lock:
-        _default = manager
-        _default_fast = manager if _is_manager(manager) else None
-
-
-def _is_manager(obj: Any) -> bool:
-    # The compiled hit path reads obj.get and loads misses with obj._load_once.
-    from fbacache.manager import CacheManager
-    return isinstance(obj, CacheManager)
-
-
-def _resolve(manager: ManagerRef) -> Any:
-    if manager is None:
-        current = _default  # read without the lock: set once, replaced only by a setter
-        return current if current is not None else default_manager()
-    if hasattr(manager, "get_or_set"):
-        return manager
-    if callable(manager):
-        return manager()
-    raise ConfigError("manager", f"expected a CacheManager or a callable returning one, "
-                      f"got {manager!r}")
 
 
 # --------------------------------------------------------------------------- keys
@@ -167,9 +126,11 @@ class CachedFunction(MemoCall, Generic[P, R]):
     Calling it is :class:`fbacache._core.MemoCall`'s compiled ``__call__``: for a plain
     function on a CacheManager, without ``key=``/``ignore=``/``grace=``/``max_entries=``,
     a positional call of str/int/bytes/None arguments finds its (remembered) key and
-    reads ``manager.get`` with no Python frame; every other call, and a miss, runs
+    reads ``manager.get`` with no Python frame (while that is the store's own ``get``,
+    the store itself, with a C call); every other call, and a miss, runs
     :meth:`_full_call`/:meth:`_fetch`. Keys are the same strings either way, so
     ``@cache_invalidate`` patterns, tags, ``invalidate`` and ``cache_info`` see them.
+    Hits of the compiled path are counted in C (``memo_hits``); ``cache_info`` adds them.
     """
 
     def __init__(self, func: Callable[P, R], *, ttl: Optional[float], key_prefix: Optional[str],
@@ -228,11 +189,11 @@ class CachedFunction(MemoCall, Generic[P, R]):
         self._unless = unless
         self._bound = FunctionBound(max_entries) if max_entries is not None else None
         # The compiled hit path (see the class docstring). The default manager is read
-        # from this module's _default_fast at each call, as _resolve reads _default.
+        # from decorator_manager._default_fast at each call, as _resolve reads _default.
         source: Any
         namespace: Optional[dict[str, Any]]
         if manager is None:
-            source, namespace = "_default_fast", globals()
+            source, namespace = "_default_fast", vars(decorator_manager)
         else:
             source, namespace = (manager if _is_manager(manager) else None), None
         MemoCall.__init__(self, self._fast_key, source, self._fast_missed, self._full_call,

@@ -17,6 +17,8 @@ LFU buckets           ``_lfu.pxi``                       ``_lfu_py.py``
 PROBABILITY heap      ``_heaps.pxi``                     ``_heaps_py.py``
 expiry queue          ``_expiry.pxi``                    in ``_index_py.Index`` (a heapq)
 adaptive policy       ``_adaptive.pxi``                  ``_adaptive_py.py``
+store + front ends    ``_store.pxi``                     ``_store_py.py``
+memoized call         ``_memo.pxi``                      ``_memo_py.py``
 ====================  =================================  ==================================
 
 The policy names are written once, in :data:`fbacache._util.POLICIES`.
