@@ -20,8 +20,8 @@ from fbacache._core import _memo_py, _store_py
 
 needs_c = pytest.mark.skipif(not _core.NATIVE, reason="compiled core not built")
 
-ARGS = st.lists(st.one_of(st.integers(-3, 3), st.sampled_from(["a", "b", b"a", None, 1.0, True, (1,)])),
-                max_size=3)
+ARGS = st.lists(st.one_of(st.integers(-3, 3),
+                          st.sampled_from(["a", "b", b"a", None, 1.0, True, (1,)])), max_size=3)
 
 
 def _impls():
