@@ -138,6 +138,25 @@ cdef class MemoCall:
         """Set ``memo_hits`` back to 0."""
         self.memo_hits = 0
 
+    # copy.copy / pickle: the fields and the instance dict, as Cython's automatic
+    # reduce gave them before the vectorcall pointer (which it cannot copy) existed;
+    # a new instance gets its own pointer from __cinit__.
+    def __reduce__(self):
+        state = (self.keys, self.key_of, self.source, self.namespace, self.missed, self.slow,
+                 self.memo_hits, self.enabled, self.limit, getattr(self, "__dict__", None))
+        return (_memo_new, (type(self),), state)
+
+    def __setstate__(self, state):
+        (self.keys, self.key_of, self.source, self.namespace, self.missed, self.slow,
+         self.memo_hits, self.enabled, self.limit, extra) = state
+        if extra:
+            self.__dict__.update(extra)
+
+
+def _memo_new(cls):
+    """A MemoCall (subclass) instance to be filled by ``__setstate__``."""
+    return cls.__new__(cls)
+
 
 cdef object _memo_slow(MemoCall m, object args, PyObject* kwds):
     if kwds == NULL:

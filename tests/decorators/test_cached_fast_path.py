@@ -129,3 +129,15 @@ def test_the_wrapper_stays_truthy_and_keeps_the_functions_identity():
 
     f = fbacache.cached(manager=CacheManager())(greet)
     assert f and f.__name__ == "greet" and f.__doc__ == "Say hello." and f.__wrapped__ is greet
+
+
+def test_a_shallow_copy_is_still_a_working_cached_function():
+    import copy
+
+    m = CacheManager()
+    f = cached(manager=m)(lambda x: [x])
+    first = f("a")
+    g = copy.copy(f)
+    assert type(g) is type(f) and g.enabled
+    assert g("a") is first and g("b") is f("b")  # the same entries, through the compiled call
+    assert g.key_for("a") == f.key_for("a")
