@@ -16,9 +16,11 @@
 #   is safe: running, objects stored as they are, no prefetch accounting), the store
 #   is read with its C method instead of a Python call: the same code, the same
 #   counters. Anything else (a stopped manager's checking ``get``, a codec reader)
-#   is called. The check is made afresh at each call (no state kept between calls):
-#   nothing here can go stale, and no field is written after construction except the
-#   hit counter, so a free-threaded build has no torn reads to fear.
+#   is called. The check is made afresh at each call (no state kept between calls),
+#   so nothing here can go stale; the only fields written after construction are the
+#   hit counter and ``enabled`` (C integers), so a free-threaded build reads no object
+#   field that another thread may be replacing (``forget_keys`` empties the dict in
+#   place).
 # * The hit counter is a C integer: under the GIL an increment cannot be interrupted;
 #   on a free-threaded build (``Py_GIL_DISABLED``) it is an atomic add. Exact both ways.
 #
