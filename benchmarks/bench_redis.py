@@ -19,8 +19,10 @@ codec frame + msgpack), so both sides move the same bytes over the same kind of 
 - ``set_many(100)``: 100 ``SET PX`` in one non-transactional pipeline on both sides (Redis has no
   ``MSET`` with an expiry; ``MULTI``/``EXEC`` is not sent by either side).
 
-Rows marked ``(info)`` have no target: raw ``GET`` + ``msgpack.unpackb`` (what a raw-redis-py
-user caching objects pays), the signed manager (HMAC-SHA256, see docs/threat-model.md), redis-py's
+Rows marked ``(info)`` have no target: raw ``GET``/``MGET`` + ``msgpack.unpackb`` (what a
+raw-redis-py user caching objects pays: the targets' baselines decode nothing), raw ``SET``
+through ``execute_command`` (the command as our backend sends it, without ``Redis.set``'s
+option checks), the signed manager (HMAC-SHA256, see docs/threat-model.md), redis-py's
 default client (``redis.Redis.from_url``: a non-blocking pool), a tiered L1 hit, and the
 propagation time of a tiered invalidation to another process.
 
@@ -215,6 +217,12 @@ def build_pairs(url: str, quick: bool) -> tuple[list[Pair], list[Pair], list[Any
     info = [
         Pair("get vs GET + msgpack.unpackb", lambda: unpackb(raw.get(rk0)[2:]),
              lambda: cache.get(k0), n),
+        Pair(f"get_many({BATCH}) vs MGET + unpackb each",
+             lambda: [unpackb(b[2:]) for b in raw.mget(raw_keys)],
+             lambda: cache.get_many(keys), nb, per=BATCH),
+        Pair("set vs execute_command('SET', k, v, 'PX', ms)",
+             lambda: raw.execute_command("SET", rk0, stored, "PX", 60_000),
+             lambda: cache.set(k0, VALUE, ttl=60), n),
         Pair("signed get", lambda: raw.get(rk0), lambda: signed.get("s1"), n),
         Pair("signed set", lambda: raw.set(rk0, stored, px=60_000),
              lambda: signed.set("s1", VALUE, ttl=60), n),
