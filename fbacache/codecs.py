@@ -487,8 +487,7 @@ class Codec:
         ([1], 0)
         """
         if self.signer is not None:
-            raise ValueError("a signed codec reads with the key's context: "
-                             "use signed_reader()")
+            raise ValueError("a signed codec reads with the key's context: use decode()")
         loads = self.serializer.direct_loads()
         decode, stats, clock = self.decode, self.stats, self._clock
         limit = self.max_decoded_size + 1  # a raw frame is the marker and the payload

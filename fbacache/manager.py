@@ -222,16 +222,17 @@ class CacheManager:
             # one Python frame per hit; a corrupt blob is dropped as in _decode
             self.get = codec.reader(  # type: ignore[method-assign]
                 self._backend.get, self._backend.discard_if)
-        elif fast and codec is not None:
-            # signed: verified against the key's context (as _context gives it) first
-            self.get = codec.signed_reader(  # type: ignore[method-assign]
-                self._backend.get, self._backend.discard_if, self._backend.signing_context)
         if store is not None:
             self.get_or_set = GetOr(  # type: ignore[method-assign]
                 store, self._load_missed, MethodType(CacheManager.get_or_set, self))
             if self._store is not None and not self._tags_used:
                 self.set = Put(  # type: ignore[method-assign]
                     store, self._max_entry_size, MethodType(CacheManager.set, self))
+        if fast and codec is not None and codec.signer is not None:
+            # one Python frame per hit: verified with the key's context (as _context gives
+            # it) before anything is decoded; a blob that fails is dropped as in _decode
+            self.get = codec.signed_reader(  # type: ignore[method-assign]
+                self._backend.get, self._backend.discard_if, self._backend.signing_context)
 
     def _prefetch_in_use(self) -> None:
         with self._state_lock:
