@@ -228,6 +228,11 @@ class CacheManager:
             if self._store is not None and not self._tags_used:
                 self.set = Put(  # type: ignore[method-assign]
                     store, self._max_entry_size, MethodType(CacheManager.set, self))
+        if fast and codec is not None and codec.signer is not None:
+            # one Python frame per hit: verified with the key's context (as _context gives
+            # it) before anything is decoded; a blob that fails is dropped as in _decode
+            self.get = codec.signed_reader(  # type: ignore[method-assign]
+                self._backend.get, self._backend.discard_if, self._backend.signing_context)
 
     def _prefetch_in_use(self) -> None:
         with self._state_lock:
@@ -304,13 +309,25 @@ class CacheManager:
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """``{key: value}`` for the keys present (missing and corrupt ones omitted)."""
         self._check()
-        out = {}
-        for key, item in self._backend.get_many(list(keys)).items():
-            value = self._decode(key, item)
-            if value is not MISSING:
-                out[key] = value
-                if self._prefetched:
-                    self._prefetcher.served(key)
+        found = self._backend.get_many(list(keys))
+        codec = self._codec
+        if codec is not None and type(self)._decode is CacheManager._decode:
+            # the whole batch in one codec call; what it left out is corrupt, dropped as
+            # _decode drops it
+            out = codec.decode_many(found, self._backend.signing_context
+                                    if codec.signer is not None else None)
+            if len(out) < len(found):
+                for key in found.keys() - out.keys():
+                    self._backend.discard_if(key, found[key])
+        else:
+            out = {}
+            for key, item in found.items():
+                value = self._decode(key, item)
+                if value is not MISSING:
+                    out[key] = value
+        if self._prefetched:
+            for key in out:
+                self._prefetcher.served(key)
         return out
 
     def exists(self, key: Hashable) -> bool:

@@ -18,13 +18,13 @@ bump the generation under the same lock that guards the fill).
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from typing import Any, Hashable, Iterable, Mapping, Optional
 
 from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
+from fbacache.backends.redis import forksafe
 from fbacache.backends.redis.forksafe import fork_lock
 from fbacache.backends.redis.invalidation import InvalidationBus
 from fbacache.backends.memory import MemoryBackend
@@ -64,7 +64,7 @@ class TieredBackend(Backend):
         self._lock = threading.Lock()
         self._gens = [0] * _STRIPES
         self._l1_on = False
-        self._pid = os.getpid()
+        self._forks = forksafe.generation
         self.bus = InvalidationBus(opts, self._l2.codec.channel, self._on_message,
                                    self._on_channel)
         self._l2._publish = self.bus.publish
@@ -89,9 +89,9 @@ class TieredBackend(Backend):
     def _check_pid(self) -> None:
         # A forked child has no subscriber thread and may have inherited our lock held:
         # it gets a fresh L1, lock and bus (with a new origin id) on its first call.
-        if self._pid != os.getpid():
+        if self._forks != forksafe.generation:  # an int, not a getpid() system call
             with fork_lock():
-                if self._pid != os.getpid():
+                if self._forks != forksafe.generation:
                     self._build()
 
     def _stripe(self, key: Hashable) -> int:

@@ -236,3 +236,36 @@ def test_property_rotation(old: list[bytes], payload: bytes, data: st.DataObject
     blob = Signer(old[which]).sign(payload)
     result = Signer(current, old_keys=old).verify_with_index(blob)
     assert result == (payload, which + 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(min_size=16, max_size=200), head=st.binary(max_size=300),
+       payload=st.binary(max_size=3000))
+def test_precomputed_hmac_states_give_the_stdlib_hmac(key: bytes, head: bytes,
+                                                      payload: bytes) -> None:
+    import hashlib
+    import hmac
+
+    expected = hmac.new(key, head + payload, hashlib.sha256).digest()
+    assert signing._Mac(key).tag(head, payload) == expected
+
+
+def test_wire_format_is_the_documented_hmac() -> None:
+    # Blobs written before the HMAC states were cached must still verify, and the format is
+    # exactly the module docstring's: built here from the stdlib hmac, not from Signer.
+    import hashlib
+    import hmac
+
+    key, ctx, bound, payload = b"w" * 40, b"\x00\x00\x00\x02nssk", b"d" * 32, b"\x00payload"
+    msg = (b"FBS\x02" + len(ctx).to_bytes(4, "big") + ctx + len(bound).to_bytes(2, "big")
+           + bound + payload)
+    blob = (b"FBS\x02" + hmac.new(key, msg, hashlib.sha256).digest()
+            + len(bound).to_bytes(2, "big") + bound + payload)
+    signer = signing.Signer(key)
+    assert signer.sign(payload, ctx, bound) == blob
+    assert signer.verify_bound(blob, ctx) == (payload, bound)
+    assert signer.sign(bytearray(payload), memoryview(ctx), bytearray(bound)) == blob
+    rotated = signing.Signer(b"n" * 32, old_keys=[key])
+    assert rotated.verify_with_index(blob, ctx) == (payload, 1)
+    with pytest.raises(TypeError):
+        signer.sign("text", ctx)  # type: ignore[arg-type]

@@ -16,12 +16,17 @@ by a :class:`~fbacache.backends.memory.MemoryBackend` without raising. What this
 wrote during the outage stays in that local fallback until Redis is back; then those keys
 are *invalidated* in Redis (never replayed) and the fallback is emptied (docs/redis.md).
 
-Fork safety: each call compares ``os.getpid()`` with the pid that built the client; a
-forked child builds its own pool, breaker and fallback on its first call.
+Fork safety: each call compares :data:`fbacache.backends.redis.forksafe.generation` (bumped
+in every forked child) with the value it was built under; a forked child builds its own
+pool, breaker and fallback on its first call.
+
+Hot paths (``get``, ``get_many``, ``set``): one command, and per call no closure, no lock
+and no set-up beyond the retry deadline's clock read (:meth:`FallbackGuard.call`); the
+other operations and any call while keys from an outage wait to be reconciled take the
+general path (:meth:`RedisBackend._call`), with the same guarantees.
 """
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Optional
 
@@ -37,8 +42,9 @@ from fbacache.backends.redis.envelope import (
     unwrap_raw,
     wrap_entry,
 )
+from fbacache.backends.redis import forksafe
 from fbacache.backends.redis.forksafe import fork_lock
-from fbacache.backends.redis.fallback import DirtyKeys, FallbackGuard
+from fbacache.backends.redis.fallback import DOWN, DirtyKeys, FallbackGuard
 from fbacache.backends.memory import MemoryBackend
 from fbacache.backends.redis.client import (
     KeyCodec,
@@ -49,7 +55,7 @@ from fbacache.backends.redis.client import (
 )
 from fbacache.keys import compile_pattern
 from fbacache.metrics import Counter
-from fbacache.signing import key_context
+from fbacache.signing import context_head, key_context
 
 __all__ = ["RedisBackend", "wrap_entry", "unwrap_entry"]
 
@@ -76,6 +82,7 @@ class RedisBackend(Backend):
         super().__init__(settings)
         self.options = RedisOptions.from_config(settings.options, settings.key_prefix)
         self.codec = KeyCodec(self.options.namespace)
+        self._context_s = context_head(self.options.namespace) + b"s"  # signing_context of str
         self._hits = Counter()
         self._misses = Counter()
         self._corrupt = Counter()
@@ -83,9 +90,9 @@ class RedisBackend(Backend):
         #: Set by the tiered backend: ``publish(pipe, rkeys)`` appends the invalidation to a
         #: write pipeline, or returns what must run once the pipeline's replies are in.
         self._publish: Optional[Callable[[Any, Optional[list[bytes]]], Any]] = None
-        self._build(os.getpid())
+        self._build()
 
-    def _build(self, pid: int) -> None:
+    def _build(self) -> None:
         opts = self.options
         self._client = make_client(opts)
         self._cluster = opts.cluster
@@ -97,7 +104,7 @@ class RedisBackend(Backend):
             eviction_policy=s.eviction_policy, timer=s.timer, seed=s.seed))
         self._dirty = DirtyKeys(opts.dirty_limit)
         self._reconcile_lock = threading.Lock()
-        self._pid = pid
+        self._generation = forksafe.generation
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -112,19 +119,20 @@ class RedisBackend(Backend):
         return self._guard.state
 
     def _check_pid(self) -> None:
-        if self._pid != os.getpid():
+        if self._generation != forksafe.generation:
             with fork_lock():
-                if self._pid != os.getpid():
+                if self._generation != forksafe.generation:
                     # The parent's sockets are not ours: redis-py never shuts them down from
                     # another pid, and we simply stop using that pool.
-                    self._build(os.getpid())
+                    self._build()
                     self._after_fork()
 
     def _after_fork(self) -> None:
         """Hook for subclasses: rebuild per-process state in a forked child."""
 
     def _call(self, do: Callable[[], Any], fallback: Callable[[], Any]) -> Any:
-        if self._pid != os.getpid():
+        # The general path: any operation, also after a fork or an outage.
+        if self._generation != forksafe.generation:
             self._check_pid()
         if self._dirty.pending:
             inner = do
@@ -132,7 +140,14 @@ class RedisBackend(Backend):
             def do() -> Any:
                 self._reconcile()
                 return inner()
-        return self._guard.run(do, fallback)
+        result = self._guard.call(do)
+        return fallback() if result is DOWN else result
+
+    def _groups(self, rkeys: list[bytes]) -> list[list[bytes]]:
+        # Keys batched per multi-key command: all of them on one server, per slot on a cluster.
+        if not self._cluster:
+            return [rkeys] if rkeys else []
+        return group_by_slot(self._client, rkeys)
 
     def _reconcile(self) -> None:
         # Redis is reachable again after an outage during which this process wrote to the
@@ -158,7 +173,7 @@ class RedisBackend(Backend):
         return iter(self._client.scan_iter(match=match, count=self.options.scan_count))
 
     def _unlink(self, rkeys: list[bytes], announce: bool = True) -> int:
-        groups = group_by_slot(self._client, rkeys)
+        groups = self._groups(rkeys)
         if not groups:
             return 0
         publish = self._publish if announce else None
@@ -222,8 +237,20 @@ class RedisBackend(Backend):
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The stored blob of ``key`` or ``default``; counts a hit or a miss."""
         rkey = self.codec.encode(key)
-        return self._call(lambda: self._item(self._client.get(rkey), default, True),
-                          lambda: self._fb_get(key, default, True))
+        # The hot path (module docstring): this process's client, nothing to reconcile.
+        if self._generation != forksafe.generation or self._dirty.pending:
+            return self._call(lambda: self._item(self._client.get(rkey), default, True),
+                              lambda: self._fb_get(key, default, True))
+        raw = self._guard.call(self._client.get, rkey)
+        if raw is None:
+            self._misses.inc()
+            return default
+        if raw is DOWN:
+            return self._fb_get(key, default, True)
+        if raw[:1] == b"\x00":  # an envelope without metadata (what set() writes)
+            self._hits.inc()
+            return raw[1:]
+        return self._item(raw, default, True)
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """Like :meth:`get` without counting."""
@@ -231,26 +258,39 @@ class RedisBackend(Backend):
         return self._call(lambda: self._item(self._client.get(rkey), default, False),
                           lambda: self._fb_get(key, default, False))
 
-    def _mget(self, keys: list[Hashable]) -> dict[Hashable, Any]:
-        rkeys = [self.codec.encode(k) for k in keys]
-        by_rkey = dict(zip(rkeys, keys))
-        groups = group_by_slot(self._client, by_rkey)
-        if len(groups) == 1:
-            pairs = zip(groups[0], self._client.mget(groups[0]))
-        else:  # one MGET per hash slot, all in one pipeline (one round trip per node)
-            # (execute_command: redis-py's cluster pipeline blocks its mget() helper, but a
-            # single-slot MGET is a valid pipelined command)
-            pipe = self._client.pipeline(transaction=False)
-            for group in groups:
-                pipe.execute_command("MGET", *group)
-            replies = pipe.execute()
-            pairs = zip((k for g in groups for k in g), (v for r in replies for v in r))
+    def _blobs(self, keys: list[Hashable], raws: Iterable[Optional[bytes]]) -> dict[Hashable, Any]:
+        # {key: blob} of one batch of replies, counted (in two C calls, not one per key)
         out = {}
-        for rkey, raw in pairs:
-            item = self._item(raw, MISSING, True)
-            if item is not MISSING:
-                out[by_rkey[rkey]] = item
+        hits = misses = 0
+        for key, raw in zip(keys, raws):
+            if raw is None:
+                misses += 1
+            elif raw[:1] == b"\x00":
+                out[key] = raw[1:]
+                hits += 1
+            else:
+                item = self._item(raw, MISSING, True)  # counts itself
+                if item is not MISSING:
+                    out[key] = item
+        self._hits.add(hits)
+        self._misses.add(misses)
         return out
+
+    def _mget(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+        rkeys = self.codec.encode_many(keys)
+        groups = self._groups(rkeys)
+        if len(groups) == 1:
+            return self._blobs(keys, self._client.mget(rkeys))
+        # One MGET per hash slot, all in one pipeline (one round trip per node).
+        # (execute_command: redis-py's cluster pipeline blocks its mget() helper, but a
+        # single-slot MGET is a valid pipelined command)
+        by_rkey = dict(zip(rkeys, keys))
+        pipe = self._client.pipeline(transaction=False)
+        for group in groups:
+            pipe.execute_command("MGET", *group)
+        replies = pipe.execute()
+        return self._blobs([by_rkey[k] for g in groups for k in g],
+                           (v for r in replies for v in r))
 
     def _fb_get_many(self, keys: list[Hashable]) -> dict[Hashable, Any]:
         out = self._fallback.get_many(keys)
@@ -265,7 +305,12 @@ class RedisBackend(Backend):
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
-        return self._call(lambda: self._mget(keys), lambda: self._fb_get_many(keys))
+        if self._cluster or self._generation != forksafe.generation or self._dirty.pending:
+            return self._call(lambda: self._mget(keys), lambda: self._fb_get_many(keys))
+        raws = self._guard.call(self._client.mget, self.codec.encode_many(keys))
+        if raws is DOWN:
+            return self._fb_get_many(keys)
+        return self._blobs(keys, raws)
 
     def get_with_ttl(self, key: Hashable) -> tuple[Any, Optional[float]]:
         """``(blob, remaining seconds or math.inf)`` in one round trip (``GET`` + ``PTTL``),
@@ -291,7 +336,7 @@ class RedisBackend(Backend):
         by_rkey = dict(zip(rkeys, keys))
 
         def do() -> dict[Hashable, tuple[Any, float]]:
-            groups = group_by_slot(self._client, by_rkey)
+            groups = self._groups(rkeys)
             pipe = self._client.pipeline(transaction=False)
             for group in groups:
                 pipe.execute_command("MGET", *group)
@@ -359,7 +404,10 @@ class RedisBackend(Backend):
         return self._call(lambda: unwrap_raw(self._client.get(rkey)), fallback)
 
     def signing_context(self, key: Hashable) -> bytes:
-        """Binds signatures to our namespace (``backend_config.namespace`` included)."""
+        """Binds signatures to our namespace (``backend_config.namespace`` included):
+        :func:`fbacache.signing.key_context`, its namespace part computed once."""
+        if type(key) is str:
+            return self._context_s + key.encode("utf-8", "surrogatepass")
         return key_context(self.options.namespace, key)
 
     # ------------------------------------------------------------------ writes
@@ -374,13 +422,22 @@ class RedisBackend(Backend):
         rkey = self.codec.encode(key)
         raw = wrap_entry(item, metadata)
         px = ttl_ms(ttl)
+        command = ("SET", rkey, raw) if px is None else ("SET", rkey, raw, "PX", px)
+        if self._publish is None and self._generation == forksafe.generation \
+                and not self._dirty.pending:  # the hot path (module docstring)
+            # execute_command: the same command as client.set() builds, without its
+            # option checks
+            if self._guard.call(self._client.execute_command, *command) is DOWN:
+                self._fb_write([rkey], lambda: self._fallback.set(key, item, ttl, size,
+                                                                   metadata))
+            return
 
         def do() -> None:
             if self._publish is None:
-                self._client.set(rkey, raw, px=px)
+                self._client.execute_command(*command)
                 return
             pipe = self._client.pipeline(transaction=False)
-            pipe.set(rkey, raw, px=px)
+            pipe.execute_command(*command)
             self._execute(pipe, [rkey])
         self._call(do, lambda: self._fb_write(
             [rkey], lambda: self._fallback.set(key, item, ttl, size, metadata)))
@@ -390,15 +447,18 @@ class RedisBackend(Backend):
         if not items:
             return
         px = ttl_ms(ttl)
-        entries = [(self.codec.encode(k), wrap_entry(item)) for k, (item, _) in items.items()]
+        rkeys = self.codec.encode_many(list(items))
+        expiry = () if px is None else ("PX", px)
+        commands = [("SET", rkey, wrap_entry(item), *expiry)
+                    for rkey, (item, _) in zip(rkeys, items.values())]
 
         def do() -> None:
             pipe = self._client.pipeline(transaction=False)
-            for rkey, raw in entries:
-                pipe.set(rkey, raw, px=px)
-            self._execute(pipe, [r for r, _ in entries])
-        self._call(do, lambda: self._fb_write(
-            [r for r, _ in entries], lambda: self._fallback.set_many(items, ttl)))
+            add = pipe.execute_command
+            for command in commands:
+                add(*command)
+            self._execute(pipe, rkeys)
+        self._call(do, lambda: self._fb_write(rkeys, lambda: self._fallback.set_many(items, ttl)))
 
     def delete(self, key: Hashable) -> bool:
         """``UNLINK``; True if the key existed."""
@@ -511,7 +571,7 @@ class RedisBackend(Backend):
     def close(self) -> None:
         """Close the connection pool and drop the fallback."""
         self._fallback.close()
-        if self._pid == os.getpid():
+        if self._generation == forksafe.generation:
             try:
                 self._client.close()
             except Exception:  # closing a broken client must not raise

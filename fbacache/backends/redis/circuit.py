@@ -96,6 +96,9 @@ class CircuitBreaker:
         self._on_state_change = on_state_change
         self._lock = threading.Lock()
         self._state = CLOSED
+        #: True exactly while the state is closed: a plain attribute, so the hot path of a
+        #: caller reads it without a property call (only the transitions write it).
+        self.closed = True
         self._failures = 0          # consecutive failures while closed
         self._trips = 0             # consecutive trips without a close (drives the cool-down)
         self._retry_at = 0.0        # when open: the earliest probe time
@@ -166,6 +169,10 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         """The allowed call succeeded: reset failures; a half-open breaker closes."""
+        if self.closed and not self._failures:
+            # Nothing to change, the common case: skip the lock. A failure recorded by
+            # another thread meanwhile is simply ordered after this success.
+            return
         with self._lock:
             if self._state == OPEN:  # admitted before the trip: stale news
                 return
@@ -216,6 +223,7 @@ class CircuitBreaker:
 
     def _set_state(self, new: str) -> Optional[tuple[str, str]]:
         old, self._state = self._state, new
+        self.closed = new == CLOSED
         return (old, new) if old != new else None
 
     def _notify(self, transition: Optional[tuple[str, str]]) -> None:

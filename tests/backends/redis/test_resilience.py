@@ -444,3 +444,85 @@ def test_breaker_under_a_real_clock_and_threads_recovers() -> None:
     # Without the breaker ~6 threads x 600 loop turns would have hit the dead service.
     assert down_calls < 3 + 6 + snapshot["probes"] + 6  # type: ignore[operator]
     assert snapshot["opens"] >= 1 and snapshot["rejected"] > down_calls  # type: ignore[operator]
+
+
+# --- the inline first attempt (FallbackGuard.call's shape) ------------------------------------
+
+
+@pytest.mark.parametrize("failures", [1, 2, 4])
+def test_retry_after_an_inline_first_attempt_is_the_same_policy(failures: int) -> None:
+    def run_both(attempts: int) -> list[tuple[object, list[float], int, int]]:
+        out = []
+        for inline in (False, True):
+            clock = ManualClock()
+            policy = Retry(attempts=attempts, backoff=ExponentialBackoff(0.1, 1.0, "none"),
+                           sleep=clock.sleep, clock=clock)
+            do, calls = _flaky(failures)
+            failed: list[BaseException] = []
+            try:
+                if not inline:
+                    result: object = policy.call(do, failed.append)
+                else:
+                    give_up_at = policy.give_up_at()
+                    try:
+                        result = do()
+                    except ConnectionError as exc:
+                        result = policy.after(exc, lambda *a: do(*a), (), give_up_at,
+                                              failed.append)
+            except ConnectionError as exc:
+                result = type(exc)
+            out.append((result, clock.sleeps, len(calls), len(failed)))
+        return out
+
+    for attempts in (1, 2, 3, 5):
+        whole, inline = run_both(attempts)
+        assert whole == inline
+
+
+def test_retry_after_counts_the_deadline_from_before_the_first_attempt() -> None:
+    clock = ManualClock()
+    policy = Retry(attempts=5, backoff=ConstantBackoff(0.3), deadline=1.0, sleep=clock.sleep,
+                   clock=clock)
+    give_up_at = policy.give_up_at()
+    clock.now += 0.8  # the first attempt hung for 0.8 s before it failed
+    calls: list[int] = []
+
+    def again() -> str:
+        calls.append(1)
+        return "ok"
+
+    with pytest.raises(ConnectionError, match="slow"):
+        policy.after(ConnectionError("slow"), again, (), give_up_at)
+    assert calls == [] and clock.sleeps == []  # 0.8 + 0.3 would cross the 1.0 s deadline
+    assert Retry(deadline=None).give_up_at() is None
+
+
+def test_the_last_failure_is_not_chained_to_the_first() -> None:
+    errors = iter([ConnectionError("first"), ConnectionError("second")])
+
+    def do() -> None:
+        raise next(errors)
+
+    with pytest.raises(ConnectionError, match="second") as info:
+        call_with_retry(do, attempts=2, sleep=ManualClock().sleep)
+    assert info.value.__context__ is None
+
+
+def test_breaker_closed_flag_follows_every_transition() -> None:
+    clock = ManualClock()
+    b = _breaker(clock, failure_threshold=2)
+    assert b.closed
+    b.record_failure()
+    b.record_success()  # a failure pending: the locked path resets it
+    assert b.consecutive_failures == 0 and b.closed
+    b.record_failure()
+    b.record_failure()
+    assert b.state == OPEN and not b.closed
+    clock.now += 1.0
+    assert b.allow() and b.state == HALF_OPEN and not b.closed
+    b.record_success()  # closed again: the lock-free success path is not taken here
+    assert b.state == CLOSED and b.closed
+    b.record_success()  # closed without failures: nothing to change
+    assert b.state == CLOSED and b.consecutive_failures == 0
+    b.reset()
+    assert b.closed
