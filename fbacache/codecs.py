@@ -475,11 +475,11 @@ class Codec:
         cannot read is passed to ``drop(key, blob)`` and read as a miss. Timing a
         read costs two clock calls, about what the rest of a hit costs, so raw-frame
         loads are timed one in :data:`TIMING_SAMPLE` and counted that many times in
-        ``deserialization_s`` (an unbiased estimate; counts stay exact). With
-        ``store`` (a core store whose ``get`` is ``fetch``) the reader is the core's
+        ``deserialization_s`` (an unbiased estimate; counts stay exact). When
+        ``fetch`` is the ``get`` of ``store`` (a core store), the reader is the core's
         compiled :class:`fbacache._core.Reader`: a raw frame's payload goes from the
-        store to the serializer's ``loads`` with no Python frame between; without
-        it, one Python frame per read.
+        store to the serializer's ``loads`` with no Python frame between; otherwise
+        it is one Python frame per read.
 
         >>> c = make_codec("json"); store = {"k": c.encode([1])}
         >>> get = c.reader(lambda k, d: store.get(k, d), lambda k, b: store.pop(k))
@@ -505,7 +505,7 @@ class Codec:
                 return default
             return value
 
-        if store is not None:
+        if store is not None and fetch == getattr(store, "get", None):
             from fbacache import _core
 
             kind = _core.Reader if isinstance(store, _core.Store) else _core.PyReader
