@@ -45,7 +45,7 @@ import time
 import zlib
 from functools import partial
 from itertools import count
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional, Protocol, cast
 
 from fbacache._optional import require
 from fbacache._util import MISSING  # re-exported: it was defined here first
@@ -469,9 +469,9 @@ class Codec:
             next(stats._corrupt)
             return MISSING
 
-    def reader(self, fetch: Callable[[Any, Any], Any],
-               drop: Callable[[Any, Any], Any]) -> Callable[..., Any]:
-        """``get(key, default=None)``: ``fetch(key, MISSING)`` decoded, in one Python frame.
+    def reader(self, fetch: Callable[[Any, Any], Any], drop: Callable[[Any, Any], Any],
+               store: Any = None) -> Callable[..., Any]:
+        """``get(key, default=None)``: ``fetch(key, MISSING)`` decoded.
 
         The manager's read path for an unsigned codec (a signed blob needs its key's
         context: use :meth:`decode`). A raw frame is loaded inline; anything else
@@ -479,7 +479,11 @@ class Codec:
         cannot read is passed to ``drop(key, blob)`` and read as a miss. Timing a
         read costs two clock calls, about what the rest of a hit costs, so raw-frame
         loads are timed one in :data:`TIMING_SAMPLE` and counted that many times in
-        ``deserialization_s`` (an unbiased estimate; counts stay exact).
+        ``deserialization_s`` (an unbiased estimate; counts stay exact). When
+        ``fetch`` is the ``get`` of ``store`` (a core store), the reader is the core's
+        compiled :class:`fbacache._core.Reader`: a raw frame's payload goes from the
+        store to the serializer's ``loads`` with no Python frame between; otherwise
+        it is one Python frame per read.
 
         >>> c = make_codec("json"); store = {"k": c.encode([1])}
         >>> get = c.reader(lambda k, d: store.get(k, d), lambda k, b: store.pop(k))
@@ -491,6 +495,26 @@ class Codec:
         loads = self.serializer.direct_loads()
         decode, stats, clock = self.decode, self.stats, self._clock
         limit = self.max_decoded_size + 1  # a raw frame is the marker and the payload
+
+        def timed(payload: bytes) -> Any:
+            t0 = clock()
+            value = loads(payload)
+            stats.deserialization_s += (clock() - t0) * TIMING_SAMPLE
+            return value
+
+        def fallback(key: Any, blob: Any, default: Any) -> Any:
+            value = decode(blob)  # counts an unreadable blob as corrupt
+            if value is MISSING:
+                drop(key, blob)
+                return default
+            return value
+
+        if store is not None and fetch == getattr(store, "get", None):
+            from fbacache import _core
+
+            kind = _core.Reader if isinstance(store, _core.Store) else _core.PyReader
+            return cast(Callable[..., Any],
+                        kind(store, loads, limit, timed, fallback, TIMING_SAMPLE))
         ticks = count(1)
         sample = TIMING_SAMPLE - 1  # a power of two minus one: a mask
 
@@ -502,17 +526,10 @@ class Codec:
                 if blob[0] == MARKER_RAW and len(blob) <= limit and type(blob) is bytes:
                     if next(ticks) & sample:
                         return loads(blob[1:])
-                    t0 = clock()
-                    value = loads(blob[1:])
-                    stats.deserialization_s += (clock() - t0) * TIMING_SAMPLE
-                    return value
+                    return timed(blob[1:])
             except Exception:  # decode() below counts it as corrupt
                 pass
-            value = decode(blob)
-            if value is MISSING:
-                drop(key, blob)
-                return default
-            return value
+            return fallback(key, blob, default)
 
         return get
 

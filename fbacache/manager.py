@@ -219,9 +219,9 @@ class CacheManager:
         if fast and codec is None:
             self.get = self._backend.get  # type: ignore[method-assign]
         elif fast and codec is not None and codec.signer is None:
-            # one Python frame per hit; a corrupt blob is dropped as in _decode
+            # a corrupt blob is dropped as in _decode; compiled when the backend reads the store
             self.get = codec.reader(  # type: ignore[method-assign]
-                self._backend.get, self._backend.discard_if)
+                self._backend.get, self._backend.discard_if, self._core_store)
         if store is not None:
             self.get_or_set = GetOr(  # type: ignore[method-assign]
                 store, self._load_missed, MethodType(CacheManager.get_or_set, self))

@@ -66,10 +66,12 @@ PyIndex = _index_py.Index
 Store = _store.Store
 Put = _store.Put
 GetOr = _store.GetOr
+Reader = _store.Reader
 MemoCall = _store.MemoCall
 DEFAULT_TTL = _store.DEFAULT
 PyStore = _store_py.Store
+PyReader = _store_py.Reader
 
 __all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "Put", "GetOr",
-           "MemoCall", "DEFAULT_TTL",
-           "PyStore"]
+           "Reader", "MemoCall", "DEFAULT_TTL",
+           "PyStore", "PyReader"]

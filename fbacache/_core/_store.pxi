@@ -59,6 +59,27 @@ cdef extern from *:
     Py_ssize_t fba_plain_size(object o)
 
 
+# Vectorcall (PEP 590) for the front-end callables: the interpreter hands over its
+# argument array as it is, with no tuple built per call (see "the call slots").
+cdef extern from *:
+    """
+    typedef PyObject *(*fba_vectorcall)(PyObject *, PyObject *const *, size_t, PyObject *);
+    /* Set once at import, before any instance is called: instances keep the function in
+       the field at this offset (filled by __cinit__). tp_call stays for PyObject_Call. */
+    static void fba_set_vectorcall(PyObject *t, Py_ssize_t offset) {
+        ((PyTypeObject *)t)->tp_vectorcall_offset = offset;
+        ((PyTypeObject *)t)->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+    }
+    """
+    ctypedef void* fba_vectorcall
+    void fba_set_vectorcall(object t, Py_ssize_t offset)
+    Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
+    object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf, PyObject* kwnames)
+    object PyBytes_FromStringAndSize(char* s, Py_ssize_t n)
+    char* PyBytes_AS_STRING(object o)
+    Py_ssize_t PyBytes_GET_SIZE(object o)
+
+
 cdef inline Py_ssize_t _shallow_size(object value) except -1:
     # sys.getsizeof costs about what a whole store write does; str and bytes values,
     # the common case, get the same number without the call.
@@ -407,9 +428,13 @@ cdef class Put:
     to ``slow(key, value, *args, **kwargs)``, which owns the errors.
     """
 
+    cdef fba_vectorcall vcall  # see "the call slots" below
     cdef Store store
     cdef Py_ssize_t max_size
     cdef readonly object slow
+
+    def __cinit__(self, *args, **kwargs):
+        self.vcall = <fba_vectorcall>_put_vcall
 
     def __init__(self, Store store, Py_ssize_t max_size, slow):
         self.store = store
@@ -427,9 +452,13 @@ cdef class GetOr:
     ``missed(key, factory)`` (see ``_store_py.GetOr``); a call with any other
     argument goes to ``slow(key, factory, *args, **kwargs)``."""
 
+    cdef fba_vectorcall vcall  # see "the call slots" below
     cdef Store store
     cdef readonly object missed
     cdef readonly object slow
+
+    def __cinit__(self, *args, **kwargs):
+        self.vcall = <fba_vectorcall>_get_or_vcall
 
     def __init__(self, Store store, missed, slow):
         self.store = store
@@ -438,6 +467,38 @@ cdef class GetOr:
 
     def __call__(self, *args, **kwargs):
         return _get_or_call(self, args, _kwds(kwargs))
+
+
+@cython.final
+cdef class Reader:
+    """``read(key, default=None)``: a codec's ``get`` over the store in one C call
+    (see ``_store_py.Reader``): a raw frame's payload goes straight to ``loads``.
+
+    ``Reader(store, loads, limit, timed, fallback, sample=16)``; ``sample`` is a
+    power of two (else ``ValueError``).
+    """
+
+    cdef fba_vectorcall vcall  # see "the call slots" below
+    cdef Store store
+    cdef readonly object loads, timed, fallback
+    cdef Py_ssize_t limit
+    cdef size_t ticks, mask
+
+    def __cinit__(self, *args, **kwargs):
+        self.vcall = <fba_vectorcall>_reader_vcall
+
+    def __init__(self, Store store, loads, Py_ssize_t limit, timed, fallback, size_t sample=16):
+        if sample == 0 or sample & (sample - 1):
+            raise ValueError(f"sample must be a power of two, not {sample}")
+        self.store = store
+        self.loads = loads
+        self.limit = limit
+        self.timed = timed
+        self.fallback = fallback
+        self.mask = sample - 1
+
+    def __call__(self, key, default=None):
+        return _read(self, key, default)
 
 
 # ---------------------------------------------------------------------- the call slots
@@ -463,8 +524,16 @@ cdef object _put_call(object self, object args, PyObject* kwds):
     cdef Put put = <Put>self
     if kwds != NULL or PyTuple_GET_SIZE(args) != 2:
         return _slow(put.slow, args, kwds)
-    key = (<tuple>args)[0]
-    value = (<tuple>args)[1]
+    return _put(put, (<tuple>args)[0], (<tuple>args)[1])
+
+
+cdef object _put_vcall(object self, PyObject** args, size_t nargsf, PyObject* kwnames):
+    if kwnames != NULL or PyVectorcall_NARGS(nargsf) != 2:
+        return PyObject_Vectorcall((<Put>self).slow, args, nargsf, kwnames)
+    return _put(<Put>self, <object>args[0], <object>args[1])
+
+
+cdef inline object _put(Put put, object key, object value):
     cdef Py_ssize_t size = _shallow_size(value)
     if size > put.max_size:
         return put.slow(key, value)
@@ -476,11 +545,55 @@ cdef object _get_or_call(object self, object args, PyObject* kwds):
     cdef GetOr g = <GetOr>self
     if kwds != NULL or PyTuple_GET_SIZE(args) != 2:
         return _slow(g.slow, args, kwds)
-    key = (<tuple>args)[0]
+    return _get_or(g, (<tuple>args)[0], (<tuple>args)[1])
+
+
+cdef object _get_or_vcall(object self, PyObject** args, size_t nargsf, PyObject* kwnames):
+    if kwnames != NULL or PyVectorcall_NARGS(nargsf) != 2:
+        return PyObject_Vectorcall((<GetOr>self).slow, args, nargsf, kwnames)
+    return _get_or(<GetOr>self, <object>args[0], <object>args[1])
+
+
+cdef inline object _get_or(GetOr g, object key, object factory):
     cdef object value = g.store._get(key, _MISSING)
     if value is _MISSING:
-        return g.missed(key, (<tuple>args)[1])
+        return g.missed(key, factory)
     return value
+
+
+def _read_args(key, default=None):
+    """The argument list of ``Reader.__call__``, parsed for calls with keywords."""
+    return key, default
+
+
+cdef object _reader_vcall(object self, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef Py_ssize_t n = PyVectorcall_NARGS(nargsf)
+    if kwnames == NULL:
+        if n == 1:
+            return _read(<Reader>self, <object>args[0], None)
+        if n == 2:
+            return _read(<Reader>self, <object>args[0], <object>args[1])
+    key, default = PyObject_Vectorcall(_read_args, args, nargsf, kwnames)  # raises TypeError
+    return _read(<Reader>self, key, default)
+
+
+cdef object _read(Reader r, object key, object default):
+    cdef object blob = r.store._get(key, _MISSING)
+    if blob is _MISSING:
+        return default
+    cdef Py_ssize_t n
+    if type(blob) is bytes:
+        n = PyBytes_GET_SIZE(blob)
+        if 0 < n <= r.limit and PyBytes_AS_STRING(blob)[0] == 0:  # a raw frame
+            payload = PyBytes_FromStringAndSize(PyBytes_AS_STRING(blob) + 1, n - 1)
+            r.ticks += 1
+            try:
+                if r.ticks & r.mask:
+                    return r.loads(payload)
+                return r.timed(payload)
+            except Exception:
+                pass  # unreadable: the fallback decides (and counts it)
+    return r.fallback(key, blob, default)
 
 
 ctypedef object (*_call_slot)(object, object, PyObject*)
@@ -494,3 +607,16 @@ cdef extern from *:
 
 FBA_SET_CALL(Put, _put_call)
 FBA_SET_CALL(GetOr, _get_or_call)
+
+
+cdef int _install_vectorcalls() except -1:
+    # The field's offset in the instance, measured on a blank instance of each type.
+    cdef Put p = Put.__new__(Put)
+    cdef GetOr g = GetOr.__new__(GetOr)
+    cdef Reader r = Reader.__new__(Reader)
+    fba_set_vectorcall(Put, <char*>&p.vcall - <char*><void*>p)
+    fba_set_vectorcall(GetOr, <char*>&g.vcall - <char*><void*>g)
+    fba_set_vectorcall(Reader, <char*>&r.vcall - <char*><void*>r)
+    return 0
+
+_install_vectorcalls()

@@ -120,6 +120,45 @@ class StoreAgreement(RuleBasedStateMachine):
             self._against_model(key, out[0])
 
     @precondition(lambda self: self.pair is not None)
+    @rule(key=KEYS, default=st.sampled_from([None, 0]), limit=st.integers(1, 8),
+          by_keyword=st.booleans(),
+          blob=st.one_of(st.none(), st.binary(max_size=7),
+                         st.binary(max_size=7).map(lambda b: b"\x00" + b)))
+    def read(self, key, default, limit, by_keyword, blob):
+        """The compiled codec read (Reader) against the twin's: raw frames (bytes items
+        starting with a zero byte, up to ``limit`` bytes) go to loads,
+        one in two to timed (sample=2), a load that raises and any other item to the
+        fallback; two reads each, so both the plain and the timed load run."""
+        from fbacache._core import _store_c
+
+        if blob is not None:  # else whatever set/put left there
+            self.set(key, blob, 1, "default", None)
+
+        def loads(payload):
+            if payload[:1] == b"\xff":
+                raise ValueError("unreadable")
+            return ("loads", payload)
+
+        def timed(payload):
+            return ("timed", loads(payload)[1])
+
+        readers = [impl(store, loads, limit, timed, lambda k, i, d: ("fallback", k, i, d), 2)
+                   for impl, store in zip((_store_c.Reader, _store_py.Reader), self.pair)]
+        for _ in range(2):
+            out = [r(key, default=default) if by_keyword else r(key, default) for r in readers]
+            assert out[0] == out[1], (key, out)
+            item = out[0]
+            if item == default:
+                continue
+            raw = (type(item) is tuple and item[0] in ("loads", "timed"))
+            if raw:
+                self._against_model(key, b"\x00" + item[1])
+            else:  # not a raw frame within the limit, or one whose load raised
+                stored = item[2]
+                assert not (type(stored) is bytes and 0 < len(stored) <= limit
+                            and stored[0] == 0 and stored[1:2] != b"\xff"), (key, item)
+
+    @precondition(lambda self: self.pair is not None)
     @rule(items=st.lists(st.tuples(KEYS, st.integers(), st.integers(1, 4)), max_size=4), ttl=TTLS)
     def set_many(self, items, ttl):
         kind, _ = self.both("set_many", items, self._ttl(ttl))

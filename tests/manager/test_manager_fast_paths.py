@@ -19,7 +19,7 @@ def test_default_manager_installs_the_compiled_paths():
     m = CacheManager()
     assert {"get", "set", "get_or_set"} <= set(vars(m))
     pickled = CacheManager(serialization_format="pickle")
-    assert "get" in vars(pickled)  # Codec.reader: one Python frame
+    assert "get" in vars(pickled)  # Codec.reader: the core's compiled Reader
     assert not {"set", "get_or_set"} & set(vars(pickled))
     signed = CacheManager(serialization_format="pickle", signing_key=b"k" * 32)
     assert "get" in vars(signed)  # Codec.signed_reader: verified with the key's context

@@ -1,0 +1,106 @@
+"""A codec manager's fast ``get`` (the core's compiled ``Reader``) reads as the full method.
+
+With a serializer and no signing key, the in-process manager installs
+``fbacache._core.Reader`` as its ``get``: a raw frame's payload goes from the store
+to the serializer's ``loads`` in one C call, everything else through
+``Codec.decode``. These tests hold it to the full ``CacheManager.get`` on the same
+stored bytes (any bytes at all, written straight into the backend): same result,
+same counters, corrupt entries dropped, decompression caps kept.
+"""
+from __future__ import annotations
+
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fbacache import CacheManager, _core
+from fbacache.codecs import make_codec
+
+FORMATS = ["msgpack", "json"]  # pickle is only ever fed bytes it wrote (below)
+
+
+def test_the_in_process_codec_get_is_the_core_reader(tmp_path):
+    kind = _core.Reader if _core.NATIVE else _core.PyReader
+    for fmt in ("pickle", "msgpack", "json"):
+        assert type(CacheManager(serialization_format=fmt).get) is kind
+    with CacheManager(backend_type="filesystem", serialization_format="json",
+                      backend_config={"directory": str(tmp_path)}) as disk:
+        assert not isinstance(disk.get, (_core.Reader, _core.PyReader))  # one Python frame
+        assert disk.set("a", [1]) and disk.get("a") == [1] and disk.get("b", 0) == 0
+
+
+def _blobs(fmt):
+    codec = make_codec(fmt)
+    values = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(),
+                          lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+    encoded = values.map(codec.encode)
+    return st.one_of(
+        encoded,                                                   # what the manager writes
+        encoded.map(lambda b: b"\x01" + zlib.compress(b[1:])),     # a zlib frame of it
+        st.binary(max_size=24),                                    # foreign bytes
+        st.binary(max_size=24).map(lambda b: b"\x00" + b),         # a raw frame of garbage
+        st.binary(max_size=24).map(lambda b: b"\x01" + b),         # a corrupt zlib frame
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_fast_get_reads_any_stored_bytes_as_the_full_get(fmt):
+    @settings(max_examples=150, deadline=None)
+    @given(blobs=st.lists(_blobs(fmt), min_size=1, max_size=6), reads=st.integers(1, 20))
+    def check(blobs, reads):
+        fast, full = CacheManager(serialization_format=fmt), CacheManager(serialization_format=fmt)
+        for m in (fast, full):
+            for i, blob in enumerate(blobs):
+                m.backend.set(f"k{i}", blob, None, len(blob))
+        for _ in range(reads):  # enough reads that the timed (sampled) load runs too
+            for i in range(len(blobs) + 1):  # and one missing key
+                got = fast.get(f"k{i}", "dflt")
+                want = CacheManager.get(full, f"k{i}", "dflt")
+                assert repr(got) == repr(want), (blobs[i:i + 1], got, want)  # NaN != NaN
+        a, b = fast.get_metrics(), full.get_metrics()
+        for name in ("hits", "misses", "corrupt_entries"):
+            assert a[name] == b[name], (name, a, b)
+        assert sorted(fast.keys()) == sorted(full.keys())  # corrupt entries dropped alike
+
+    check()
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "msgpack", "json"])
+def test_fast_get_takes_the_full_gets_arguments(fmt):
+    m = CacheManager(serialization_format=fmt)
+    m.set("k", [1, 2])
+    assert m.get("k") == [1, 2] and m.get(key="k") == [1, 2] and m.get("k", default=0) == [1, 2]
+    assert m.get("nope", 0) == 0 and m.get("nope", default=5) == 5 and m.get("nope") is None
+    for bad in ((), ("k", 0, 1)):
+        with pytest.raises(TypeError):
+            m.get(*bad)
+    with pytest.raises(TypeError):
+        m.get("k", colour=1)
+    assert m.get_metrics()["hits"] == 3
+
+
+def test_fast_get_keeps_the_decompression_caps():
+    m = CacheManager(serialization_format="msgpack", compression="zlib", max_decompressed_size=64,
+                     max_entry_size=64)
+    big_raw = b"\x00" + make_codec("msgpack").encode("x" * 100)[1:]  # a raw frame over the cap
+    bomb = b"\x01" + zlib.compress(b"\x00" * 100_000)  # inflates far beyond it
+    for key, blob in (("raw", big_raw), ("bomb", bomb)):
+        m.backend.set(key, blob, None, len(blob))
+        assert m.get(key, "dflt") == "dflt" and not m.exists(key)
+    metrics = m.get_metrics()
+    assert (metrics["corrupt_entries"], metrics["hits"], metrics["misses"]) == (2, 0, 2)
+    m.set("ok", "y" * 40)
+    assert m.get("ok") == "y" * 40
+
+
+def test_fast_get_or_set_takes_keywords_as_the_full_method():
+    m = CacheManager()
+    assert m.get_or_set("k", factory=lambda: 1) == 1
+    assert m.get_or_set(key="k", factory=lambda: 2) == 1
+    with pytest.raises(TypeError):
+        m.get_or_set("k")
+    assert m.get_or_set("j", lambda: 3) == 3 and m.get_or_set("j", lambda: 4) == 3
+    metrics = m.get_metrics()
+    assert (metrics["hits"], metrics["misses"]) == (2, 2)
