@@ -93,7 +93,10 @@ def amazon_doc(rng: random.Random, asin: str, top: list[str], keepa: list[str],
     for k in top:
         if k == "keepa":
             continue
+        # numbers where the real entries hold numbers (a string rating would give every
+        # entry a schema warning, which real trees do not have)
         doc[k] = (asin if "asin" in k else round(rng.uniform(1, 80), 2) if "price" in k
+                  else round(rng.uniform(1, 5), 1) if k == "rating"
                   else rng.randint(1, 500000) if ("rank" in k or "count" in k)
                   else _words(rng, rng.randint(3, 12)))
     failed = rng.random() < 0.07

@@ -45,7 +45,7 @@ _RESULTS_DIRS = {"financial_reports", "homepage_analysis", "New folder"}
 _RESULTS_EXT = (".csv", ".xlsx", ".html", ".png")
 
 
-@dataclass
+@dataclass(slots=True)
 class FileInfo:
     """One regular file (or symlink, or special file) found under a cache directory."""
 
@@ -72,10 +72,15 @@ def is_results_path(rel: str) -> bool:
 
 def classify(cache_type: str, rel: str) -> tuple[str, bool]:
     """Return ``(kind, protected)`` for a path relative to a ``cache_type`` directory."""
-    name = os.path.basename(rel)
+    if "/" in rel or os.sep in rel:
+        name = os.path.basename(rel)
+        if is_results_path(rel):
+            return "results", bool(_PROTECTED.match(name))
+    else:  # a file at the top of the directory (most of them): no directory part to check
+        name = rel
+        if _RESULTS_NAME.match(name) or name.lower().endswith(_RESULTS_EXT):
+            return "results", bool(_PROTECTED.match(name))
     protected = bool(_PROTECTED.match(name))
-    if is_results_path(rel):
-        return "results", protected
     if is_temp_name(name) or name.endswith(".tmp"):
         return "temp", False
     # a custom cache type has no known naming scheme: every JSON file is one of its entries
