@@ -22,12 +22,10 @@ from typing import Any, Callable, Iterable, Optional
 
 from fbacache.errors import CorruptFile
 from fbacache.fba.atomic import parse_json_bytes
-from fbacache.fba.project import amazon_view
 from fbacache.fba.safe import open_regular, read_regular, read_sized
 from fbacache.fba.context import Context, os_error_text
 from fbacache.fba.results import FileCheck, MetricsReport, TypeMetrics, ValidationReport
 from fbacache.fba.scan import FileInfo
-from fbacache.fba.schemas import check_amazon, check_document
 from fbacache.fba.issues import issue
 
 __all__ = ["read_doc", "collect_metrics", "validate_files", "check_file", "iso"]
@@ -150,7 +148,8 @@ def _type_metrics(ctx: Context, t: Any, m: TypeMetrics, now: float, content: boo
 
 def _count_entries(ctx: Context, t: Any, validated: bool = False) -> int:
     # only for a progress line (a terminal): the total is one more scan of directory entries
-    return sum(1 for f in ctx.iter_scan(t) if (_validated(f) if validated else f.kind == "entry"))
+    return sum(1 for f in ctx.iter_scan(t, stat=False)
+               if (_validated(f) if validated else f.kind == "entry"))
 
 
 def _validated(fi: FileInfo) -> bool:
@@ -159,14 +158,38 @@ def _validated(fi: FileInfo) -> bool:
     return kind in ("entry", "symlink", "special") or (kind == "other" and fi.rel.endswith(".json"))
 
 
-def _verdict(cache_type: str, fi: FileInfo) -> Optional[tuple[list[str], list[str], bool]]:
-    """``(errors, warnings, corrupt)`` of one file, or ``None`` when it is clean."""
+Verdict = Optional[tuple[list[str], list[str], bool]]
+
+# The schema checks are imported by the first validation, not at start: `metrics` never
+# needs them (its start-up is a good part of its cost).
+amazon_view: Any = None
+amazon_is_clean: Any = None
+check_amazon: Any = None
+check_document: Any = None
+
+
+def _load_checks() -> None:
+    global amazon_view, amazon_is_clean, check_amazon, check_document
+    if check_document is None:
+        from fbacache.fba import project, schemas
+        amazon_view = project.amazon_view
+        amazon_is_clean, check_amazon = schemas.amazon_is_clean, schemas.check_amazon
+        check_document = schemas.check_document
+
+
+def _verdict(cache_type: str, fi: FileInfo) -> tuple[Verdict, int, float]:
+    """``((errors, warnings, corrupt) or None when clean, size, mtime)`` of one file.
+
+    Size and mtime are those of the file actually read (its ``fstat``), so a scan
+    without ``stat`` costs no extra system call.
+    """
     kind = fi.kind
     if kind == "symlink":
-        return [], [issue("file.symlink", "symlink: not followed, not validated")], False
+        return ([], [issue("file.symlink", "symlink: not followed, not validated")], False), \
+            fi.size, fi.mtime
     if kind == "special":
-        return [], [issue("file.special", "not a regular file (FIFO, socket or device): "
-                                          "not opened")], False
+        return ([], [issue("file.special", "not a regular file (FIFO, socket or device): "
+                                           "not opened")], False), fi.size, fi.mtime
     try:
         fd, st = open_regular(fi.path)  # O_NOFOLLOW | O_NONBLOCK, fstat on the descriptor
         try:
@@ -174,21 +197,25 @@ def _verdict(cache_type: str, fi: FileInfo) -> Optional[tuple[list[str], list[st
         finally:
             os.close(fd)
     except CorruptFile as exc:  # swapped for a symlink / FIFO since the scan: never read
-        return [issue("file.corrupt", f"corrupt: {exc.reason}")], [], True
+        return ([issue("file.corrupt", f"corrupt: {exc.reason}")], [], True), *_lstat(fi)
     except OSError as exc:
-        return [issue("file.unreadable", f"unreadable: {exc.strerror}")], [], False
+        return ([issue("file.unreadable", f"unreadable: {exc.strerror}")], [], False), \
+            *_lstat(fi)
     name = os.path.basename(fi.rel)
     view = None
     if cache_type == "amazon_cache" and not name.endswith("_processing_state.json") \
             and raw[:3] != b"\xef\xbb\xbf" and raw.strip():
         view = amazon_view(raw)  # the keys the check reads, or None: parse in full
     if view is not None:
+        if kind == "entry" and amazon_is_clean(view, name):
+            return None, st.st_size, st.st_mtime  # the common case: no message to build
         errs, warns = check_amazon(view, name)
     else:
         try:
             doc = parse_json_bytes(fi.path, raw)
         except CorruptFile as exc:
-            return [issue("file.corrupt", f"corrupt: {exc.reason}")], [], True
+            return ([issue("file.corrupt", f"corrupt: {exc.reason}")], [], True), \
+                st.st_size, st.st_mtime
         errs, warns = check_document(cache_type, doc, name)
     errors = [issue("file.schema", e) for e in errs]
     warnings = [issue("file.schema_warning", w) for w in warns]
@@ -196,16 +223,28 @@ def _verdict(cache_type: str, fi: FileInfo) -> Optional[tuple[list[str], list[st
         warnings.insert(0, issue("file.name", f"file name does not match the {cache_type} "
                                               "naming pattern"))
     if errors or warnings:
-        return errors, warnings, False
-    return None
+        return (errors, warnings, False), st.st_size, st.st_mtime
+    return None, st.st_size, st.st_mtime
+
+
+def _lstat(fi: FileInfo) -> tuple[int, float]:
+    # the file could not be opened: its own entry's size and mtime, if it still has one
+    if fi.size or fi.mtime:
+        return fi.size, fi.mtime
+    try:
+        st = os.lstat(fi.path)
+    except OSError:
+        return 0, 0.0
+    return st.st_size, st.st_mtime
 
 
 def check_file(cache_type: str, fi: FileInfo) -> FileCheck:
     """Parse and schema-check one file."""
-    v = _verdict(cache_type, fi)
+    _load_checks()
+    v, size, mtime = _verdict(cache_type, fi)
     errors, warnings, corrupt = v if v is not None else ([], [], False)
     return FileCheck(path=fi.path, cache_type=cache_type, is_valid=not errors, errors=errors,
-                     warnings=warnings, file_size=fi.size, last_modified=iso(fi.mtime),
+                     warnings=warnings, file_size=size, last_modified=iso(mtime),
                      corrupt=corrupt)
 
 
@@ -250,23 +289,24 @@ def validate_files(ctx: Context, names: Optional[Iterable[str]] = None, *,
 
 def _validate_type(ctx: Context, name: str, t: Any, report: ValidationReport,
                    on_file: Optional[OnFile], every_file: bool, keep: Optional[int]) -> None:
+    _load_checks()
     total = _count_entries(ctx, t, validated=True) if ctx.progress is not None else 0
     i = 0
-    for fi in ctx.iter_scan(t):
+    for fi in ctx.iter_scan(t, stat=False):
         if not _validated(fi):
             continue
         if total and i % _TICK == 0:
             ctx.tick(f"validate {name}", i, total)
         i += 1
-        v = _verdict(name, fi)
+        v, size, mtime = _verdict(name, fi)
         if v is None:
             report.checked_files += 1
             if not every_file:
                 continue  # a clean file: counted, no object made
-            fc = FileCheck(fi.path, name, True, [], [], fi.size, iso(fi.mtime))
+            fc = FileCheck(fi.path, name, True, [], [], size, iso(mtime))
         else:
             errors, warnings, corrupt = v
-            fc = FileCheck(fi.path, name, not errors, errors, warnings, fi.size, iso(fi.mtime),
+            fc = FileCheck(fi.path, name, not errors, errors, warnings, size, iso(mtime),
                            corrupt)
             report.checked_files += 1
             if errors:

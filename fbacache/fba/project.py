@@ -19,8 +19,9 @@ full, as before) for anything unusual:
 * a ``product_details_tab_data`` that is neither an object nor null (the check names its
   type in the message).
 
-Whatever is returned holds exactly the keys :data:`AMAZON_KEYS` of the document, with the
-values ``json.loads`` gives (``product_details_tab_data`` as ``{}`` when it is an object,
+Whatever is returned maps each of :data:`AMAZON_KEYS` to the value ``json.loads`` gives
+(``None`` when absent: the check reads them with ``.get``), and ``keepa`` to the keys of
+:data:`KEEPA_KEYS` it has (``product_details_tab_data`` as ``{}`` when it is an object,
 which is all the check looks at). ``tests/fba/test_validate_stream.py`` holds the
 check's results on the view equal to those on the full document, for generated and
 hostile inputs.
@@ -28,8 +29,8 @@ hostile inputs.
 Example:
     >>> v = amazon_view(b'{"asin": "B000000001", "title": "x", "keepa": {"status": "ok",'
     ...                 b' "product_details_tab_data": {"a": [1, 2]}}, "other": [true]}')
-    >>> v if v is None else sorted(v)  # None only without msgspec
-    ['asin', 'keepa', 'title']
+    >>> v if v is None else (v["asin"], v["rating"], v["keepa"])  # None only without msgspec
+    ('B000000001', None, {'status': 'ok', 'product_details_tab_data': {}})
     >>> amazon_view(b'{"asin": "d\\xe9sk"}') is None  # cp1252 bytes: the stdlib decides
     True
 """
@@ -47,6 +48,7 @@ AMAZON_KEYS = ("asin", "asin_queried", "title", "current_price", "original_price
 KEEPA_KEYS = ("status", "product_details_tab_data")
 
 _DIGIT_MIN, _DIGIT_MAX = ord("0"), ord("9")
+_max_digits = getattr(sys, "get_int_max_str_digits", None)  # 3.11+ (and patched 3.7-3.10)
 
 
 def _build() -> Optional[tuple[Callable[[bytes], Any], Any]]:
@@ -65,10 +67,12 @@ def _build() -> Optional[tuple[Callable[[bytes], Any], Any]]:
     keepa_t = type("_Keepa", (msgspec.Struct,), keepa_ns)
     ann: dict[str, Any] = {k: Any for k in AMAZON_KEYS}
     ann["keepa"] = Optional[keepa_t]  # type: ignore[valid-type]
+    # top-level keys default to None: the check reads each with .get(), so an absent key
+    # and a null one are the same to it (not so inside keepa: a null status is an error)
     ns: dict[str, Any] = {"__annotations__": ann}
-    ns.update({k: unset for k in AMAZON_KEYS})
+    ns.update({k: None for k in AMAZON_KEYS})
     entry_t = type("_Amazon", (msgspec.Struct,), ns)
-    return msgspec.json.Decoder(entry_t).decode, unset
+    return msgspec.json.Decoder(entry_t).decode, unset, msgspec.structs.asdict
 
 
 _UNSET: Any = object()
@@ -108,16 +112,16 @@ def amazon_view(raw: bytes) -> Optional[dict[str, Any]]:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    limit = _max_digits() if _max_digits is not None else 0
     if limit and len(raw) > limit and _long_digit_run(raw, limit):
         return None
-    decode, unset = _DECODER
+    decode, unset, asdict = _DECODER
     try:
         entry = decode(raw)
     except Exception:  # noqa: BLE001 - any refusal: the full parse gives the verdict
         return None
-    view = {k: v for k in AMAZON_KEYS if (v := getattr(entry, k)) is not unset}
-    keepa = view.get("keepa")
+    view: dict[str, Any] = asdict(entry)
+    keepa = view["keepa"]
     if keepa is not None:
         k: dict[str, Any] = {}
         if keepa.status is not unset:

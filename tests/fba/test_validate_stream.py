@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from fbacache.fba.cli_stream import BLOCK
 from fbacache.fba.project import AMAZON_KEYS, KEEPA_KEYS, amazon_view
 from fbacache.fba.safe import open_regular, read_sized
-from fbacache.fba.schemas import check_amazon
+from fbacache.fba.schemas import amazon_is_clean, check_amazon
 
 from .conftest import amazon_entry, build_tree, write_json
 from .test_cli_errors import maintain
@@ -30,7 +30,8 @@ def _agree(raw: bytes) -> None:
         return
     doc = json.loads(raw)  # must not raise: the fast path vouched for the stdlib's verdict
     assert isinstance(doc, dict)
-    assert set(view) == {k for k in AMAZON_KEYS if k in doc}
+    assert set(view) == set(AMAZON_KEYS)
+    assert all(view[k] == doc.get(k) for k in AMAZON_KEYS if k != "keepa")
     assert check_amazon(view, NAME) == check_amazon(doc, NAME)
 
 
@@ -78,8 +79,18 @@ values = st.recursive(scalars, lambda inner: st.one_of(
     max_leaves=8)
 keepas = st.one_of(values, st.fixed_dictionaries(
     {}, optional={k: values for k in KEEPA_KEYS}))
-entries = st.fixed_dictionaries({}, optional={**{k: values for k in AMAZON_KEYS},
-                                              "keepa": keepas, "extra": values})
+asins = st.one_of(values, st.from_regex(r"[A-Z0-9]{10}", fullmatch=True),
+                 st.sampled_from(["B000000001", "b000000001"]))
+likely = {"asin": asins, "asin_queried": asins, "title": st.one_of(values, st.text()),
+          **{k: st.one_of(values, st.floats(allow_nan=False), st.integers())
+             for k in ("current_price", "original_price", "rating", "review_count",
+                       "sales_rank")},
+          "keepa": st.one_of(keepas, st.fixed_dictionaries(
+              {"status": st.text(max_size=5)},
+              optional={"product_details_tab_data": st.one_of(
+                  st.none(), st.dictionaries(st.text(max_size=3), values, max_size=2))}))}
+entries = st.fixed_dictionaries({}, optional={**{k: st.one_of(values, likely[k])
+                                                 for k in AMAZON_KEYS}, "extra": values})
 
 
 @settings(max_examples=300, deadline=None)
@@ -183,3 +194,28 @@ def test_cli_streams_every_invalid_file_and_the_summary(tmp_path):
     assert data["invalid_files"] == n_bad // 4 * 3
     quiet = maintain(tree.cli_args("validate", "--cache-type", "amazon_cache", "--quiet"))
     assert quiet.returncode == 2 and quiet.stdout.splitlines() == errors
+
+
+names = st.one_of(st.just(NAME), st.just("amazon_b000000001_x.json"), st.just("notes.json"),
+                  st.from_regex(r"amazon_[A-Za-z0-9]{10}(_[a-z]{0,3})?\.json", fullmatch=True))
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=entries, name=names)
+def test_clean_shortcut_is_exactly_an_empty_check(doc, name):
+    assert amazon_is_clean(doc, name) == (check_amazon(doc, name) == ([], []))
+
+
+@pytest.mark.parametrize("asin", ["B000000001", "b000000001", "", "B00000000", None, 7])
+def test_clean_shortcut_on_ordinary_entries(asin):
+    doc = amazon_entry("B000000001")
+    doc["asin"] = asin
+    for name in (NAME, "amazon_B000000002_1.json", "x.json"):
+        assert amazon_is_clean(doc, name) == (check_amazon(doc, name) == ([], []))
+
+
+def test_generated_entries_reach_the_clean_case():
+    # the strategy must produce clean entries too, or the equality above proves little
+    from hypothesis import find
+    doc = find(entries, lambda d: amazon_is_clean(d, NAME))
+    assert check_amazon(doc, NAME) == ([], [])
