@@ -336,6 +336,7 @@ def _main(argv: list[str], as_json: bool, outcome: list[int]) -> int:
         from fbacache.fba.cli_stream import ValidateStream
         stream = ValidateStream(as_json=as_json, quiet=args.quiet, verbose=args.verbose,
                                 now=args.now, before_write=bar.close if bar else None)
+    report: Any
     try:
         if args.verb in DESTRUCTIVE and not args.dry_run and not args.yes:
             _confirm(m, args)

@@ -217,8 +217,8 @@ def _verdict(cache_type: str, fi: FileInfo) -> tuple[Verdict, int, float]:
             return ([issue("file.corrupt", f"corrupt: {exc.reason}")], [], True), \
                 st.st_size, st.st_mtime
         errs, warns = check_document(cache_type, doc, name)
-    errors = [issue("file.schema", e) for e in errs]
-    warnings = [issue("file.schema_warning", w) for w in warns]
+    errors: list[str] = [issue("file.schema", e) for e in errs]
+    warnings: list[str] = [issue("file.schema_warning", w) for w in warns]
     if kind == "other" and not fi.rel.endswith("_processing_state.json"):
         warnings.insert(0, issue("file.name", f"file name does not match the {cache_type} "
                                               "naming pattern"))

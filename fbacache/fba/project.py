@@ -51,7 +51,10 @@ _DIGIT_MIN, _DIGIT_MAX = ord("0"), ord("9")
 _max_digits = getattr(sys, "get_int_max_str_digits", None)  # 3.11+ (and patched 3.7-3.10)
 
 
-def _build() -> Optional[tuple[Callable[[bytes], Any], Any]]:
+Decoder = tuple[Callable[[bytes], Any], Any, Callable[[Any], dict[str, Any]]]
+
+
+def _build() -> Optional[Decoder]:
     import os
     if os.environ.get("FBACACHE_JSON") == "stdlib":
         return None
@@ -66,7 +69,7 @@ def _build() -> Optional[tuple[Callable[[bytes], Any], Any]]:
     keepa_ns.update(status=unset, product_details_tab_data=unset)
     keepa_t = type("_Keepa", (msgspec.Struct,), keepa_ns)
     ann: dict[str, Any] = {k: Any for k in AMAZON_KEYS}
-    ann["keepa"] = Optional[keepa_t]  # type: ignore[valid-type]
+    ann["keepa"] = Optional[keepa_t]
     # top-level keys default to None: the check reads each with .get(), so an absent key
     # and a null one are the same to it (not so inside keepa: a null status is an error)
     ns: dict[str, Any] = {"__annotations__": ann}
@@ -129,9 +132,9 @@ def amazon_view(raw: bytes) -> Optional[dict[str, Any]]:
         pdt = keepa.product_details_tab_data
         if pdt is not unset:
             m = memoryview(pdt)  # the value's own bytes, never copied in full
-            if m[:1] == b"{":
+            if bytes(m[:1]) == b"{":
                 k["product_details_tab_data"] = {}
-            elif m == b"null":
+            elif len(m) == 4 and bytes(m) == b"null":
                 k["product_details_tab_data"] = None
             else:
                 return None

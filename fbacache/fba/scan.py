@@ -45,7 +45,7 @@ _RESULTS_DIRS = {"financial_reports", "homepage_analysis", "New folder"}
 _RESULTS_EXT = (".csv", ".xlsx", ".html", ".png")
 
 
-@dataclass(slots=True)
+@dataclass
 class FileInfo:
     """One regular file (or symlink, or special file) found under a cache directory."""
 
