@@ -93,7 +93,10 @@ def amazon_doc(rng: random.Random, asin: str, top: list[str], keepa: list[str],
     for k in top:
         if k == "keepa":
             continue
+        # numbers where the real entries hold numbers (a string rating would give every
+        # entry a schema warning, which real trees do not have)
         doc[k] = (asin if "asin" in k else round(rng.uniform(1, 80), 2) if "price" in k
+                  else round(rng.uniform(1, 5), 1) if k == "rating"
                   else rng.randint(1, 500000) if ("rank" in k or "count" in k)
                   else _words(rng, rng.randint(3, 12)))
     failed = rng.random() < 0.07
@@ -288,13 +291,19 @@ def write_readme(text: str, args: argparse.Namespace) -> None:
     """Put ``text`` under the ``maintain_tree`` heading of benchmarks/README.md."""
     path = os.path.join(REPO, "benchmarks", "README.md")
     start, end = "<!-- maintain_tree:start -->", "<!-- maintain_tree:end -->"
+    notes_mark = "<!-- maintain_tree:notes -->"
     cmd = (f".venv/bin/python benchmarks/maintain_tree.py --files {args.files} "
            f"--rss-files {args.rss_files} --repeat {args.repeat} --write-readme")
     block = (f"{start}\n## maintain on a {args.files}-file FBA tree\n\n`{cmd}`\n\n"
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end of the run "
              "(shared machine: ratios are medians of interleaved runs, each against its floor "
-             f"in the same run).\n\n{text}\n{end}")
+             f"in the same run).\n\n{text}\n{{notes}}{end}")
     old = open(path).read()
+    # the hand-written analysis below the table (after the notes marker) is kept
+    notes = ""
+    if notes_mark in old and end in old:
+        notes = "\n" + old[old.index(notes_mark):old.index(end)]
+    block = block.replace("{notes}", notes)
     if start in old:
         new = old[:old.index(start)] + block + old[old.index(end) + len(end):]
     else:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 from typing import Any, Callable, Optional, cast
 
 from fbacache.errors import CorruptFile
@@ -31,6 +30,7 @@ from fbacache.fba.safe import open_regular, read_regular
 __all__ = [
     "TMP_PREFIX", "Writer", "AtomicFile", "atomic_write_bytes", "atomic_write_json",
     "default_writer", "fsync_dir", "move_file", "copy_file_atomic", "read_json", "is_temp_name",
+    "parse_json_bytes", "fast_json",
 ]
 
 #: Prefix of every temporary file this module creates (``optimize`` removes stale ones).
@@ -75,7 +75,7 @@ class AtomicFile:
         self._mtime = mtime
         directory, name = os.path.split(os.path.abspath(path))
         self._dir = directory
-        self.tmp = os.path.join(directory, f"{TMP_PREFIX}{name[:80]}-{secrets.token_hex(4)}")
+        self.tmp = os.path.join(directory, f"{TMP_PREFIX}{name[:80]}-{os.urandom(4).hex()}")
         try:
             mode = os.stat(path).st_mode & 0o7777  # keep the permissions of the file we replace
         except OSError:
@@ -175,7 +175,16 @@ def _fast_decoder() -> Optional[Callable[[bytes], Any]]:
     return cast(Callable[[bytes], Any], msgspec.json.Decoder().decode)
 
 
-_FAST = _fast_decoder()
+_UNSET: Any = object()
+_FAST: Any = _UNSET  # chosen on first use: `metrics` never parses and never imports msgspec
+
+
+def fast_json() -> bool:
+    """True when :func:`parse_json_bytes` uses msgspec (installed, ``FBACACHE_JSON`` unset)."""
+    global _FAST
+    if _FAST is _UNSET:
+        _FAST = _fast_decoder()
+    return _FAST is not None
 
 
 def parse_json_bytes(path: str, raw: bytes) -> Any:
@@ -186,6 +195,8 @@ def parse_json_bytes(path: str, raw: bytes) -> Any:
     """
     if not raw.strip():
         raise CorruptFile(path, "empty file")
+    if _FAST is _UNSET:
+        fast_json()
     if _FAST is not None and not raw.startswith(b"\xef\xbb\xbf"):
         try:
             return _FAST(raw)

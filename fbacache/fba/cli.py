@@ -38,6 +38,7 @@ from fbacache.fba.cli_output import (
     SCHEMA_VERSION, emit, envelope, quiet_streams, render_backups, render_schedule,
 )
 from fbacache.fba.config import STRATEGIES, FsConfig, load_config
+from fbacache.fba.context import Context
 from fbacache.fba.issues import issue
 from fbacache.fba.numbers import NumberRule, check_number
 from fbacache.fba.ops import Maintenance
@@ -330,10 +331,21 @@ def _main(argv: list[str], as_json: bool, outcome: list[int]) -> int:
     bar = ProgressBar() if tty else None
     clock = time.time if args.now is None else (lambda: args.now)
     m = Maintenance(config, progress=bar, clock=clock)
+    stream = None
+    if args.verb == "validate":  # rows printed as files are checked; only counts kept
+        from fbacache.fba.cli_stream import ValidateStream
+        stream = ValidateStream(as_json=as_json, quiet=args.quiet, verbose=args.verbose,
+                                now=args.now, before_write=bar.close if bar else None)
+    report: Any
     try:
         if args.verb in DESTRUCTIVE and not args.dry_run and not args.yes:
             _confirm(m, args)
-        report = _run(m, args, args.dry_run)
+        if stream is not None:
+            Context(config).select(args.types)  # a bad --cache-type fails before any output
+            report = m.validate(args.types, on_file=stream.on_file,
+                                every_file=stream.every_file, keep=0)
+        else:
+            report = _run(m, args, args.dry_run)
     except _Refused as exc:
         return _fail(EXIT_REFUSED, "refused", exc.code, str(exc), args.verb, as_json, outcome,
                      args.now)
@@ -356,6 +368,9 @@ def _main(argv: list[str], as_json: bool, outcome: list[int]) -> int:
     if not config.enabled and args.verb in DESTRUCTIVE:
         notes.append(issue("config.disabled", "cache.enabled is false: a real run is refused"))
     code = outcome[0] = _STATUS_EXIT[report.status]
+    if stream is not None:
+        stream.finish(report, code, notes)
+        return code
     if as_json:
         data = report.to_dict()
         data["config_notes"] = [{"code": n.code, "message": str(n)} for n in notes]

@@ -22,7 +22,6 @@ from fbacache import __version__
 from fbacache.fba.config import FsConfig
 from fbacache.fba.render import human_bytes, table
 from fbacache.fba.results import BackupListReport, iso_utc
-from fbacache.fba.schedule import render_crontab, render_systemd, schedule_entries
 
 __all__ = ["SCHEMA_VERSION", "envelope", "emit", "quiet_streams", "render_backups",
            "render_schedule", "tool_command"]
@@ -85,6 +84,7 @@ def tool_command(cfg: FsConfig) -> list[str]:
 
 def render_schedule(cfg: FsConfig, fmt: str) -> tuple[str, dict[str, Any]]:
     """``(text, json_fields)`` of the ``schedule`` verb in ``fmt`` (crontab or systemd)."""
+    from fbacache.fba.schedule import render_crontab, render_systemd, schedule_entries
     jobs, notes = schedule_entries(cfg, tool_command(cfg))
     lines, cron_notes = render_crontab(jobs)
     units, unit_notes = render_systemd(jobs)

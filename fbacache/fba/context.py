@@ -11,7 +11,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from fbacache.errors import ConfigError
 from fbacache.fba.atomic import Writer
@@ -74,8 +74,19 @@ class Context:
 
     def scan(self, t: CacheTypeConfig) -> list[FileInfo]:
         """All files of type ``t``'s directory, skipping other types' nested directories."""
+        return list(self.iter_scan(t))
+
+    def iter_scan(self, t: CacheTypeConfig, *, stat: bool = True) -> Iterator[FileInfo]:
+        """:meth:`scan` as a stream: one file at a time, nothing kept (``metrics``, ``validate``).
+
+        ``stat=False``: regular files come without size and mtime (see
+        :func:`~fbacache.fba.scan.scan_dir`).
+
+        Raises (while iterating):
+            OSError: the directory (or a sub-directory) cannot be read.
+        """
         others = [o.directory for o in self.config.cache_types.values() if o.name != t.name]
-        return list(scan_dir(t.name, t.directory, exclude=others))
+        return scan_dir(t.name, t.directory, exclude=others, stat=stat)
 
     def tool_anchor(self, name: str) -> str:
         """Where symlink checks of tool directory ``name`` start (see :func:`~fbacache.fba.safe.anchor_for`)."""
@@ -127,10 +138,13 @@ class Context:
         """True when ``fi`` is older than ``t``'s TTL (never for ``ttl_hours == -1`` or for
         protected files that ``selective_clear_config`` preserves)."""
         ttl = t.ttl_seconds
-        if fi.protected:
-            # the system's memory never expires while selective_clear_config preserves it
-            sel = self.config.selective
-            if not ((t.name == "ai_category_cache" and not sel["preserve_ai_categories"])
-                    or (t.name == "linking_map" and not sel["preserve_linking_map"])):
-                return False
+        if fi.protected and self.preserves_protected(t):
+            return False
         return ttl is not None and fi.age(self.clock()) > ttl
+
+    def preserves_protected(self, t: CacheTypeConfig) -> bool:
+        """True when ``t``'s protected files (the system's memory) never expire:
+        ``selective_clear_config`` preserves them."""
+        sel = self.config.selective
+        return not ((t.name == "ai_category_cache" and not sel["preserve_ai_categories"])
+                    or (t.name == "linking_map" and not sel["preserve_linking_map"]))

@@ -29,7 +29,7 @@ from fbacache.fba.context import Context, Progress, default_load_probe, os_error
 from fbacache.fba.inspect import collect_metrics, validate_files
 from fbacache.fba.safe import make_dirs
 from fbacache.fba.results import (
-    Action, BackupInfo, BackupListReport, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
+    Action, BackupInfo, FileCheck, BackupListReport, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
     RepairReport, RestoreReport, ValidationReport,
 )
 from fbacache.fba.issues import issue
@@ -93,9 +93,19 @@ class Maintenance:
         """
         return collect_metrics(self._ctx(), types, content=content)
 
-    def validate(self, types: Types = None) -> ValidationReport:
-        """Parse and schema-check every file; see :class:`~fbacache.fba.results.FileCheck`."""
-        return validate_files(self._ctx(), types)
+    def validate(self, types: Types = None, *,
+                 on_file: Optional[Callable[[FileCheck], None]] = None,
+                 every_file: bool = True, keep: Optional[int] = None) -> ValidationReport:
+        """Parse and schema-check every file; see :class:`~fbacache.fba.results.FileCheck`.
+
+        By default the report keeps every file's check in ``files``. To stream instead
+        (memory flat in the number of files), pass ``on_file`` (called with each check in
+        scan order as it is made) and ``keep=0``; ``every_file=False`` makes checks only
+        for files with errors or warnings (clean files are counted, nothing more). The
+        counts (``checked_files``, ``invalid_count``...) always cover every file.
+        """
+        return validate_files(self._ctx(), types, on_file=on_file, every_file=every_file,
+                              keep=keep)
 
     def backups(self, cache_type: str) -> list[BackupInfo]:
         """Complete backups of ``cache_type``, oldest first."""

@@ -80,9 +80,9 @@ def _validate(r: ValidationReport, verbose: bool) -> str:
              f.last_modified,
              "; ".join(f.errors + f.warnings)[:160]] for f in shown]
     head = table(["path", "result", "size", "modified", "reason"], rows) if rows else ""
-    n_bad = len(r.invalid)
+    n, n_bad = r.checked_files, r.invalid_count
     return (head + "\n" if head else "") + \
-        f"checked {len(r.files)} file(s): {len(r.files) - n_bad} valid, {n_bad} invalid"
+        f"checked {n} file(s): {n - n_bad} valid, {n_bad} invalid"
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -118,6 +118,16 @@ class FileCheck:
         """The old manager's name for :attr:`path`."""
         return self.path
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields, plus ``file_path`` and ``issues`` (each with its stable code)."""
+        return {"path": self.path, "cache_type": self.cache_type, "is_valid": self.is_valid,
+                "errors": [str(e) for e in self.errors],
+                "warnings": [str(w) for w in self.warnings], "file_size": self.file_size,
+                "last_modified": self.last_modified, "corrupt": self.corrupt,
+                "file_path": self.path,
+                "issues": ([issue_dict(e, "error") for e in self.errors]
+                           + [issue_dict(w, "warning") for w in self.warnings])}
+
 
 @dataclass
 class TypeMetrics:
@@ -158,34 +168,47 @@ class MetricsReport(Report):
 
 @dataclass
 class ValidationReport(Report):
-    """``validate``: every checked file, valid or not."""
+    """``validate``: counts of every checked file, and the checked files it keeps.
+
+    The counts always cover every file. ``files`` holds every :class:`FileCheck` by
+    default; a run that streams them instead (``Maintenance.validate(on_file=...,
+    keep=0)``, as the CLI does) keeps none, so memory does not grow with the tree,
+    and ``omitted_files`` says how many were not kept.
+    """
 
     files: list[FileCheck] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: files checked (valid or not)
+    checked_files: int = 0
+    #: files that failed validation (``is_valid`` false)
+    invalid_count: int = 0
+    #: of those, files that are not valid JSON at all
+    corrupt_count: int = 0
+    #: files with at least one warning (valid or not)
+    warned_count: int = 0
+    #: checked files not kept in ``files``
+    omitted_files: int = 0
 
     @property
     def invalid(self) -> list[FileCheck]:
-        """The files that failed validation."""
+        """The kept files that failed validation (all of them unless files were omitted)."""
         return [f for f in self.files if not f.is_valid]
 
     @property
     def status(self) -> str:
         """``error`` when any file is invalid or the run failed."""
-        if self.errors or self.invalid:
+        if self.errors or self.invalid_count:
             return "error"
-        if self.warnings or any(f.warnings for f in self.files):
+        if self.warnings or self.warned_count:
             return "warning"
         return "ok"
 
     def _legacy(self, d: dict[str, Any]) -> None:
-        bad = len(self.invalid)
-        d.update(total_files=len(self.files), valid_files=len(self.files) - bad,
+        bad = self.invalid_count
+        d.update(total_files=self.checked_files, valid_files=self.checked_files - bad,
                  invalid_files=bad)
-        for f, fd in zip(self.files, d["files"]):
-            fd["file_path"] = f.path
-            fd["issues"] = ([issue_dict(e, "error") for e in f.errors]
-                            + [issue_dict(w, "warning") for w in f.warnings])
+        d["files"] = [f.to_dict() for f in self.files]
 
 
 @dataclass

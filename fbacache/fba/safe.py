@@ -43,7 +43,7 @@ from typing import Optional
 from fbacache.errors import NotRegularFile, UnsafePath
 
 __all__ = [
-    "open_regular", "read_regular", "read_bounded", "confine", "within", "anchor_for",
+    "open_regular", "read_regular", "read_sized", "read_bounded", "confine", "within", "anchor_for",
     "make_dirs", "real_dir", "describe_mode",
 ]
 
@@ -114,15 +114,29 @@ def read_bounded(fd: int, limit: Optional[int] = None) -> Optional[bytes]:
             return None
 
 
+def read_sized(fd: int, size: int) -> bytes:
+    """Read ``fd`` to its end, given its ``fstat`` size: one ``os.read`` in the common case.
+
+    Asks for ``size + 1`` bytes: getting exactly ``size`` means the whole file was read
+    (a regular file returns fewer bytes than asked only at its end); getting more (the
+    file grew) or fewer (it shrank, or a short read) reads on to the real end, so the
+    result is always the whole content, never a cut-off copy.
+    """
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    rest = read_bounded(fd)
+    assert rest is not None
+    return data + rest
+
+
 def read_regular(path: str) -> bytes:
     """The content of the regular file ``path`` (see :func:`open_regular` for what is refused)."""
-    fd, _ = open_regular(path)
+    fd, st = open_regular(path)
     try:
-        data = read_bounded(fd)
+        return read_sized(fd, st.st_size)
     finally:
         os.close(fd)
-    assert data is not None
-    return data
 
 
 def within(path: str, directory: str) -> bool:

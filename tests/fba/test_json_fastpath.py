@@ -18,14 +18,14 @@ SAMPLES = [b'{"a": 1}', b"[1, 2.5, -0.0, 1e308]", b'{"a": NaN, "b": Infinity}',
 CODE = """
 import json, sys
 from fbacache.errors import CorruptFile
-from fbacache.fba.atomic import parse_json_bytes, _FAST
+from fbacache.fba.atomic import parse_json_bytes, fast_json
 out = []
 for raw in json.loads(sys.stdin.read()):
     try:
         out.append(["ok", repr(parse_json_bytes("f", raw.encode("latin-1")))])
     except CorruptFile as exc:
         out.append(["corrupt", exc.reason])
-print(json.dumps({"fast": _FAST is not None, "out": out}))
+print(json.dumps({"fast": fast_json(), "out": out}))
 """
 
 
