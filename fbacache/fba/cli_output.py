@@ -27,7 +27,7 @@ from fbacache.fba.schedule import render_crontab, render_systemd, schedule_entri
 __all__ = ["SCHEMA_VERSION", "envelope", "emit", "quiet_streams", "render_backups",
            "render_schedule", "tool_command"]
 
-#: Version of the ``--json`` output's shape (docs/maintain.md, "JSON output").
+#: Version of the ``--json`` output's shape (docs/maintain.md in the sdist, "JSON output").
 SCHEMA_VERSION = 1
 
 
