@@ -2,8 +2,10 @@
 # The wheel on every other CPython this machine has (3.9, 3.10, 3.12, 3.13 where installed; the
 # main run and scripts/test-dist.sh cover .venv's): build the sdist once, then per Python build a
 # wheel FROM THE SDIST'S GENERATED C WITH NO CYTHON (the path a user without Cython takes),
-# repair it to a manylinux tag with auditwheel, check its tags, install it into a fresh venv
-# outside the checkout and run the sdist's core and cachetools-contract tests against it.
+# repair it to a manylinux tag with auditwheel, check it (scripts/check_wheel.py), install it
+# into a fresh venv outside the checkout and run cibuildwheel's test step as pyproject.toml
+# configures it (test-requires, test-command with {project} = the unpacked sdist): the core
+# tests, the cachetools contract and the package checks against the installed wheel.
 # A version that is not installed is reported and skipped; one that is installed must pass.
 # cachetools is installed for the contract's module, but the comparison runs ON cachetools are
 # the main run's (cachetools releases differ in a few edge cases, e.g. 6.2 on 3.9 accepts
@@ -38,13 +40,19 @@ mkdir "$WORK/src" && tar -xzf "$SDIST" -C "$WORK/src"
 SRC="$(ls -d "$WORK"/src/fbacache-*)"
 rm -rf "$SRC/fbacache"  # the tests must import the installed wheel, not the sources
 
+# [tool.cibuildwheel] test-requires, or test-command with {project} replaced by the 2nd argument
+CIBW='import sys, tomllib
+c = tomllib.load(open("pyproject.toml", "rb"))["tool"]["cibuildwheel"]
+print(" ".join(c["test-requires"]) if sys.argv[1] == "requires"
+      else c["test-command"].replace("{project}", sys.argv[2]))'
+cibw() { (cd "$ROOT" && "$VPY" -c "$CIBW" "$@"); }
+
 for v in "${versions[@]}"; do
     py="$(find_python "$v")"
     if [ -z "$py" ]; then
         echo "== python $v: not installed here, skipped"
         continue
     fi
-    tag="cp${v/./}"
     echo "== python $v ($py): wheel from the sdist's C, auditwheel, tests against the installed wheel"
     venv="$WORK/venv-$v"
     "$py" -m venv "$venv"
@@ -58,33 +66,12 @@ for v in "${versions[@]}"; do
     auditwheel repair -w "$WORK/wheel-$v" "$raw" >"$WORK/repair-$v.txt" 2>&1 ||
         { cat "$WORK/repair-$v.txt"; exit 1; }
     wheel="$(ls "$WORK/wheel-$v"/fbacache-*.whl)"
-    "$VPY" - "$wheel" "$tag" <<'PY'
-import os, subprocess, sys, tempfile, zipfile
-wheel, tag = sys.argv[1:]
-name = os.path.basename(wheel)
-# one interpreter/ABI tag for this Python, manylinux platform tags only (uploadable to PyPI)
-_, _, py_tag, abi_tag, platforms = name[:-len(".whl")].split("-")
-assert (py_tag, abi_tag) == (tag, tag), name
-assert all(p.startswith(("manylinux_2_", "manylinux2014_")) for p in platforms.split(".")), name
-z = zipfile.ZipFile(wheel)
-names = z.namelist()
-assert not [n for n in names if n.endswith((".pyx", ".pxi", ".pxd", ".c"))], f"sources in {name}"
-assert not [n for n in names if ".libs/" in n], f"auditwheel grafted libraries into {name}"
-sos = [n for n in names if n.startswith("fbacache/_core/") and n.endswith(".so")]
-assert len(sos) == 2 and all(f"{tag}-x86_64-linux-gnu" in n for n in sos), sos
-with tempfile.TemporaryDirectory() as d:
-    for so in sos:
-        path = z.extract(so, d)
-        sections = subprocess.run(["readelf", "-S", path], capture_output=True, text=True).stdout
-        dynamic = subprocess.run(["readelf", "-d", path], capture_output=True, text=True).stdout
-        assert ".debug_info" not in sections, f"{so} keeps its debug info"
-        # the build machine's library paths (pyenv's LDSHARED adds one) must not ship
-        assert "RPATH" not in dynamic and "RUNPATH" not in dynamic, f"{so}: {dynamic}"
-print(f"   {name}: tags OK, {len(sos)} stripped modules, no sources, no RUNPATH")
-PY
-    pip_q "$venv/bin/python" "$wheel" pytest pytest-timeout pytest-benchmark hypothesis psutil cachetools
-    (cd "$SRC" && "$venv/bin/python" -c 'import fbacache, sys; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__')
-    (cd "$SRC" && FBACACHE_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        -p no:randomly tests/core tests/caches/test_caches_contract.py tests/package \
-        -k "not cachetools")
+    "$VPY" "$ROOT/scripts/check_wheel.py" --manylinux "$wheel"
+    # cibuildwheel's test step, as pyproject.toml configures it: its test-requires, then its
+    # test-command from a directory outside the project, {project} being the unpacked sdist
+    # shellcheck disable=SC2046  # test-requires: requirement strings without spaces
+    pip_q "$venv/bin/python" "$wheel" $(cibw requires)
+    (cd "$WORK" && "$venv/bin/python" -c 'import fbacache; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__')
+    (cd "$WORK" && PATH="$venv/bin:$PATH" FBACACHE_REQUIRE_EXTENSIONS=1 \
+        sh -c "$(cibw command "$SRC")")
 done
