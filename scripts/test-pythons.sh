@@ -4,7 +4,7 @@
 # wheel FROM THE SDIST'S GENERATED C WITH NO CYTHON (the path a user without Cython takes),
 # repair it to a manylinux tag with auditwheel, check it (scripts/check_wheel.py), install it
 # into a fresh venv outside the checkout and run cibuildwheel's test step as pyproject.toml
-# configures it (test-requires, test-command with {project} = the unpacked sdist): the core
+# configures it (test-extras, test-requires, test-command with {project} = the unpacked sdist): the core
 # tests, the cachetools contract and the package checks against the installed wheel.
 # A version that is not installed is reported and skipped; one that is installed must pass.
 # cachetools is installed for the contract's module, but the comparison runs ON cachetools are
@@ -40,11 +40,12 @@ mkdir "$WORK/src" && tar -xzf "$SDIST" -C "$WORK/src"
 SRC="$(ls -d "$WORK"/src/fbacache-*)"
 rm -rf "$SRC/fbacache"  # the tests must import the installed wheel, not the sources
 
-# [tool.cibuildwheel] test-requires, or test-command with {project} replaced by the 2nd argument
+# [tool.cibuildwheel] test-extras, test-requires, or test-command with {project} = the 2nd argument
 CIBW='import sys, tomllib
 c = tomllib.load(open("pyproject.toml", "rb"))["tool"]["cibuildwheel"]
-print(" ".join(c["test-requires"]) if sys.argv[1] == "requires"
-      else c["test-command"].replace("{project}", sys.argv[2]))'
+arg = sys.argv[1]
+print(",".join(c["test-extras"]) if arg == "extras" else " ".join(c["test-requires"])
+      if arg == "requires" else c["test-command"].replace("{project}", sys.argv[2]))'
 cibw() { (cd "$ROOT" && "$VPY" -c "$CIBW" "$@"); }
 
 for v in "${versions[@]}"; do
@@ -70,7 +71,7 @@ for v in "${versions[@]}"; do
     # cibuildwheel's test step, as pyproject.toml configures it: its test-requires, then its
     # test-command from a directory outside the project, {project} being the unpacked sdist
     # shellcheck disable=SC2046  # test-requires: requirement strings without spaces
-    pip_q "$venv/bin/python" "$wheel" $(cibw requires)
+    pip_q "$venv/bin/python" "$wheel[$(cibw extras)]" $(cibw requires)
     (cd "$WORK" && "$venv/bin/python" -c 'import fbacache; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__')
     (cd "$WORK" && PATH="$venv/bin:$PATH" FBACACHE_REQUIRE_EXTENSIONS=1 \
         sh -c "$(cibw command "$SRC")")
