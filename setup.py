@@ -11,7 +11,9 @@ the same results, only slower. So:
   build cannot pass by testing the fallback).
 - The sdist ships the Cython-generated ``.c``: with no Cython at hand it is compiled directly.
 - Release builds carry no debug info (``-g0``, stripped at link time where the linker
-  supports it); ``FBACACHE_DEBUG_BUILD=1`` keeps it for profiling and gdb.
+  supports it) and no library search path of the build machine (an interpreter built with
+  ``-Wl,-rpath`` in its LDSHARED, as pyenv's are, would put its own lib directory in every
+  module's RUNPATH; the modules need only libc); ``FBACACHE_DEBUG_BUILD=1`` keeps both.
 """
 import os
 import sys
@@ -68,8 +70,19 @@ def _warn(reason):
     sys.stderr.write(f"\n{bar}\nWARNING: {HOWTO.format(reason=reason)}\n{bar}\n\n")
 
 
+def _without_rpath(command):
+    """The link command minus ``-Wl,-rpath,...`` / ``-Wl,-R...`` (see the module docstring)."""
+    return [a for a in command if not a.startswith(("-Wl,-rpath", "-Wl,-R"))]
+
+
 class OptionalBuildExt(build_ext):
     """build_ext that falls back to the pure-Python core when compiling fails."""
+
+    def build_extensions(self):
+        linker = getattr(self.compiler, "linker_so", None)
+        if linker and not _flag("FBACACHE_DEBUG_BUILD") and sys.platform.startswith("linux"):
+            self.compiler.linker_so = _without_rpath(linker)
+        super().build_extensions()
 
     def run(self):
         try:

@@ -3,6 +3,10 @@
 Public names are imported lazily on first use so that ``import fbacache`` stays
 cheap and optional dependencies (redis, prometheus-client) load only when a
 feature that needs them is used.
+
+The guides (``docs/*.md``), the test suite, the benchmarks and the scripts that docstrings name
+are not installed with the wheel: they are in the source distribution, "the sdist"
+(``pip download --no-binary fbacache --no-deps fbacache`` fetches it; ``docs/`` is at its top).
 """
 from __future__ import annotations
 

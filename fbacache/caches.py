@@ -7,7 +7,7 @@ Switching from cachetools is one import::
 Constructor signatures, attributes (``maxsize``, ``currsize``, ``getsizeof``,
 ``ttl``, ``ttu``, ``timer``), ``expire()``, ``popitem()`` and ``__missing__``
 behave as in cachetools 8: cachetools' own tests for these classes pass on both
-cores (scripts/cachetools-suite.sh).  The differences that remain (docs/caches.md
+cores (the sdist's scripts/cachetools-suite.sh).  The differences that remain (its docs/caches.md
 gives the reasons):
 
 * Eviction happens inside the core: overriding ``popitem()`` in a subclass
@@ -178,7 +178,7 @@ class ProbabilityCache(_Cache[_KT, _VT]):
 
 
 class AdaptiveCache(_Cache[_KT, _VT]):
-    """Adaptive cache: balances recency and frequency on its own (see docs/adaptive.md).
+    """Adaptive cache: balances recency and frequency on its own (the sdist's docs/adaptive.md).
 
     W-TinyLFU with a self-tuning window: a scan of one-time keys does not flush
     keys in repeated use.  ``seed`` seeds the admission jitter (default fixed).

@@ -126,7 +126,7 @@ def compile_pattern(pattern: str) -> Callable[[str], Any]:
 # Two encoders produce that JSON: the general one (``argument_form`` + json),
 # and ``_text``, which writes the same bytes directly for the simple types
 # (str, int, float, bool, None, bytes, tuples and lists of those) about ten
-# times faster. tests/decorators/test_cached_keys.py checks they agree.
+# times faster. The sdist's tests/decorators/test_cached_keys.py checks they agree.
 
 _SEQ_TAGS: dict[type, str] = {list: "l", tuple: "t"}  # exact types; subclasses keep their name
 

@@ -64,7 +64,7 @@ def _make_signer(config: CacheManagerConfig) -> Any:
 
 
 class CacheManager:
-    """Thread-safe cache front end; see the module docstring and docs/manager.md.
+    """Thread-safe cache front end; see the module docstring and the sdist's docs/manager.md.
 
     ``CacheManager(config)`` or ``CacheManager(**config_fields)``; ``timer`` (a
     monotonic clock in seconds) may also be passed as a keyword, and
@@ -257,7 +257,7 @@ class CacheManager:
 
     def _context(self, key: Hashable) -> bytes:
         # The signature covers the namespace, the key's type and the key: a signed value
-        # cannot be moved to another key, type or namespace (docs/threat-model.md).
+        # cannot be moved to another key, type or namespace (the sdist's docs/threat-model.md).
         if self._codec is None or self._codec.signer is None:
             return b""
         return self._backend.signing_context(key)
@@ -594,7 +594,7 @@ class CacheManager:
 
     # ------------------------------------------------------------------ metrics
     def get_metrics(self) -> ManagerMetrics:
-        """Counters, rates, sizes and codec timings (see docs/manager.md for each key)."""
+        """Counters, rates, sizes and codec timings (each key: docs/manager.md in the sdist)."""
         codec = self._codec.stats.snapshot() if self._codec is not None else {}
         own = {
             "sets": self._sets_done(), "deletes": self._deletes.value,

@@ -39,7 +39,7 @@ class ManagerOptions(TypedDict, total=False):
 
 
 class ManagerMetrics(TypedDict):
-    """``CacheManager.get_metrics()`` (docs/manager.md describes each key)."""
+    """``CacheManager.get_metrics()`` (docs/manager.md in the sdist describes each key)."""
 
     hits: int
     misses: int

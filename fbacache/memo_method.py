@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fbacache._callkeys import methodkey
 from fbacache.memo import _NO_LOCK, MemoizedFunction
@@ -156,7 +156,13 @@ class CachedMethod:
         return self
 
 
-class BoundCachedMethod(MemoizedFunction[..., Any]):
+if TYPE_CHECKING:
+    _Bound = MemoizedFunction[..., Any]
+else:  # Python 3.9's Generic refuses ``...`` for a typing_extensions ParamSpec at run time
+    _Bound = MemoizedFunction
+
+
+class BoundCachedMethod(_Bound):
     """A cached method reached through its instance (one per instance and method)."""
 
     def __init__(self, descriptor: CachedMethod, obj: Any) -> None:

@@ -23,7 +23,7 @@ Layout (all segments are LRU lists, head = least recently used)::
 
 Every decision is integer arithmetic on 64-bit values (``& M64``) derived from ``hash(key)``,
 so the compiled port (uint64 arithmetic) makes bit-for-bit the same decisions.  See
-docs/adaptive.md for the rationale and the measured hit ratios.
+docs/adaptive.md in the sdist for the rationale and the measured hit ratios.
 """
 from __future__ import annotations
 

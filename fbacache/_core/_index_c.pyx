@@ -213,7 +213,7 @@ include "_adaptive.pxi"
 cdef class Index:
     """A bounded key -> value index with a pluggable eviction policy and expiry.
 
-    See docs/core-api.md for every operation and its cost.
+    See docs/core-api.md in the sdist for every operation and its cost.
 
     >>> idx = Index("lru", max_entries=2)
     >>> idx.set("a", 1); idx.set("b", 2); _ = idx.get("a"); idx.set("c", 3)

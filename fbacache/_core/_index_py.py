@@ -5,7 +5,7 @@ object (``_policies_py``) which key to evict.  The compiled twin
 (``_index_c.pyx``) has the same names and must behave identically: a
 hypothesis state machine drives both with the same operations.
 
-Not thread-safe: the caller owns locking.  See docs/core-api.md for the
+Not thread-safe: the caller owns locking.  See docs/core-api.md (in the sdist) for the
 complexity of every operation.
 """
 from __future__ import annotations

@@ -42,7 +42,7 @@ class TieredBackend(Backend):
     (default: the manager's ``max_entries`` / ``max_bytes``), ``l1_max_ttl`` (seconds an L1
     copy may live at most; None = up to the L2 TTL) and ``invalidation_ping_interval``.
     On Redis Cluster (Redis >= 7) the invalidation channel is a sharded one; see
-    :mod:`fbacache.backends.redis.invalidation` and docs/redis.md section 7 for what that changes.
+    :mod:`fbacache.backends.redis.invalidation` and the sdist's docs/redis.md, "Redis Cluster".
     """
 
     name = "tiered"

@@ -1,4 +1,4 @@
-"""Filesystem adapter for the FBA cache directories (see ``docs/maintain.md``).
+"""Filesystem adapter for the FBA cache directories (guide: the sdist's docs/maintain.md).
 
 ``Maintenance`` and ``JsonFileStore`` are loaded on first use (PEP 562), so the CLI's
 read-only verbs start without importing the backup and clearing machinery.

@@ -12,7 +12,7 @@ before or after the verb. ``clear``, ``restore``, ``repair`` and ``optimize``
 change files and ask for confirmation unless ``--yes`` (or ``--dry-run``);
 without a terminal they refuse.
 
-Exit codes, one table for every verb and every path (see ``docs/maintain.md``):
+Exit codes, one table for every verb and every path (also in the sdist's docs/maintain.md):
 0 ok, 1 warnings found, 2 error (including bad usage), 3 refused (confirmation
 declined, ``cache.enabled: false``, a strategy not in
 ``strategies.clearing.available``). Errors are one line on stderr, never a

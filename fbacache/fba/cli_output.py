@@ -26,7 +26,7 @@ from fbacache.fba.results import BackupListReport, iso_utc
 __all__ = ["SCHEMA_VERSION", "envelope", "emit", "quiet_streams", "render_backups",
            "render_schedule", "tool_command"]
 
-#: Version of the ``--json`` output's shape (docs/maintain.md, "JSON output").
+#: Version of the ``--json`` output's shape (docs/maintain.md in the sdist, "JSON output").
 SCHEMA_VERSION = 1
 
 

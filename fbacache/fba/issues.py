@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = ["CODES", "Issue", "issue", "code_of", "issue_dict"]
 
-#: Every code a report may carry, with what it means (docs/maintain.md prints this table).
+#: Every code a report may carry, with what it means (the sdist's docs/maintain.md prints it).
 CODES: dict[str, str] = {
     "dir.missing": "a configured cache directory does not exist",
     "dir.unreadable": "a cache directory cannot be read (permissions, not a directory)",

@@ -84,7 +84,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field plus ``status``, ``issues`` (each with its stable
         code) and the old cache manager's keys where they mean the same thing
-        (``docs/maintain.md`` lists the mapping)."""
+        (docs/maintain.md in the sdist lists the mapping)."""
         d = dataclasses.asdict(self)  # type: ignore[call-overload]
         d["status"] = self.status
         d["success"] = self.status != "error"

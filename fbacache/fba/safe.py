@@ -17,7 +17,7 @@ filesystem backend go through the functions here to apply them:
   :class:`~fbacache.errors.UnsafePath`, never followed.
 
 What is not covered: an attacker racing the tool *between* a check and the
-``rename``/``unlink`` that follows it (see ``docs/threat-model.md``).
+``rename``/``unlink`` that follows it (see docs/threat-model.md in the sdist).
 
 Example:
     >>> import tempfile

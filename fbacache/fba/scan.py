@@ -1,6 +1,6 @@
 """Walk one cache directory and classify every file, without following symlinks.
 
-Classification is by name (the FBA layout, see ``docs/maintain.md``):
+Classification is by name (the FBA layout; docs/maintain.md in the sdist):
 
 * ``entry``   a cache file of the directory's type (``amazon_*.json`` ...);
 * ``results`` FBA results (``fba_summary_*``, financial reports...): never matched by anything;

@@ -3,8 +3,8 @@
 - :mod:`fbacache.testing.backend_suite`: the contract every storage backend passes.
 - :mod:`fbacache.testing.clock`: a hand-moved clock and stress-loop scaling.
 - :class:`RedisServer` / :class:`RedisCluster` (``redis_server``, ``redis_cluster``): private
-  real redis-server processes for tests of code that uses the cache (docs/redis.md); they stay
-  public because the docs and ``benchmarks/bench_redis.py`` use them.
+  real redis-server processes for tests of code that uses the cache (sdist: docs/redis.md);
+  they stay public because the docs and the sdist's benchmarks/bench_redis.py use them.
 """
 from __future__ import annotations
 

@@ -165,8 +165,9 @@ class RedisServer:
                  _bus_offset: int | None = None) -> None:
         exe = executable or find_redis_server()
         if not exe:
-            raise ServerProcessError("redis-server not found on PATH; run scripts/install-redis.sh "
-                                     "or set FBACACHE_REDIS_SERVER")
+            raise ServerProcessError("redis-server not found on PATH: install it (e.g. apt-get "
+                                     "install redis-server; the sdist's "
+                                     "scripts/install-redis.sh does) or set FBACACHE_REDIS_SERVER")
         self.executable = exe
         self.version = redis_server_version(exe)
         if self.version[0] < 6:

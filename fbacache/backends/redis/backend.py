@@ -14,7 +14,7 @@ Every call goes through :class:`~fbacache.backends.redis.fallback.FallbackGuard`
 jittered backoff, then a circuit breaker; while Redis is unreachable the calls are served
 by a :class:`~fbacache.backends.memory.MemoryBackend` without raising. What this process
 wrote during the outage stays in that local fallback until Redis is back; then those keys
-are *invalidated* in Redis (never replayed) and the fallback is emptied (docs/redis.md).
+are *invalidated* in Redis (never replayed) and the fallback is emptied (the sdist's docs/redis.md).
 
 Fork safety: each call compares :data:`fbacache.backends.redis.forksafe.generation` (bumped
 in every forked child) with the value it was built under; a forked child builds its own
@@ -64,7 +64,7 @@ _QUIET: Any = object()  # _execute: no invalidation message for this pipeline
 class RedisBackend(Backend):
     """Entries in Redis under a versioned prefix; automatic in-memory fallback.
 
-    ``backend_config`` options (all optional) are documented in docs/redis.md: ``url``
+    ``backend_config`` options (all optional) are documented in the sdist's docs/redis.md: ``url``
     (``redis://...``; ``redis+cluster://`` or ``cluster=True`` for Redis Cluster),
     ``namespace`` (default: ``key_prefix`` or ``"default"``), ``pool_size``,
     ``socket_timeout``, ``connect_timeout``, ``retry_attempts``, ``retry_deadline``,

@@ -104,7 +104,7 @@ def _int(options: Mapping[str, Any], name: str, default: int, minimum: int = 1) 
 
 @dataclass(frozen=True)
 class RedisOptions:
-    """Validated ``backend_config`` of the redis and tiered backends (see docs/redis.md)."""
+    """Validated ``backend_config`` of the redis and tiered backends (sdist: docs/redis.md)."""
 
     url: str = "redis://127.0.0.1:6379/0"
     cluster: bool = False
@@ -337,7 +337,7 @@ def make_client(opts: RedisOptions) -> Any:
     """A redis-py client for ``opts``: standalone ``redis.Redis`` or ``RedisCluster``.
 
     redis-py's own retries are disabled (``Retry(NoBackoff(), 0)``): a hidden retry would
-    hide failures from our breaker and multiply latency (see docs/redis.md, quirks).
+    hide failures from our breaker and multiply latency (docs/redis.md in the sdist, "Quirks").
     """
     no_retry = RedisPyRetry(NoBackoff(), 0)
     try:

@@ -21,7 +21,7 @@ msgpack only, and a malformed one is treated as "everything changed" (safe, neve
 
 On Redis Cluster the channel is a *sharded* channel (Redis 7: ``SPUBLISH``/``SSUBSCRIBE``):
 it hashes to one slot, so it lives on the shard that owns that slot and no message crosses the
-cluster bus to the other shards. Two differences follow (docs/redis.md, section 8):
+cluster bus to the other shards. Two differences follow (sdist: docs/redis.md, "Redis Cluster"):
 
 - The write and its message go to different nodes, so one pipeline cannot order them: the
   message is sent only once the write's replies are in. Otherwise a subscriber could receive
