@@ -6,9 +6,9 @@ dict of the rest costs most of a validation. With msgspec (the ``fast`` extra) a
 decoder builds only those keys and checks the syntax of everything else without
 building it.
 
-The verdict must be the stdlib parser's (``docs/maintain.md``), so :func:`amazon_view`
-answers only when it can vouch for that, and returns ``None`` (the caller then parses in
-full, as before) for anything unusual:
+The verdict must be the stdlib parser's (the sdist's ``docs/maintain.md``), so
+:func:`amazon_view` answers only when it can vouch for that, and returns ``None`` (the
+caller then parses in full, as before) for anything unusual:
 
 * bytes that are not UTF-8: msgspec skips strings without decoding them, the stdlib
   refuses the file;
@@ -22,7 +22,7 @@ full, as before) for anything unusual:
 Whatever is returned maps each of :data:`AMAZON_KEYS` to the value ``json.loads`` gives
 (``None`` when absent: the check reads them with ``.get``), and ``keepa`` to the keys of
 :data:`KEEPA_KEYS` it has (``product_details_tab_data`` as ``{}`` when it is an object,
-which is all the check looks at). ``tests/fba/test_validate_stream.py`` holds the
+which is all the check looks at). The sdist's ``tests/fba/test_validate_stream.py`` holds the
 check's results on the view equal to those on the full document, for generated and
 hostile inputs.
 

@@ -133,7 +133,8 @@ def amazon_is_clean(doc: dict[str, Any], name: str = "") -> bool:
     """Exactly ``check_amazon(doc, name) == ([], [])``, without building any message.
 
     Most entries are clean; ``validate`` asks this first and runs :func:`check_amazon`
-    only for the others (``tests/fba/test_validate_stream.py`` holds the two equal).
+    only for the others (the sdist's ``tests/fba/test_validate_stream.py`` holds
+    the two equal).
     """
     asin = doc.get("asin") or doc.get("asin_queried")
     if not isinstance(asin, str) or not _ASIN.match(asin):
