@@ -45,3 +45,27 @@ def test_bench_core_refuses_the_twin_without_flag() -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 2
     assert "CORE_IMPLEMENTATION" in proc.stderr
+
+
+APP = SCRIPT.parent / "bench_app.py"
+
+
+@pytest.mark.timeout(120)
+def test_bench_app_runs_every_row_and_prints_its_targets(tmp_path: Path) -> None:
+    """bench_app (issue 13's table) in miniature: every row timed, every target judged."""
+    out_json = tmp_path / "app.json"
+    cmd = [sys.executable, str(APP), "--rounds", "1", "--keys", "64", "--calls", "2048",
+           "--threads", "2", "--thread-calls", "4096", "--no-memory", "--json", str(out_json)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    report = json.loads(out_json.read_text())
+    for row in ("functools.lru_cache hit", "fbacache.cached hit", "CacheManager().get hit",
+                "CacheManager().get_or_set hit", "CacheManager().set",
+                "CacheManager(pickle).get hit", "pickle loads alone"):
+        assert report["times_ns"][row] > 0, row
+    judged = [t[0] for t in report["targets"]]
+    assert any(t.startswith("get_or_set hit / get hit") for t in judged), judged
+    assert report["extra"]["threads manager"] > 0
+    assert "targets (issue 13)" in proc.stdout
