@@ -248,8 +248,8 @@ def test_channel_master_stalled_then_killed_and_restarted(redis_cluster_factory,
     assert b.backend.bus.wait_up(30) and b.backend.bus.node == address(owner)
     wait_for(lambda: b.get(off) == "v1", what="the other shards to serve again")
     assert b.get(on) is None  # lost with the node: L1 did not keep it
-    wait_for(lambda: a.set(on, "v2") or b.get(on) == "v2", what="a new write to reach B")
-    wait_for(lambda: b.backend.l1.peek(on) is not None or b.get(on) != "v2",
+    wait_for(lambda: a.set(on, "v2") and b.get(on) == "v2", what="a new write to reach B")
+    wait_for(lambda: b.get(on) == "v2" and b.backend.l1.peek(on) is not None,
              what="B's L1 to be used again")
     assert b.get_metrics()["invalidation_channel_losses"] >= 2
 
@@ -298,7 +298,7 @@ def test_failover_manual_and_automatic(redis_cluster_factory, make_manager):
              what="the replica to be promoted")
     wait_for(lambda: b.backend.bus.up and b.backend.bus.node == address(first), timeout=30,
              what="B to resubscribe on the promoted replica")
-    wait_for(lambda: a.set(key, "v3") or b.get(key) == "v3", timeout=30,
+    wait_for(lambda: a.set(key, "v3") and b.get(key) == "v3", timeout=30,
              what="a write after the failover to reach B")
     received = b.backend.bus.received.value
     a.set(key, "v4")
