@@ -140,6 +140,8 @@ class CacheManager:
         # reentrant: start() holds it while starting the worker, which reports first use
         self._state_lock = threading.RLock()
         self._running = False
+        self._backend_suspended = False
+        self._closed = False
         self.start()
 
     @classmethod
@@ -176,22 +178,38 @@ class CacheManager:
         real check. It used to return the manager, which is falsy while empty.
         """
         with self._state_lock:
+            if self._closed:
+                raise ManagerNotRunning("the CacheManager is closed; create a new one")
             self._running = True
             self._install_fast_path()
             if self.config.prefetch_loader is not None and not self._prefetcher.worker_running:
                 self._prefetcher.start_worker(self.config.prefetch_loader)
+            if self._backend_suspended:
+                self._backend.resume()
+                self._backend_suspended = False
         return True
 
     def stop(self) -> None:
-        """Stop the prefetch worker; later operations raise ManagerNotRunning. Data is kept."""
+        """Stop the prefetch worker and the backend's background threads (a tiered
+        backend's subscriber); later operations raise ManagerNotRunning. Data is kept:
+        ``start()`` (or entering a ``with`` block) resumes. Connections stay open until
+        ``close()``."""
         with self._state_lock:
             self._running = False
             self._install_fast_path()  # back to the checking methods
+            if not self._backend_suspended:
+                self._backend.suspend()
+                self._backend_suspended = True
         self._prefetcher.stop_worker()
 
     def close(self) -> None:
-        """Stop and release the backend (connections, memory). Not restartable."""
+        """Stop and release the backend (connections, threads, memory). Not restartable:
+        a later ``start()`` raises ManagerNotRunning. Closing twice is harmless."""
         self.stop()
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
         self._backend.close()
 
     def __enter__(self) -> "CacheManager":

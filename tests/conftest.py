@@ -1,7 +1,11 @@
 """Session-wide checks shared by every test package."""
 from __future__ import annotations
 
+import gc
 import os
+import threading
+import time
+from typing import Iterator
 
 import pytest
 
@@ -36,6 +40,25 @@ def pytest_collect_file(file_path, parent):  # type: ignore[no-untyped-def]
     outcome = yield
     outcome.force_result([c for c in outcome.get_result()
                           if type(c).__name__ != "DoctestModule"])
+
+
+def _subscribers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "fbacache-invalidation"}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_subscriber() -> Iterator[None]:
+    """A test leaves no tiered-backend subscriber thread behind (closed, stopped or dropped
+    managers all end theirs). A leaked one keeps a Redis connection and PINGs the session
+    server, which other tests count commands on."""
+    before = _subscribers()
+    yield
+    deadline = time.monotonic() + 5.0
+    while _subscribers() - before and time.monotonic() < deadline:
+        gc.collect()  # a dropped manager ends its thread once collected
+        time.sleep(0.02)
+    leaked = _subscribers() - before
+    assert not leaked, f"{len(leaked)} invalidation subscriber thread(s) outlived the test"
 
 
 @pytest.fixture(scope="session", params=["c", "py"])

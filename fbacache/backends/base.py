@@ -175,6 +175,15 @@ class Backend(ABC):
         """Verify internal invariants; raise :class:`~fbacache.errors.InvariantViolation`
         (an AssertionError, raised explicitly so ``python -O`` keeps the check) if broken."""
 
+    def suspend(self) -> None:
+        """Stop background work (threads) while the manager is stopped; data is kept.
+
+        ``resume()`` starts it again. Backends without background work do nothing.
+        """
+
+    def resume(self) -> None:
+        """Restart what ``suspend()`` stopped (a no-op if it runs)."""
+
     def close(self) -> None:
         """Release connections and threads. The backend is unusable afterwards."""
 

@@ -306,6 +306,16 @@ class TieredBackend(Backend):
         self._l1.check()
         self._l2.check()
 
+    def suspend(self) -> None:
+        """Stop the subscriber thread; L1 is flushed and bypassed until ``resume()``."""
+        self._check_pid()
+        self.bus.close()
+
+    def resume(self) -> None:
+        """Start the subscriber again; L1 is used once the channel is confirmed."""
+        self._check_pid()
+        self.bus.start()
+
     def close(self) -> None:
         """Stop the subscriber, close Redis, drop L1."""
         self.bus.close()

@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable, Optional
 
 import msgpack
@@ -52,6 +53,13 @@ from fbacache.metrics import Counter
 __all__ = ["InvalidationBus", "encode_message", "decode_message"]
 
 KeysCallback = Callable[[Optional[list[bytes]]], None]
+
+
+def _weak(callback: Callable[..., None]) -> Callable[[], Optional[Callable[..., None]]]:
+    """A getter for ``callback`` that does not keep a bound method's object alive."""
+    if getattr(callback, "__self__", None) is not None:
+        return weakref.WeakMethod(callback)
+    return lambda: callback
 
 
 def encode_message(origin: bytes, rkeys: Optional[list[bytes]]) -> bytes:
@@ -91,6 +99,10 @@ class InvalidationBus:
 
     ``start()`` launches the daemon thread; ``close()`` stops it (within about one
     ``ping_interval``). With ``opts.cluster`` the channel is a sharded one (module docstring).
+
+    Bound-method callbacks are held weakly: the thread keeps neither its owner nor itself
+    alive. Once the owner is collected the thread ends by itself (a manager dropped without
+    ``close()`` leaks no thread and no connection).
     """
 
     def __init__(self, opts: RedisOptions, channel: bytes, on_keys: KeysCallback,
@@ -98,8 +110,8 @@ class InvalidationBus:
         self.opts = opts
         self.channel = channel
         self.origin = os.urandom(8)
-        self._on_keys = on_keys
-        self._on_state = on_state
+        self._on_keys = _weak(on_keys)
+        self._on_state = _weak(on_state)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.up = False
@@ -132,8 +144,15 @@ class InvalidationBus:
         return after
 
     # ------------------------------------------------------------------ subscriber
+    @property
+    def running(self) -> bool:
+        """True while the subscriber thread is started (between start() and close())."""
+        return self._thread is not None
+
     def start(self) -> None:
-        """Start the subscriber thread."""
+        """Start the subscriber thread (a no-op while it runs)."""
+        if self._thread is not None:
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="fbacache-invalidation",
                                         daemon=True)
@@ -159,17 +178,23 @@ class InvalidationBus:
             time.sleep(0.005)
         return self.up
 
+    def _ended(self) -> bool:
+        # Stopped by close(), or the owner of the callbacks was collected.
+        return self._stop.is_set() or self._on_keys() is None or self._on_state() is None
+
     def _set_state(self, up: bool) -> None:
         if up != self.up:
             self.up = up
             if not up:
                 self.losses.inc()
-            self._on_state(up)
+            on_state = self._on_state()
+            if on_state is not None:
+                on_state(up)
 
     def _run(self) -> None:
         backoff = ExponentialBackoff(0.05, max(0.1, self.opts.cooldown_cap), "equal")
         failures = 0
-        while not self._stop.is_set():
+        while not self._ended():
             try:
                 self._listen()
                 failures = 0
@@ -177,7 +202,7 @@ class InvalidationBus:
                 failures += 1
             finally:
                 self._set_state(False)
-            if not self._stop.is_set():
+            if not self._ended():
                 self._stop.wait(backoff.compute(failures))
 
     def _connect(self) -> redis.Redis:
@@ -214,7 +239,7 @@ class InvalidationBus:
                 pubsub.subscribe(self.channel)
             last_seen = time.monotonic()
             next_ping = last_seen + interval
-            while not self._stop.is_set():
+            while not self._ended():
                 msg = pubsub.get_message(timeout=interval / 2)
                 now = time.monotonic()
                 if msg is not None:
@@ -245,6 +270,8 @@ class InvalidationBus:
                 return
             if origin == b"":
                 self.malformed.inc()
-            self._on_keys(rkeys)
+            on_keys = self._on_keys()
+            if on_keys is not None:
+                on_keys(rkeys)
             self.received.inc()
             self.last_received_at = time.monotonic()
