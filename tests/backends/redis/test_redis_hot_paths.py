@@ -18,6 +18,7 @@ from fbacache import CacheManager
 from fbacache.backends.redis.client import KeyCodec
 from fbacache.backends.redis.envelope import wrap_entry
 from fbacache.metrics import Counter
+from fork_support import check_in_fork
 
 keys = st.one_of(st.text(max_size=12), st.binary(max_size=12),
                  st.integers(-10**30, 10**30))
@@ -88,20 +89,8 @@ def test_writes_read_back_through_both_paths(redis_url: str) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_sees_a_new_generation_and_a_fresh_lock() -> None:
     parent_generation, parent_lock = forksafe.generation, forksafe.fork_lock()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ok = (forksafe.generation == parent_generation + 1
-                  and forksafe.fork_lock() is not parent_lock)
-            os.write(write_end, b"1" if ok else b"0")
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    answer = os.read(read_end, 1)
-    os.waitpid(pid, 0)
-    os.close(read_end)
-    assert answer == b"1"
+    assert check_in_fork(lambda: forksafe.generation == parent_generation + 1
+                         and forksafe.fork_lock() is not parent_lock)
     assert forksafe.generation == parent_generation and forksafe.fork_lock() is parent_lock
 
 
