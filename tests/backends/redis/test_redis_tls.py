@@ -71,3 +71,23 @@ def test_an_untrusted_certificate_is_refused_not_downgraded(tls_server: Any, tmp
         cache.close()
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("fbacache")]
     assert any("cannot reach the server" in m and "certificate" in m.lower() for m in lines), lines
+
+
+def test_a_certificate_for_another_host_is_refused(redis_server_factory: Any, tmp_path: Path,
+                                                   caplog: Any) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("cache.example.com")  # valid, trusted, but not for 127.0.0.1
+    cert_file, key_file, ca_file = (tmp_path / n for n in ("server.pem", "server.key", "ca.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    port = free_port()
+    redis_server_factory(extra_args=["--tls-port", str(port), "--tls-cert-file", str(cert_file),
+                                     "--tls-key-file", str(key_file), "--tls-auth-clients", "no"])
+    caplog.set_level(logging.WARNING, logger="fbacache")
+    with CacheManager.from_url(tls_url(port, ca_file), key_prefix="tls",
+                               backend_config=QUICK) as cache:
+        assert cache.set("k", 1) and cache.get_metrics()["backend_state"] == "fallback"
+        cache.close()
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("fbacache")]
+    assert any("cannot reach the server" in m and "not valid for '127.0.0.1'" in m for m in lines), lines
