@@ -31,7 +31,7 @@ b'fbacache:v2:app:s:user:*'
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Mapping, Optional
 
@@ -228,20 +228,29 @@ def _check_url(url: str) -> None:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for errors and log lines).
+    """``url`` with any password replaced by ``***`` (for errors and log lines): the one in
+    the user-info part and any query parameter whose name holds "password" (redis-py reads
+    ``?password=`` and ``?ssl_password=`` from the query).
 
     >>> redact_url("redis://user:secret@host:6380/1")
     'redis://user:***@host:6380/1'
+    >>> redact_url("rediss://host/0?password=secret&ssl_ca_certs=/ca.pem")
+    'rediss://host/0?password=***&ssl_ca_certs=/ca.pem'
     """
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}"))
+    if password is not None:
+        netloc = parts.netloc.rpartition("@")
+        user = (parts.username or "") + ":***"
+        parts = parts._replace(netloc=f"{user}@{netloc[2]}")
+    if "password" in parts.query.lower():
+        fields = [(name, "***" if "password" in name.lower() else value)
+                  for name, value in parse_qsl(parts.query, keep_blank_values=True)]
+        parts = parts._replace(query=urlencode(fields, safe="/*"))
+    return urlunsplit(parts)
 
 
 def encode_namespace(namespace: str) -> bytes:
@@ -350,7 +359,11 @@ def make_client(opts: RedisOptions) -> Any:
             opts.url, max_connections=opts.pool_size, timeout=opts.pool_timeout,
             socket_timeout=opts.socket_timeout, socket_connect_timeout=opts.connect_timeout,
             retry=no_retry, health_check_interval=opts.health_check_interval)
-    except ValueError as exc:  # redis-py's URL and option parsing
+        # redis-py passes unknown query parameters (``?bogus=1``, ``?ssl_password=`` on a
+        # plaintext URL) on to the connection class, which would raise TypeError at the first
+        # command. Building one connection object (it does not connect) finds them now.
+        pool.connection_class(**pool.connection_kwargs)
+    except (ValueError, TypeError) as exc:  # redis-py's URL and option parsing
         raise ConfigError("backend_config.url", f"{exc}: {redact_url(opts.url)!r}") from None
     return redis.Redis(connection_pool=pool)
 

@@ -42,6 +42,23 @@ def test_wrong_password_is_logged(redis_server_factory, make_manager, caplog):
     _served_from_memory_with_a_warning(caplog, make_manager, url, "AuthenticationError")
 
 
+def test_a_password_in_the_query_is_never_logged(redis_server_factory, make_manager, caplog):
+    # redis-py also reads ?password= (and ?ssl_password=) from the URL's query
+    server = redis_server_factory()
+    server.client().config_set("requirepass", "right-one")
+    url = f"redis://127.0.0.1:{server.port}/0?password=secret"
+    lines = _served_from_memory_with_a_warning(caplog, make_manager, url, "AuthenticationError")
+    assert any("password=***" in m for m in lines), lines
+
+
+@pytest.mark.parametrize("query", ["bogus=1", "ssl_password=secret", "socket_timeout=soon"])
+def test_an_option_redis_py_cannot_take_is_a_config_error_at_once(redis_url, query):
+    # not a TypeError/ValueError from inside redis-py at the first command
+    with pytest.raises(ConfigError, match="backend_config.url") as info:
+        CacheManager.from_url(f"{redis_url}?{query}")
+    assert "secret" not in str(info.value)
+
+
 def test_tls_to_a_plaintext_server_is_logged(redis_url, make_manager, caplog):
     url = redis_url.replace("redis://", "rediss://")
     # the handshake either times out or gets a plaintext reply, depending on what arrives
