@@ -206,8 +206,9 @@ class Codec:
         ``deserialization_s`` (an unbiased estimate; counts stay exact). When
         ``fetch`` is the ``get`` of ``store`` (a core store), the reader is the core's
         compiled :class:`fbacache._core.Reader`: a raw frame's payload goes from the
-        store to the serializer's ``loads`` with no Python frame between; otherwise
-        it is one Python frame per read.
+        store to the serializer's ``loads`` with no Python frame between (and, for a
+        ``loads`` that takes buffers, as pickle's and msgpack's do, without a copy:
+        it reads the stored bytes in place); otherwise it is one Python frame per read.
 
         >>> c = make_codec("json"); store = {"k": c.encode([1])}
         >>> get = c.reader(lambda k, d: store.get(k, d), lambda k, b: store.pop(k))
@@ -237,8 +238,10 @@ class Codec:
             from fbacache import _core
 
             kind = _core.Reader if isinstance(store, _core.Store) else _core.PyReader
+            # a loads that takes buffers reads the stored payload in place (no copy)
             return cast(Callable[..., Any],
-                        kind(store, loads, limit, timed, fallback, TIMING_SAMPLE))
+                        kind(store, loads, limit, timed, fallback, TIMING_SAMPLE,
+                             buffers=self.serializer.loads_buffers()))
         ticks = count(1)
         sample = TIMING_SAMPLE - 1  # a power of two minus one: a mask
 

@@ -35,6 +35,11 @@ class Serializer:
         where the format has one); a subclass overriding ``loads`` gets its own."""
         return self.loads
 
+    def loads_buffers(self) -> bool:
+        """True when :meth:`direct_loads` takes any read-only buffer (not only ``bytes``),
+        so a reader can lend it the stored bytes without copying them."""
+        return False
+
 
 class PickleSerializer(Serializer):
     """Any picklable object; highest protocol. Only for bytes this process trusts."""
@@ -53,6 +58,10 @@ class PickleSerializer(Serializer):
     def direct_loads(self) -> Callable[[bytes], Any]:
         """``pickle.loads`` itself unless a subclass overrides ``loads``."""
         return pickle.loads if type(self).loads is PickleSerializer.loads else self.loads
+
+    def loads_buffers(self) -> bool:
+        """``pickle.loads`` reads any bytes-like object (a subclass's ``loads`` may not)."""
+        return type(self).loads is PickleSerializer.loads
 
 
 class MsgpackSerializer(Serializer):
@@ -81,6 +90,10 @@ class MsgpackSerializer(Serializer):
         if type(self).loads is not MsgpackSerializer.loads:
             return self.loads
         return partial(self._unpackb, raw=False, strict_map_key=False)
+
+    def loads_buffers(self) -> bool:
+        """``msgpack.unpackb`` reads any bytes-like object (a subclass's ``loads`` may not)."""
+        return type(self).loads is MsgpackSerializer.loads
 
 
 class JsonSerializer(Serializer):

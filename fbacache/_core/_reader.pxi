@@ -1,0 +1,182 @@
+# A codec's read path in one C call (included into ``_index_c.pyx`` after ``_store.pxi``,
+# so that it reads a store with a C call; ``_store_c`` re-exports it).
+#
+# Same names and behaviour as the reference twin ``_reader_py.py`` (read its docstring
+# for the semantics); this file adds how the payload reaches ``loads``:
+#
+# * Without ``buffers``, a raw frame's payload is copied out of the stored blob (one
+#   ``PyBytes_FromStringAndSize``, the marker byte left behind): ``loads`` gets bytes.
+# * With ``buffers`` (a ``loads`` that takes any read-only buffer: ``pickle.loads``,
+#   ``msgpack.unpackb``), nothing is copied: ``loads`` gets a ``_Payload``, a small
+#   object exporting the stored blob's bytes past the marker as a read-only buffer.
+#   With the GIL, the reader keeps one spare ``_Payload`` and reuses it: a read takes
+#   it out of the reader (a re-entrant read, from ``loads`` running Python code, finds
+#   none and makes its own), points it at the blob, calls ``loads``, and puts it back
+#   only if nothing else holds it then (``loads`` keeping its argument keeps that
+#   object, still pointing at its blob). So a hit allocates nothing but the value.
+#   Free-threaded builds make a fresh ``_Payload`` per read (no shared spare).
+#
+# The stored blobs and their format are untouched: this is only how a payload is
+# handed over.
+from cpython.object cimport PyObject
+
+
+cdef char* _UNSIGNED_BYTE = "B"
+
+
+@cython.final
+cdef class _Payload:
+    """The payload of a raw frame (a stored blob past its marker byte) as a
+    read-only buffer, lent to a codec's ``loads`` for one call (see above)."""
+
+    cdef object blob      # an exact bytes object of at least 1 byte, or None between reads
+    cdef Py_ssize_t size  # len(blob) - 1 (the buffer's shape)
+
+    def __getbuffer__(self, Py_buffer* buffer, int flags):
+        if self.blob is None:
+            raise BufferError("a codec payload is only readable during its load")
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("a codec payload is read-only")
+        buffer.buf = PyBytes_AS_STRING(self.blob) + 1
+        buffer.obj = self
+        buffer.len = self.size
+        buffer.readonly = 1
+        buffer.itemsize = 1
+        buffer.format = NULL  # unsigned bytes, as PyBuffer_FillInfo exports bytes
+        if flags & PyBUF_FORMAT:
+            buffer.format = _UNSIGNED_BYTE
+        buffer.ndim = 1
+        buffer.shape = NULL
+        if flags & PyBUF_ND:
+            buffer.shape = &self.size
+        buffer.strides = NULL
+        if (flags & PyBUF_STRIDES) == PyBUF_STRIDES:
+            buffer.strides = &buffer.itemsize
+        buffer.suboffsets = NULL
+        buffer.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer* buffer):
+        pass
+
+    def __len__(self):
+        return self.size if self.blob is not None else 0
+
+    def __repr__(self):
+        return f"<fbacache codec payload of {self.size if self.blob is not None else 0} bytes>"
+
+
+cdef extern from *:
+    """
+    #define FBA_REFCNT(o) Py_REFCNT(o)
+    """
+    Py_ssize_t FBA_REFCNT(object o)
+    enum:
+        PyBUF_WRITABLE
+        PyBUF_FORMAT
+        PyBUF_ND
+        PyBUF_STRIDES
+
+
+@cython.final
+cdef class Reader:
+    """``read(key, default=None)``: a codec's ``get`` over the store in one C call
+    (see ``_reader_py.Reader``): a raw frame's payload goes straight to ``loads``.
+
+    ``Reader(store, loads, limit, timed, fallback, sample=16, buffers=False)``;
+    ``sample`` is a power of two (else ``ValueError``).
+    """
+
+    cdef fba_vectorcall vcall  # see "the call slots" in _store.pxi
+    cdef Store store
+    cdef readonly object loads, timed, fallback
+    cdef readonly bint buffers
+    cdef Py_ssize_t limit
+    cdef size_t ticks, mask
+    cdef bint reuse          # keep a spare _Payload (builds with the GIL)
+    cdef _Payload spare      # None while lent out (or before the first read)
+
+    def __cinit__(self, *args, **kwargs):
+        self.vcall = <fba_vectorcall>_reader_vcall
+
+    def __init__(self, Store store, loads, Py_ssize_t limit, timed, fallback, size_t sample=16,
+                 bint buffers=False):
+        if sample == 0 or sample & (sample - 1):
+            raise ValueError(f"sample must be a power of two, not {sample}")
+        self.store = store
+        self.loads = loads
+        self.limit = limit
+        self.timed = timed
+        self.fallback = fallback
+        self.mask = sample - 1
+        self.buffers = buffers
+        self.reuse = bool(getattr(_sys, "_is_gil_enabled", lambda: True)())
+
+    def __call__(self, key, default=None):
+        return _read(self, key, default)
+
+
+def _read_args(key, default=None):
+    """The argument list of ``Reader.__call__``, parsed for calls with keywords."""
+    return key, default
+
+
+cdef object _reader_vcall(object self, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef Py_ssize_t n = PyVectorcall_NARGS(nargsf)
+    if kwnames == NULL:
+        if n == 1:
+            return _read(<Reader>self, <object>args[0], None)
+        if n == 2:
+            return _read(<Reader>self, <object>args[0], <object>args[1])
+    key, default = PyObject_Vectorcall(_read_args, args, nargsf, kwnames)  # raises TypeError
+    return _read(<Reader>self, key, default)
+
+
+cdef inline object _load(Reader r, object payload):
+    r.ticks += 1
+    if r.ticks & r.mask:
+        return r.loads(payload)
+    return r.timed(payload)
+
+
+cdef object _load_lent(Reader r, object blob, Py_ssize_t n):
+    # loads of a _Payload over ``blob`` (see the top of this file)
+    cdef _Payload view = r.spare
+    if view is None:
+        view = _Payload.__new__(_Payload)
+    else:
+        r.spare = None  # lent out: a re-entrant read makes its own
+    view.blob = blob
+    view.size = n - 1
+    try:
+        return _load(r, view)
+    finally:
+        if FBA_REFCNT(view) == 1:  # nobody kept it: unpin the blob, keep it for the next read
+            view.blob = None
+            if r.reuse:
+                r.spare = view
+
+
+cdef object _read(Reader r, object key, object default):
+    cdef object blob = r.store._get(key, _MISSING)
+    if blob is _MISSING:
+        return default
+    cdef Py_ssize_t n
+    if type(blob) is bytes:
+        n = PyBytes_GET_SIZE(blob)
+        if 0 < n <= r.limit and PyBytes_AS_STRING(blob)[0] == 0:  # a raw frame
+            try:
+                if r.buffers:
+                    return _load_lent(r, blob, n)
+                return _load(r, PyBytes_FromStringAndSize(PyBytes_AS_STRING(blob) + 1, n - 1))
+            except Exception:
+                pass  # unreadable: the fallback decides (and counts it)
+    return r.fallback(key, blob, default)
+
+
+cdef int _install_reader_vectorcall() except -1:
+    # The field's offset in the instance, measured on a blank instance.
+    cdef Reader r = Reader.__new__(Reader)
+    fba_set_vectorcall(Reader, <char*>&r.vcall - <char*><void*>r)
+    return 0
+
+_install_reader_vectorcall()

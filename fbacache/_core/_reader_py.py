@@ -1,0 +1,78 @@
+"""The pure-Python twin of the compiled codec reader: the reference for ``_reader.pxi``.
+
+(``_reader.pxi`` is compiled into ``_index_c`` and re-exported by ``_store_c``; this
+module's :class:`Reader` is re-exported by ``_store_py``.)
+
+A codec's ``get`` over a :class:`~fbacache._core._store_py.Store` in one call: the
+stored item is looked up (a hit or a miss counted by the store) and a raw frame (an
+exact ``bytes`` item whose first byte, the codec's marker, is zero) has its payload
+loaded at once; anything else goes to the codec's Python fallback. The stored items
+are never changed: with ``buffers`` the payload is lent to ``loads`` as a read-only
+buffer over the stored blob (no copy) instead of a ``bytes`` copy of it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Hashable
+
+if TYPE_CHECKING:
+    from ._store_py import Store
+
+__all__ = ["Reader"]
+
+_MISSING: Any = object()
+
+
+class Reader:
+    """``read(key, default=None)``: a codec's ``get`` over the store in one call.
+
+    ``Reader(store, loads, limit, timed, fallback, sample=16, buffers=False)``. The
+    item is ``store.get(key, MISSING)`` (a hit or a miss counted there); a miss is
+    ``default``. An exact ``bytes`` item of 1 to ``limit`` bytes starting with a
+    zero byte (a codec's raw frame) is ``loads(payload)``, except that every
+    ``sample``-th such read (a power of two, else ``ValueError``) calls
+    ``timed(payload)`` instead (a load that times itself). ``payload`` is the item
+    past its first byte: a ``bytes`` copy, or with ``buffers`` (for a ``loads`` that
+    takes any read-only buffer, as ``pickle.loads`` and ``msgpack.unpackb`` do) a
+    read-only buffer over the stored bytes (no copy). Any other
+    item, and a raw frame whose load raises an ``Exception``, is
+    ``fallback(key, item, default)``.
+
+    >>> from fbacache._core._store_py import Store
+    >>> s = Store("lru"); s.set("a", b"\\x00[1]"); s.set("z", b"\\x01?")
+    >>> r = Reader(s, lambda b: bytes(b).decode(), 64, lambda b: "timed",
+    ...            lambda k, i, d: ("fb", i), 2, buffers=True)
+    >>> r("a"), r("a"), r("z"), r("nope", 0), s.index.misses
+    ('[1]', 'timed', ('fb', b'\\x01?'), 0, 1)
+    """
+
+    def __init__(self, store: "Store", loads: Callable[[Any], Any], limit: int,
+                 timed: Callable[[Any], Any],
+                 fallback: Callable[[Hashable, Any, Any], Any], sample: int = 16,
+                 buffers: bool = False) -> None:
+        if sample <= 0 or sample & (sample - 1):
+            raise ValueError(f"sample must be a power of two, not {sample}")
+        self.store = store
+        self.loads = loads
+        self.limit = limit
+        self.timed = timed
+        self.fallback = fallback
+        self.buffers = bool(buffers)
+        self._mask = sample - 1
+        self._ticks = 0
+
+    def __call__(self, key: Hashable, default: Any = None) -> Any:
+        item = self.store.get(key, _MISSING)
+        if item is _MISSING:
+            return default
+        if type(item) is bytes and 0 < len(item) <= self.limit and item[0] == 0:
+            self._ticks += 1
+            try:
+                return self._load(memoryview(item)[1:] if self.buffers else item[1:])
+            except Exception:
+                pass  # unreadable: the fallback decides (and counts it)
+        return self.fallback(key, item, default)
+
+    def _load(self, payload: Any) -> Any:
+        if self._ticks & self._mask:
+            return self.loads(payload)
+        return self.timed(payload)

@@ -1,0 +1,98 @@
+"""The codec reader lending the stored payload to ``loads`` (``buffers=True``), on both cores.
+
+With ``buffers`` the reader hands ``loads`` a read-only buffer over the stored bytes past
+the marker instead of a copy. The compiled core reuses one such object between reads;
+these tests hold it to what a copy would give: a payload that ``loads`` keeps stays the
+bytes it was, a read made from inside ``loads`` gets its own payload, nothing is writable.
+"""
+from __future__ import annotations
+
+import pytest
+
+from fbacache import _core
+
+
+@pytest.fixture
+def pair(core):
+    """(Store, Reader) of the core under test."""
+    if core.name == "c":
+        return _core.Store, _core.Reader
+    return _core.PyStore, _core.PyReader
+
+
+def _fallback(key, item, default):
+    return ("fallback", key, item)
+
+
+def _reader(pair, loads, sample=1 << 20):
+    Store, Reader = pair
+    store = Store("lru")
+    return store, Reader(store, loads, 1 << 10, loads, _fallback, sample, buffers=True)
+
+
+def test_loads_gets_a_read_only_buffer_of_the_payload(pair):
+    seen = []
+
+    def loads(payload):
+        with memoryview(payload) as view:
+            seen.append((type(payload) is bytes, view.readonly, view.format, view.nbytes))
+            return view.tobytes()
+
+    store, read = _reader(pair, loads)
+    store.set("k", b"\x00abc")
+    store.set("empty", b"\x00")
+    assert read("k") == b"abc" and read("empty") == b"" and read("k") == b"abc"
+    assert seen == [(False, True, "B", 3), (False, True, "B", 0), (False, True, "B", 3)]
+
+
+def test_a_payload_that_loads_keeps_stays_the_bytes_it_was(pair):
+    kept = []
+
+    def loads(payload):
+        kept.append(payload)
+        return bytes(payload)
+
+    store, read = _reader(pair, loads)
+    store.set("a", b"\x00first")
+    store.set("b", b"\x00second")
+    assert read("a") == b"first"
+    store.set("a", b"\x00replaced")  # the stored blob is gone from the store
+    assert read("b") == b"second" and read("a") == b"replaced"
+    store.delete("b")
+    assert [bytes(p) for p in kept] == [b"first", b"second", b"replaced"]
+
+
+def test_a_read_from_inside_loads_gets_its_own_payload(pair):
+    def loads(payload):
+        if bytes(payload) == b"outer":
+            inner = read("inner")  # re-entrant: the outer payload is still lent out
+            return (bytes(payload), inner)
+        return bytes(payload)
+
+    store, read = _reader(pair, loads)
+    store.set("outer", b"\x00outer")
+    store.set("inner", b"\x00inner")
+    for _ in range(3):
+        assert read("outer") == (b"outer", b"inner")
+    assert read("inner") == b"inner"
+    assert store.index.hits == 7
+
+
+def test_a_load_that_writes_to_the_payload_fails_and_goes_to_the_fallback(pair):
+    def loads(payload):
+        memoryview(payload)[0] = 0  # TypeError: read-only
+        return "written"
+
+    store, read = _reader(pair, loads)
+    store.set("k", b"\x00abc")
+    assert read("k") == ("fallback", "k", b"\x00abc")
+    assert store.get("k") == b"\x00abc"
+
+
+def test_the_timed_load_also_gets_the_payload(pair):
+    Store, Reader = pair
+    store = Store("lru")
+    read = Reader(store, lambda p: ("loads", bytes(p)), 1 << 10,
+                  lambda p: ("timed", bytes(p)), _fallback, 2, buffers=True)
+    store.set("k", b"\x00v")
+    assert [read("k") for _ in range(4)] == [("loads", b"v"), ("timed", b"v")] * 2
