@@ -12,7 +12,8 @@ buffer over the stored blob (no copy) instead of a ``bytes`` copy of it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Hashable
+import time
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional
 
 if TYPE_CHECKING:
     from ._store_py import Store
@@ -25,12 +26,14 @@ _MISSING: Any = object()
 class Reader:
     """``read(key, default=None)``: a codec's ``get`` over the store in one call.
 
-    ``Reader(store, loads, limit, timed, fallback, sample=16, buffers=False)``. The
-    item is ``store.get(key, MISSING)`` (a hit or a miss counted there); a miss is
+    ``Reader(store, loads, limit, timed, fallback, sample=16, buffers=False,
+    stats=None)``. The item is ``store.get(key, MISSING)`` (a hit or a miss counted there); a miss is
     ``default``. An exact ``bytes`` item of 1 to ``limit`` bytes starting with a
     zero byte (a codec's raw frame) is ``loads(payload)``, except that every
     ``sample``-th such read (a power of two, else ``ValueError``) calls
-    ``timed(payload)`` instead (a load that times itself). ``payload`` is the item
+    ``timed(payload)`` instead (a load that times itself), or with ``stats`` loads it
+    and adds its ``time.perf_counter`` time times ``sample`` to
+    ``stats.deserialization_s`` (no ``timed`` call). ``payload`` is the item
     past its first byte: a ``bytes`` copy, or with ``buffers`` (for a ``loads`` that
     takes any read-only buffer, as ``pickle.loads`` and ``msgpack.unpackb`` do) a
     read-only buffer over the stored bytes (no copy). Any other
@@ -48,7 +51,7 @@ class Reader:
     def __init__(self, store: "Store", loads: Callable[[Any], Any], limit: int,
                  timed: Callable[[Any], Any],
                  fallback: Callable[[Hashable, Any, Any], Any], sample: int = 16,
-                 buffers: bool = False) -> None:
+                 buffers: bool = False, stats: Optional[Any] = None) -> None:
         if sample <= 0 or sample & (sample - 1):
             raise ValueError(f"sample must be a power of two, not {sample}")
         self.store = store
@@ -57,6 +60,7 @@ class Reader:
         self.timed = timed
         self.fallback = fallback
         self.buffers = bool(buffers)
+        self.stats = stats
         self._mask = sample - 1
         self._ticks = 0
 
@@ -75,4 +79,9 @@ class Reader:
     def _load(self, payload: Any) -> Any:
         if self._ticks & self._mask:
             return self.loads(payload)
-        return self.timed(payload)
+        if self.stats is None:
+            return self.timed(payload)
+        t0 = time.perf_counter()
+        value = self.loads(payload)
+        self.stats.deserialization_s += (time.perf_counter() - t0) * (self._mask + 1)
+        return value

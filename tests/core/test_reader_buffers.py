@@ -96,3 +96,16 @@ def test_the_timed_load_also_gets_the_payload(pair):
                   lambda p: ("timed", bytes(p)), _fallback, 2, buffers=True)
     store.set("k", b"\x00v")
     assert [read("k") for _ in range(4)] == [("loads", b"v"), ("timed", b"v")] * 2
+
+
+def test_with_stats_the_sampled_load_is_timed_by_the_reader(pair):
+    class Stats:
+        deserialization_s = 0.0
+
+    Store, Reader = pair
+    store, stats, timed = Store("lru"), Stats(), []
+    read = Reader(store, lambda p: bytes(p), 1 << 10, timed.append, _fallback, 4,
+                  buffers=True, stats=stats)
+    store.set("k", b"\x00v")
+    assert [read("k") for _ in range(8)] == [b"v"] * 8
+    assert timed == [] and stats.deserialization_s > 0  # two loads timed, each counted 4x
