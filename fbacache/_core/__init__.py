@@ -72,7 +72,9 @@ MemoCall = _store.MemoCall
 DEFAULT_TTL = _store.DEFAULT
 PyStore = _store_py.Store
 PyReader = _store_py.Reader  # defined in _reader_py
+load_frames = _store.load_frames
+strip_marker = _store.strip_marker
 
 __all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "Put", "GetOr",
            "Reader", "MemoCall", "DEFAULT_TTL",
-           "PyStore", "PyReader"]
+           "PyStore", "PyReader", "load_frames", "strip_marker"]

@@ -201,3 +201,56 @@ cdef int _install_reader_vectorcall() except -1:
     return 0
 
 _install_reader_vectorcall()
+
+
+# ---------------------------------------------------------------------- batches
+def load_frames(frames, loads, Py_ssize_t limit, bint buffers=False):
+    """``(values, rest)`` of a batch ``{key: frame}`` (see ``_reader_py.load_frames``)."""
+    cdef dict src = frames if type(frames) is dict else dict(frames)
+    cdef dict out = {}
+    cdef list rest = []
+    cdef _Payload view = None
+    cdef Py_ssize_t n
+    for key, frame in src.items():
+        if type(frame) is bytes:
+            n = PyBytes_GET_SIZE(frame)
+            if 0 < n <= limit and PyBytes_AS_STRING(frame)[0] == 0:  # a raw frame
+                try:
+                    if buffers:
+                        if view is None:
+                            view = _Payload.__new__(_Payload)
+                        view.blob = frame
+                        view.size = n - 1
+                        try:
+                            out[key] = loads(view)
+                        finally:
+                            if FBA_REFCNT(view) == 1:
+                                view.blob = None  # reusable for the next frame
+                            else:
+                                view = None  # kept by loads: it keeps its frame
+                    else:
+                        out[key] = loads(PyBytes_FromStringAndSize(PyBytes_AS_STRING(frame) + 1,
+                                                                   n - 1))
+                    continue
+                except Exception:
+                    pass  # unreadable: left to the caller (who counts it)
+        rest.append((key, frame))
+    return out, rest
+
+
+def strip_marker(keys, raws, int marker=0):
+    """``(items, misses, rest)`` of zipped ``keys``/``raws`` (see ``_reader_py.strip_marker``)."""
+    cdef dict out = {}
+    cdef list rest = []
+    cdef Py_ssize_t misses = 0, n
+    for key, raw in zip(keys, raws):
+        if raw is None:
+            misses += 1
+            continue
+        if type(raw) is bytes:
+            n = PyBytes_GET_SIZE(raw)
+            if n and <unsigned char>PyBytes_AS_STRING(raw)[0] == marker:
+                out[key] = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw) + 1, n - 1)
+                continue
+        rest.append((key, raw))
+    return out, misses, rest

@@ -13,12 +13,12 @@ buffer over the stored blob (no copy) instead of a ``bytes`` copy of it.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional
 
 if TYPE_CHECKING:
     from ._store_py import Store
 
-__all__ = ["Reader"]
+__all__ = ["Reader", "load_frames", "strip_marker"]
 
 _MISSING: Any = object()
 
@@ -85,3 +85,55 @@ class Reader:
         value = self.loads(payload)
         self.stats.deserialization_s += (time.perf_counter() - t0) * (self._mask + 1)
         return value
+
+
+def load_frames(frames: Mapping[Any, Any], loads: Callable[[Any], Any], limit: int,
+                buffers: bool = False) -> tuple[dict[Any, Any], list[tuple[Any, Any]]]:
+    """``(values, rest)`` of a batch ``{key: frame}``: the raw frames loaded, in one call.
+
+    A raw frame is what :class:`Reader` loads at once (an exact ``bytes`` of 1 to
+    ``limit`` bytes starting with a zero byte); its payload goes to ``loads`` as a
+    ``bytes`` copy or, with ``buffers``, as a read-only buffer over the frame.
+    ``values`` maps the keys of the raw frames that loaded to their values; ``rest``
+    lists ``(key, frame)`` of every other frame and of those whose load raised an
+    ``Exception``, in the batch's order, for the caller to decode (and count).
+
+    >>> load_frames({"a": b"\\x00[1]", "z": b"\\x01?", "e": b"\\x00x"},
+    ...             lambda p: eval(bytes(p)), 64, buffers=True)
+    ({'a': [1]}, [('z', b'\\x01?'), ('e', b'\\x00x')])
+    """
+    out: dict[Any, Any] = {}
+    rest: list[tuple[Any, Any]] = []
+    for key, frame in frames.items():
+        if type(frame) is bytes and 0 < len(frame) <= limit and frame[0] == 0:
+            try:
+                out[key] = loads(memoryview(frame)[1:] if buffers else frame[1:])
+                continue
+            except Exception:
+                pass  # unreadable: left to the caller (who counts it)
+        rest.append((key, frame))
+    return out, rest
+
+
+def strip_marker(keys: Iterable[Any], raws: Iterable[Any],
+                 marker: int = 0) -> tuple[dict[Any, bytes], int, list[tuple[Any, Any]]]:
+    """``(items, misses, rest)`` of a batch of replies zipped with their keys, in one call.
+
+    ``items`` maps each key whose reply is an exact ``bytes`` starting with the byte
+    ``marker`` to the reply past that byte (a copy); ``misses`` counts the None replies;
+    ``rest`` lists ``(key, reply)`` of every other reply, in order, for the caller.
+
+    >>> strip_marker(["a", "b", "c"], [b"\\x00v", None, b"\\x01m"])
+    ({'a': b'v'}, 1, [('c', b'\\x01m')])
+    """
+    out: dict[Any, bytes] = {}
+    rest: list[tuple[Any, Any]] = []
+    misses = 0
+    for key, raw in zip(keys, raws):
+        if raw is None:
+            misses += 1
+        elif type(raw) is bytes and raw and raw[0] == marker:
+            out[key] = raw[1:]
+        else:
+            rest.append((key, raw))
+    return out, misses, rest

@@ -342,20 +342,15 @@ class Codec:
                     next(failed)
                 else:
                     frames[key] = frame
-        loads = self.serializer.direct_loads()
-        limit = self.max_decoded_size + 1
-        out: dict[Any, Any] = {}
-        others = []
+        from fbacache import _core
+
+        serializer = self.serializer
         clock = self._clock
         t0 = clock()
-        for key, frame in frames.items():
-            try:
-                if frame[0] == MARKER_RAW and len(frame) <= limit and type(frame) is bytes:
-                    out[key] = loads(frame[1:])
-                    continue
-            except Exception:  # _decode_frame() below counts it as corrupt
-                pass
-            others.append((key, frame))
+        # raw frames loaded in one compiled call (in place for a loads that takes buffers);
+        # the rest (compressed, foreign, corrupt) as decode() reads them
+        out, others = _core.load_frames(frames, serializer.direct_loads(),
+                                        self.max_decoded_size + 1, serializer.loads_buffers())
         self.stats.deserialization_s += clock() - t0
         for key, frame in others:  # compressed, foreign or corrupt: timed by _decode_frame
             value = self._decode_frame(frame)

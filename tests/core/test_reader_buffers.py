@@ -8,6 +8,8 @@ bytes it was, a read made from inside ``loads`` gets its own payload, nothing is
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fbacache import _core
 
@@ -109,3 +111,67 @@ def test_with_stats_the_sampled_load_is_timed_by_the_reader(pair):
     store.set("k", b"\x00v")
     assert [read("k") for _ in range(8)] == [b"v"] * 8
     assert timed == [] and stats.deserialization_s > 0  # two loads timed, each counted 4x
+
+
+# ---------------------------------------------------------------------- batches
+def _batch_impls():
+    from fbacache._core import _store_py
+
+    impls = [pytest.param(_store_py, id="py")]
+    if _core.NATIVE:
+        from fbacache._core import _store_c
+
+        impls.insert(0, pytest.param(_store_c, id="c"))
+    return impls
+
+
+_FRAMES = st.dictionaries(
+    st.text(max_size=3),
+    st.one_of(st.none(), st.integers(), st.binary(max_size=6),
+              st.binary(max_size=6).map(lambda b: b"\x00" + b)),
+    max_size=8)
+
+
+@pytest.mark.parametrize("impl", _batch_impls())
+@settings(max_examples=200, deadline=None)
+@given(frames=_FRAMES, limit=st.integers(0, 8), buffers=st.booleans())
+def test_load_frames_loads_the_raw_frames_and_returns_the_rest(impl, frames, limit, buffers):
+    def loads(payload):
+        assert (type(payload) is bytes) is not buffers
+        data = bytes(payload)
+        if data[:1] == b"\xff":
+            raise ValueError("unreadable")
+        return ("v", data)
+
+    out, rest = impl.load_frames(frames, loads, limit, buffers)
+    raw = {k: f for k, f in frames.items()
+           if type(f) is bytes and 0 < len(f) <= limit and f[0] == 0 and f[1:2] != b"\xff"}
+    assert out == {k: ("v", f[1:]) for k, f in raw.items()}
+    assert rest == [(k, f) for k, f in frames.items() if k not in raw]  # in the batch's order
+
+
+@pytest.mark.parametrize("impl", _batch_impls())
+def test_load_frames_payloads_kept_by_loads_stay_their_frames(impl):
+    kept = []
+
+    def loads(payload):
+        kept.append(payload)
+        return bytes(payload)
+
+    frames = {f"k{i}": b"\x00" + bytes([65 + i]) * (i + 1) for i in range(5)}
+    out, rest = impl.load_frames(frames, loads, 64, True)
+    assert rest == [] and [bytes(p) for p in kept] == [f[1:] for f in frames.values()]
+    assert out == {k: f[1:] for k, f in frames.items()}
+
+
+@pytest.mark.parametrize("impl", _batch_impls())
+@settings(max_examples=200, deadline=None)
+@given(raws=st.lists(st.one_of(st.none(), st.text(max_size=2), st.binary(max_size=5)), max_size=8),
+       marker=st.integers(0, 2))
+def test_strip_marker_unwraps_the_marked_replies(impl, raws, marker):
+    keys = [f"k{i}" for i in range(len(raws))]
+    out, misses, rest = impl.strip_marker(keys, raws, marker)
+    marked = {k: r for k, r in zip(keys, raws) if type(r) is bytes and r[:1] == bytes([marker])}
+    assert out == {k: r[1:] for k, r in marked.items()}
+    assert misses == raws.count(None)
+    assert rest == [(k, r) for k, r in zip(keys, raws) if r is not None and k not in marked]
