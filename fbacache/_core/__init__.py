@@ -74,7 +74,9 @@ PyStore = _store_py.Store
 PyReader = _store_py.Reader  # defined in _reader_py
 load_frames = _store.load_frames
 strip_marker = _store.strip_marker
+KeywordCall = _store.KeywordCall
 
 __all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "Put", "GetOr",
            "Reader", "MemoCall", "DEFAULT_TTL",
-           "PyStore", "PyReader", "load_frames", "strip_marker"]
+           "PyStore", "PyReader", "load_frames", "strip_marker",
+           "KeywordCall"]

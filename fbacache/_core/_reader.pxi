@@ -254,3 +254,69 @@ def strip_marker(keys, raws, int marker=0):
                 continue
         rest.append((key, raw))
     return out, misses, rest
+
+
+# ---------------------------------------------------------------------- keyword calls
+@cython.final
+cdef class KeywordCall:
+    """``KeywordCall(func, **keywords)(arg)`` is ``func(arg, **keywords)``, passed by
+    vectorcall with the keywords' names (see ``_reader_py.KeywordCall``): no dict is
+    built per call, as ``functools.partial`` with keywords builds one."""
+
+    cdef fba_vectorcall vcall  # see "the call slots" in _store.pxi
+    cdef readonly object func
+    cdef tuple names, values
+    cdef Py_ssize_t n
+
+    def __cinit__(self, *args, **kwargs):
+        self.vcall = <fba_vectorcall>_keyword_vcall
+
+    def __init__(self, func, **keywords):
+        if len(keywords) > 7:
+            raise ValueError("at most 7 keywords")
+        self.func = func
+        self.names = tuple(keywords)
+        self.values = tuple(keywords.values())
+        self.n = len(keywords)
+
+    @property
+    def keywords(self):
+        """The fixed keywords, as a new dict."""
+        return dict(zip(self.names, self.values))
+
+    def __call__(self, *args, **kwargs):
+        return self.func(*args, **self.keywords, **kwargs)
+
+    def __repr__(self):
+        return f"KeywordCall({self.func!r}, **{self.keywords!r})"
+
+
+cdef object _keyword_vcall(object self, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef KeywordCall c = <KeywordCall>self
+    cdef PyObject* stack[8]
+    cdef Py_ssize_t i
+    if kwnames != NULL or PyVectorcall_NARGS(nargsf) != 1:
+        return _keyword_slow(c, args, nargsf, kwnames)
+    stack[0] = args[0]
+    for i in range(c.n):
+        stack[i + 1] = <PyObject*>(<tuple>c.values)[i]
+    return PyObject_Vectorcall(c.func, stack, 1, <PyObject*>c.names)
+
+
+cdef object _keyword_slow(KeywordCall c, PyObject** args, size_t nargsf, PyObject* kwnames):
+    # any other call: as functools.partial would make it (a duplicate keyword: TypeError)
+    cdef Py_ssize_t n = PyVectorcall_NARGS(nargsf), i
+    positional = [<object>args[i] for i in range(n)]
+    extra = {}
+    if kwnames != NULL:
+        names = <tuple>kwnames
+        extra = {names[i]: <object>args[n + i] for i in range(len(names))}
+    return c.func(*positional, **c.keywords, **extra)
+
+
+cdef int _install_keyword_vectorcall() except -1:
+    cdef KeywordCall k = KeywordCall.__new__(KeywordCall)
+    fba_set_vectorcall(KeywordCall, <char*>&k.vcall - <char*><void*>k)
+    return 0
+
+_install_keyword_vectorcall()

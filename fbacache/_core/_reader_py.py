@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Op
 if TYPE_CHECKING:
     from ._store_py import Store
 
-__all__ = ["Reader", "load_frames", "strip_marker"]
+__all__ = ["Reader", "load_frames", "strip_marker", "KeywordCall"]
 
 _MISSING: Any = object()
 
@@ -137,3 +137,32 @@ def strip_marker(keys: Iterable[Any], raws: Iterable[Any],
         else:
             rest.append((key, raw))
     return out, misses, rest
+
+
+class KeywordCall:
+    """``KeywordCall(func, **keywords)(arg)`` is ``func(arg, **keywords)``.
+
+    What ``functools.partial(func, **keywords)`` does for a one-argument call, in
+    the compiled core without building a dict of the keywords at each call (it
+    passes them by vectorcall with their names). At most 7 keywords (``ValueError``).
+
+    >>> KeywordCall(int, base=2)("101"), KeywordCall(int, base=2).keywords
+    (5, {'base': 2})
+    """
+
+    def __init__(self, func: Callable[..., Any], **keywords: Any) -> None:
+        if len(keywords) > 7:
+            raise ValueError("at most 7 keywords")
+        self.func = func
+        self._keywords = keywords
+
+    @property
+    def keywords(self) -> dict[str, Any]:
+        """The fixed keywords, as a new dict."""
+        return dict(self._keywords)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **self._keywords, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"KeywordCall({self.func!r}, **{self._keywords!r})"

@@ -8,7 +8,7 @@ this module keeps the ``_store_c`` / ``_store_py`` pair that the selector in
 and ``_store_py.py`` for the semantics.
 """
 from fbacache._core._index_c import (DEFAULT, GetOr, MemoCall, Put, Reader, Store, SWEEP_EVERY,
-                                     load_frames, strip_marker)
+                                     load_frames, strip_marker, KeywordCall)
 
 __all__ = ["Store", "Put", "GetOr", "Reader", "MemoCall", "DEFAULT", "SWEEP_EVERY", "load_frames",
-           "strip_marker"]
+           "strip_marker", "KeywordCall"]

@@ -32,10 +32,10 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 from ._index_py import Index
 from ._memo_py import MemoCall
-from ._reader_py import Reader, load_frames, strip_marker  # a pair with _reader.pxi
+from ._reader_py import KeywordCall, Reader, load_frames, strip_marker  # pair: _reader.pxi
 
 __all__ = ["Store", "Put", "GetOr", "Reader", "MemoCall", "DEFAULT", "SWEEP_EVERY", "load_frames",
-           "strip_marker"]
+           "strip_marker", "KeywordCall"]
 
 SWEEP_EVERY = 256  # sets between two sweeps of expired entries
 

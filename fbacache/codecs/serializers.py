@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from fbacache._optional import require
 
@@ -86,10 +85,14 @@ class MsgpackSerializer(Serializer):
         return self._unpackb(data, raw=False, strict_map_key=False)
 
     def direct_loads(self) -> Callable[[bytes], Any]:
-        """``msgpack.unpackb`` with the same options, called without a Python frame."""
+        """``msgpack.unpackb`` with the same options, called without a Python frame (and
+        without the dict of keywords ``functools.partial`` builds at each call)."""
         if type(self).loads is not MsgpackSerializer.loads:
             return self.loads
-        return partial(self._unpackb, raw=False, strict_map_key=False)
+        from fbacache._core import KeywordCall
+
+        return cast(Callable[[bytes], Any],
+                    KeywordCall(self._unpackb, raw=False, strict_map_key=False))
 
     def loads_buffers(self) -> bool:
         """``msgpack.unpackb`` reads any bytes-like object (a subclass's ``loads`` may not)."""

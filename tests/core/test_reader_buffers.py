@@ -175,3 +175,39 @@ def test_strip_marker_unwraps_the_marked_replies(impl, raws, marker):
     assert out == {k: r[1:] for k, r in marked.items()}
     assert misses == raws.count(None)
     assert rest == [(k, r) for k, r in zip(keys, raws) if r is not None and k not in marked]
+
+
+# ---------------------------------------------------------------------- keyword calls
+def _keyword_impls():
+    from fbacache._core import _store_py
+
+    impls = [pytest.param(_store_py.KeywordCall, id="py")]
+    if _core.NATIVE:
+        from fbacache._core import _store_c
+
+        impls.insert(0, pytest.param(_store_c.KeywordCall, id="c"))
+    return impls
+
+
+def _echo(*args, **kwargs):
+    return args, kwargs
+
+
+@pytest.mark.parametrize("KeywordCall", _keyword_impls())
+def test_keyword_call_is_the_call_with_the_fixed_keywords(KeywordCall):
+    call = KeywordCall(_echo, raw=False, limit=3)
+    assert call("x") == (("x",), {"raw": False, "limit": 3})
+    assert call("x", "y") == (("x", "y"), {"raw": False, "limit": 3})
+    assert call("x", extra=1) == (("x",), {"raw": False, "limit": 3, "extra": 1})
+    assert call() == ((), {"raw": False, "limit": 3})
+    with pytest.raises(TypeError):
+        call("x", raw=True)  # a fixed keyword given again, as with functools.partial
+    assert KeywordCall(_echo)("x") == (("x",), {})
+    assert call.keywords == {"raw": False, "limit": 3} and call.func is _echo
+    assert repr(call).startswith("KeywordCall(")
+    with pytest.raises(ValueError):
+        KeywordCall(_echo, **{f"k{i}": i for i in range(8)})
+    errors = KeywordCall(int, base=2)
+    assert errors("101") == 5
+    with pytest.raises(ValueError):
+        errors("102")
