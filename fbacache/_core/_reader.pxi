@@ -298,6 +298,8 @@ cdef object _keyword_vcall(object self, PyObject** args, size_t nargsf, PyObject
     if kwnames != NULL or PyVectorcall_NARGS(nargsf) != 1:
         return _keyword_slow(c, args, nargsf, kwnames)
     stack[0] = args[0]
+    if c.n == 0:
+        return PyObject_Vectorcall(c.func, stack, 1, NULL)  # no names: NULL, not ()
     for i in range(c.n):
         stack[i + 1] = <PyObject*>(<tuple>c.values)[i]
     return PyObject_Vectorcall(c.func, stack, 1, <PyObject*>c.names)
