@@ -18,6 +18,7 @@ PROBABILITY heap      ``_heaps.pxi``                     ``_heaps_py.py``
 expiry queue          ``_expiry.pxi``                    in ``_index_py.Index`` (a heapq)
 adaptive policy       ``_adaptive.pxi``                  ``_adaptive_py.py``
 store + front ends    ``_store.pxi``                     ``_store_py.py``
+codec reader          ``_reader.pxi``                    ``_reader_py.py``
 memoized call         ``_memo.pxi``                      ``_memo_py.py``
 ====================  =================================  ==================================
 
@@ -70,8 +71,12 @@ Reader = _store.Reader
 MemoCall = _store.MemoCall
 DEFAULT_TTL = _store.DEFAULT
 PyStore = _store_py.Store
-PyReader = _store_py.Reader
+PyReader = _store_py.Reader  # defined in _reader_py
+load_frames = _store.load_frames
+strip_marker = _store.strip_marker
+KeywordCall = _store.KeywordCall
 
 __all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "Put", "GetOr",
            "Reader", "MemoCall", "DEFAULT_TTL",
-           "PyStore", "PyReader"]
+           "PyStore", "PyReader", "load_frames", "strip_marker",
+           "KeywordCall"]

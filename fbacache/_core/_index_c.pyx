@@ -1339,4 +1339,5 @@ cdef class Index:
         if self.max_weight_ >= 0:
             assert self.total_weight <= self.max_weight_, "over weight capacity"
 include "_store.pxi"
+include "_reader.pxi"
 include "_memo.pxi"

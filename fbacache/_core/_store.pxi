@@ -469,38 +469,6 @@ cdef class GetOr:
         return _get_or_call(self, args, _kwds(kwargs))
 
 
-@cython.final
-cdef class Reader:
-    """``read(key, default=None)``: a codec's ``get`` over the store in one C call
-    (see ``_store_py.Reader``): a raw frame's payload goes straight to ``loads``.
-
-    ``Reader(store, loads, limit, timed, fallback, sample=16)``; ``sample`` is a
-    power of two (else ``ValueError``).
-    """
-
-    cdef fba_vectorcall vcall  # see "the call slots" below
-    cdef Store store
-    cdef readonly object loads, timed, fallback
-    cdef Py_ssize_t limit
-    cdef size_t ticks, mask
-
-    def __cinit__(self, *args, **kwargs):
-        self.vcall = <fba_vectorcall>_reader_vcall
-
-    def __init__(self, Store store, loads, Py_ssize_t limit, timed, fallback, size_t sample=16):
-        if sample == 0 or sample & (sample - 1):
-            raise ValueError(f"sample must be a power of two, not {sample}")
-        self.store = store
-        self.loads = loads
-        self.limit = limit
-        self.timed = timed
-        self.fallback = fallback
-        self.mask = sample - 1
-
-    def __call__(self, key, default=None):
-        return _read(self, key, default)
-
-
 # ---------------------------------------------------------------------- the call slots
 # A ``def __call__(self, key, value, *args, **kwargs)`` allocates a dict for **kwargs on
 # every call, even with no keyword: for these one-lookup callables that was a third of
@@ -561,41 +529,6 @@ cdef inline object _get_or(GetOr g, object key, object factory):
     return value
 
 
-def _read_args(key, default=None):
-    """The argument list of ``Reader.__call__``, parsed for calls with keywords."""
-    return key, default
-
-
-cdef object _reader_vcall(object self, PyObject** args, size_t nargsf, PyObject* kwnames):
-    cdef Py_ssize_t n = PyVectorcall_NARGS(nargsf)
-    if kwnames == NULL:
-        if n == 1:
-            return _read(<Reader>self, <object>args[0], None)
-        if n == 2:
-            return _read(<Reader>self, <object>args[0], <object>args[1])
-    key, default = PyObject_Vectorcall(_read_args, args, nargsf, kwnames)  # raises TypeError
-    return _read(<Reader>self, key, default)
-
-
-cdef object _read(Reader r, object key, object default):
-    cdef object blob = r.store._get(key, _MISSING)
-    if blob is _MISSING:
-        return default
-    cdef Py_ssize_t n
-    if type(blob) is bytes:
-        n = PyBytes_GET_SIZE(blob)
-        if 0 < n <= r.limit and PyBytes_AS_STRING(blob)[0] == 0:  # a raw frame
-            payload = PyBytes_FromStringAndSize(PyBytes_AS_STRING(blob) + 1, n - 1)
-            r.ticks += 1
-            try:
-                if r.ticks & r.mask:
-                    return r.loads(payload)
-                return r.timed(payload)
-            except Exception:
-                pass  # unreadable: the fallback decides (and counts it)
-    return r.fallback(key, blob, default)
-
-
 ctypedef object (*_call_slot)(object, object, PyObject*)
 cdef extern from *:
     """
@@ -613,10 +546,8 @@ cdef int _install_vectorcalls() except -1:
     # The field's offset in the instance, measured on a blank instance of each type.
     cdef Put p = Put.__new__(Put)
     cdef GetOr g = GetOr.__new__(GetOr)
-    cdef Reader r = Reader.__new__(Reader)
     fba_set_vectorcall(Put, <char*>&p.vcall - <char*><void*>p)
     fba_set_vectorcall(GetOr, <char*>&g.vcall - <char*><void*>g)
-    fba_set_vectorcall(Reader, <char*>&r.vcall - <char*><void*>r)
     return 0
 
 _install_vectorcalls()

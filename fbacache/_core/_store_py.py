@@ -32,8 +32,10 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 from ._index_py import Index
 from ._memo_py import MemoCall
+from ._reader_py import KeywordCall, Reader, load_frames, strip_marker  # pair: _reader.pxi
 
-__all__ = ["Store", "Put", "GetOr", "Reader", "MemoCall", "DEFAULT", "SWEEP_EVERY"]
+__all__ = ["Store", "Put", "GetOr", "Reader", "MemoCall", "DEFAULT", "SWEEP_EVERY", "load_frames",
+           "strip_marker", "KeywordCall"]
 
 SWEEP_EVERY = 256  # sets between two sweeps of expired entries
 
@@ -308,48 +310,3 @@ class GetOr:
         if value is _MISSING:
             return self.missed(key, factory)
         return value
-
-
-class Reader:
-    """``read(key, default=None)``: a codec's ``get`` over the store in one call.
-
-    ``Reader(store, loads, limit, timed, fallback, sample=16)``. The item is
-    ``store.get(key, MISSING)`` (a hit or a miss counted there); a miss is
-    ``default``. An exact ``bytes`` item of 1 to ``limit`` bytes starting with a
-    zero byte (a codec's raw frame) is ``loads(item[1:])``, except that every
-    ``sample``-th such read (a power of two, else ``ValueError``) calls
-    ``timed(item[1:])`` instead (a load that times itself). Any other item, and a
-    raw frame whose load raises an ``Exception``, is ``fallback(key, item, default)``.
-
-    >>> s = Store("lru"); s.set("a", b"\\x00[1]"); s.set("z", b"\\x01?")
-    >>> r = Reader(s, lambda b: b.decode(), 64, lambda b: "timed", lambda k, i, d: ("fb", i), 2)
-    >>> r("a"), r("a"), r("z"), r("nope", 0), s.index.misses
-    ('[1]', 'timed', ('fb', b'\\x01?'), 0, 1)
-    """
-
-    def __init__(self, store: Store, loads: Callable[[bytes], Any], limit: int,
-                 timed: Callable[[bytes], Any],
-                 fallback: Callable[[Hashable, Any, Any], Any], sample: int = 16) -> None:
-        if sample <= 0 or sample & (sample - 1):
-            raise ValueError(f"sample must be a power of two, not {sample}")
-        self.store = store
-        self.loads = loads
-        self.limit = limit
-        self.timed = timed
-        self.fallback = fallback
-        self._mask = sample - 1
-        self._ticks = 0
-
-    def __call__(self, key: Hashable, default: Any = None) -> Any:
-        item = self.store.get(key, _MISSING)
-        if item is _MISSING:
-            return default
-        if type(item) is bytes and 0 < len(item) <= self.limit and item[0] == 0:
-            self._ticks += 1
-            try:
-                if self._ticks & self._mask:
-                    return self.loads(item[1:])
-                return self.timed(item[1:])
-            except Exception:
-                pass  # unreadable: the fallback decides (and counts it)
-        return self.fallback(key, item, default)

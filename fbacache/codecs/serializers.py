@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from fbacache._optional import require
 
@@ -35,6 +34,11 @@ class Serializer:
         where the format has one); a subclass overriding ``loads`` gets its own."""
         return self.loads
 
+    def loads_buffers(self) -> bool:
+        """True when :meth:`direct_loads` takes any read-only buffer (not only ``bytes``),
+        so a reader can lend it the stored bytes without copying them."""
+        return False
+
 
 class PickleSerializer(Serializer):
     """Any picklable object; highest protocol. Only for bytes this process trusts."""
@@ -53,6 +57,10 @@ class PickleSerializer(Serializer):
     def direct_loads(self) -> Callable[[bytes], Any]:
         """``pickle.loads`` itself unless a subclass overrides ``loads``."""
         return pickle.loads if type(self).loads is PickleSerializer.loads else self.loads
+
+    def loads_buffers(self) -> bool:
+        """``pickle.loads`` reads any bytes-like object (a subclass's ``loads`` may not)."""
+        return type(self).loads is PickleSerializer.loads
 
 
 class MsgpackSerializer(Serializer):
@@ -77,10 +85,18 @@ class MsgpackSerializer(Serializer):
         return self._unpackb(data, raw=False, strict_map_key=False)
 
     def direct_loads(self) -> Callable[[bytes], Any]:
-        """``msgpack.unpackb`` with the same options, called without a Python frame."""
+        """``msgpack.unpackb`` with the same options, called without a Python frame (and
+        without the dict of keywords ``functools.partial`` builds at each call)."""
         if type(self).loads is not MsgpackSerializer.loads:
             return self.loads
-        return partial(self._unpackb, raw=False, strict_map_key=False)
+        from fbacache._core import KeywordCall
+
+        return cast(Callable[[bytes], Any],
+                    KeywordCall(self._unpackb, raw=False, strict_map_key=False))
+
+    def loads_buffers(self) -> bool:
+        """``msgpack.unpackb`` reads any bytes-like object (a subclass's ``loads`` may not)."""
+        return type(self).loads is MsgpackSerializer.loads
 
 
 class JsonSerializer(Serializer):

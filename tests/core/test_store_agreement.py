@@ -121,12 +121,13 @@ class StoreAgreement(RuleBasedStateMachine):
 
     @precondition(lambda self: self.pair is not None)
     @rule(key=KEYS, default=st.sampled_from([None, 0]), limit=st.integers(1, 8),
-          by_keyword=st.booleans(),
+          by_keyword=st.booleans(), buffers=st.booleans(),
           blob=st.one_of(st.none(), st.binary(max_size=7),
                          st.binary(max_size=7).map(lambda b: b"\x00" + b)))
-    def read(self, key, default, limit, by_keyword, blob):
+    def read(self, key, default, limit, by_keyword, buffers, blob):
         """The compiled codec read (Reader) against the twin's: raw frames (bytes items
-        starting with a zero byte, up to ``limit`` bytes) go to loads,
+        starting with a zero byte, up to ``limit`` bytes) go to loads (a bytes copy of
+        the payload, or with ``buffers`` a read-only buffer over the stored bytes),
         one in two to timed (sample=2), a load that raises and any other item to the
         fallback; two reads each, so both the plain and the timed load run."""
         from fbacache._core import _store_c
@@ -135,14 +136,19 @@ class StoreAgreement(RuleBasedStateMachine):
             self.set(key, blob, 1, "default", None)
 
         def loads(payload):
-            if payload[:1] == b"\xff":
+            assert (type(payload) is bytes) is not buffers, type(payload)
+            with memoryview(payload) as view:
+                assert view.readonly and view.nbytes == len(payload)
+                data = view.tobytes()
+            if data[:1] == b"\xff":
                 raise ValueError("unreadable")
-            return ("loads", payload)
+            return ("loads", data)
 
         def timed(payload):
             return ("timed", loads(payload)[1])
 
-        readers = [impl(store, loads, limit, timed, lambda k, i, d: ("fallback", k, i, d), 2)
+        readers = [impl(store, loads, limit, timed, lambda k, i, d: ("fallback", k, i, d), 2,
+                        buffers=buffers)
                    for impl, store in zip((_store_c.Reader, _store_py.Reader), self.pair)]
         for _ in range(2):
             out = [r(key, default=default) if by_keyword else r(key, default) for r in readers]

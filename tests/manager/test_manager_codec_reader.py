@@ -104,3 +104,103 @@ def test_fast_get_or_set_takes_keywords_as_the_full_method():
     assert m.get_or_set("j", lambda: 3) == 3 and m.get_or_set("j", lambda: 4) == 3
     metrics = m.get_metrics()
     assert (metrics["hits"], metrics["misses"]) == (2, 2)
+
+
+class Point:
+    """A value whose unpickling runs Python code (``__setstate__``): another thread may
+    run in the middle of a load."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __setstate__(self, state):
+        for _ in range(50):  # bytecode enough for the interpreter to switch threads
+            pass
+        self.__dict__.update(state)
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "msgpack"])
+def test_truncated_in_memory_frames_are_counted_misses(fmt):
+    # pickle and msgpack read the stored bytes in place (no copy): a frame cut short is
+    # still a counted miss, dropped, and the other entries read as before
+    m = CacheManager(serialization_format=fmt)
+    m.set("ok", {"a": [1, 2], "b": "x" * 30})
+    m.set("cut", {"a": [1, 2], "b": "x" * 30})
+    blob = m.backend.peek("cut")
+    m.backend.set("cut", blob[:-5], None, len(blob) - 5)
+    assert m.get("cut", "dflt") == "dflt" and not m.exists("cut")
+    assert m.get("ok") == {"a": [1, 2], "b": "x" * 30}
+    metrics = m.get_metrics()
+    assert (metrics["corrupt_entries"], metrics["hits"], metrics["misses"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "msgpack"])
+def test_raw_and_compressed_frames_read_side_by_side(fmt):
+    from fbacache.codecs import MARKER_RAW, MARKER_ZLIB
+
+    m = CacheManager(serialization_format=fmt, compression="zlib", compression_threshold=64)
+    small, big = [1, "two"], ["y" * 400, 3]
+    m.set("small", small)
+    m.set("big", big)
+    assert m.backend.peek("small")[0] == MARKER_RAW and m.backend.peek("big")[0] == MARKER_ZLIB
+    for _ in range(40):  # past the sampled (timed) loads too
+        assert m.get("small") == small and m.get("big") == big
+    assert m.get_metrics()["corrupt_entries"] == 0
+
+
+def test_each_get_is_a_fresh_copy_of_the_stored_value():
+    m = CacheManager(serialization_format="pickle")
+    m.set("k", {"buf": bytearray(b"abc"), "items": [1]})
+    first = m.get("k")
+    first["buf"][0] = ord("z")
+    first["items"].append(2)
+    assert m.get("k") == {"buf": bytearray(b"abc"), "items": [1]}
+
+
+def test_threads_read_while_a_writer_replaces_the_values():
+    import sys
+    import threading
+
+    m = CacheManager(serialization_format="pickle")
+    keys = [f"k{i}" for i in range(8)]
+    for k in keys:
+        m.set(k, [Point(k), k])
+    errors = []
+    stop = threading.Event()
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+
+    def reader():
+        try:
+            while not stop.is_set():
+                for k in keys:
+                    point, name = m.get(k)
+                    if not (name == k and point.x in (k, k + "'")):
+                        errors.append((k, point.x, name))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        for i in range(300):
+            k = keys[i % len(keys)]
+            m.set(k, [Point(k + "'" if i % 2 else k), k])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(old)
+    assert not errors, errors[:5]
+    assert m.get_metrics()["corrupt_entries"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "msgpack", "json"])
+def test_fast_gets_are_counted_in_the_deserialization_time(fmt):
+    m = CacheManager(serialization_format=fmt)
+    m.set("k", {"a": list(range(20))})
+    before = m.get_metrics()["deserialization_time_ms"]
+    for _ in range(64):  # the reader times one load in TIMING_SAMPLE (16)
+        assert m.get("k") == {"a": list(range(20))}
+    assert m.get_metrics()["deserialization_time_ms"] > before

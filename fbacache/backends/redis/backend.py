@@ -31,6 +31,7 @@ import threading
 from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Optional
 
 
+from fbacache._core import strip_marker
 from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.backends.redis.envelope import (
@@ -259,21 +260,15 @@ class RedisBackend(Backend):
                           lambda: self._fb_get(key, default, False))
 
     def _blobs(self, keys: list[Hashable], raws: Iterable[Optional[bytes]]) -> dict[Hashable, Any]:
-        # {key: blob} of one batch of replies, counted (in two C calls, not one per key)
-        out = {}
-        hits = misses = 0
-        for key, raw in zip(keys, raws):
-            if raw is None:
-                misses += 1
-            elif raw[:1] == b"\x00":
-                out[key] = raw[1:]
-                hits += 1
-            else:
-                item = self._item(raw, MISSING, True)  # counts itself
-                if item is not MISSING:
-                    out[key] = item
-        self._hits.add(hits)
+        # {key: blob} of one batch of replies, counted: envelopes without metadata (what
+        # set() writes) unwrapped in one compiled call, the rest one by one
+        out, misses, rest = strip_marker(keys, raws)
+        self._hits.add(len(out))
         self._misses.add(misses)
+        for key, raw in rest:
+            item = self._item(raw, MISSING, True)  # counts itself
+            if item is not MISSING:
+                out[key] = item
         return out
 
     def _mget(self, keys: list[Hashable]) -> dict[Hashable, Any]:

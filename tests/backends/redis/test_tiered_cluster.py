@@ -91,8 +91,11 @@ def test_writes_deletes_and_clear_reach_another_process(redis_cluster_url, redis
         assert peer(op="wait", n=sent + 2, timeout=10)["ok"]
         for k in keys[1:]:
             assert peer(op="get", key=k) == {"value": None, "in_l1": False}
-        # and the other way round: the peer's writes invalidate our L1
+        # and the other way round: the peer's writes invalidate our L1 (wait for the
+        # invalidation of "first" too: landing after our get's L1 fill, it drops it)
+        before = local.backend.bus.received.value
         peer(op="set", key=keys[1], value="first")
+        delivered(local, before + 1)
         assert local.get(keys[1]) == "first" and local.backend.l1.peek(keys[1]) is not None
         before = local.backend.bus.received.value
         peer(op="set", key=keys[1], value="second")
