@@ -85,8 +85,11 @@ class Context:
         Raises (while iterating):
             OSError: the directory (or a sub-directory) cannot be read.
         """
-        others = [o.directory for o in self.config.cache_types.values() if o.name != t.name]
-        return scan_dir(t.name, t.directory, exclude=others, stat=stat)
+        return scan_dir(t.name, t.directory, exclude=self.other_dirs(t), stat=stat)
+
+    def other_dirs(self, t: CacheTypeConfig) -> list[str]:
+        """The other types' directories, which a scan of ``t`` never enters."""
+        return [o.directory for o in self.config.cache_types.values() if o.name != t.name]
 
     def tool_anchor(self, name: str) -> str:
         """Where symlink checks of tool directory ``name`` start (see :func:`~fbacache.fba.safe.anchor_for`)."""

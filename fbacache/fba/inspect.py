@@ -26,6 +26,7 @@ from fbacache.fba.safe import open_regular, read_regular, read_sized
 from fbacache.fba.context import Context, os_error_text
 from fbacache.fba.results import FileCheck, MetricsReport, TypeMetrics, ValidationReport
 from fbacache.fba.scan import FileInfo
+from fbacache.fba.tally import tally_dir
 from fbacache.fba.issues import issue
 
 __all__ = ["read_doc", "collect_metrics", "validate_files", "check_file", "iso"]
@@ -104,6 +105,16 @@ def _type_metrics(ctx: Context, t: Any, m: TypeMetrics, now: float, content: boo
     # one pass over the scan, counters only; this loop is the whole cost of `metrics`
     ttl = t.ttl_seconds
     keep_protected = ctx.preserves_protected(t)
+    if not content:  # directory entries only: counters without a FileInfo per file
+        c = tally_dir(t.name, t.directory, exclude=ctx.other_dirs(t), ttl=ttl, now=now,
+                      keep_protected=keep_protected)
+        m.file_count, m.total_bytes, m.expired_count, m.corrupt_count = \
+            c.entries, c.size, c.expired, None
+        m.other_files, m.symlinks_skipped, m.special_skipped = c.other, c.symlinks, c.special
+        if c.oldest is not None and c.newest is not None:
+            m.oldest_age_hours = max(0.0, now - c.oldest) / 3600.0
+            m.newest_age_hours = max(0.0, now - c.newest) / 3600.0
+        return
     total = _count_entries(ctx, t) if content and ctx.progress is not None else 0
     oldest: Optional[float] = None
     newest: Optional[float] = None
