@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Collection, Optional, Sequence, Union
 
 from fbacache import __version__
 from fbacache.errors import ConfigError, FbaCacheError
@@ -153,8 +153,14 @@ def _global_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
                         "seconds; default: the system clock)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: one subcommand per verb, each with its own ``--help``."""
+def build_parser(verbs: Optional[Collection[str]] = None) -> argparse.ArgumentParser:
+    """The argument parser: one subcommand per verb, each with its own ``--help``.
+
+    ``verbs``: the subcommands that get their options (default: all). The others keep
+    their name and help line, which is all the top-level ``--help`` shows; the CLI passes
+    the verbs named in its argv, since argparse selects a subcommand only by its exact
+    name, and so skips building nine option sets it would never read.
+    """
     p = _Parser(prog="fbacache-maintain", description="Housekeeping for the FBA cache directories.",
                 epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused")
     p.add_argument("--version", action="version",
@@ -164,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in VERBS:
         sp = sub.add_parser(verb, help=_HELP[verb], description=_HELP[verb],
                             epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused")
+        if verbs is not None and verb not in verbs:
+            continue
         _global_flags(sp, suppress=True)
         if verb == "clear":
             sp.add_argument("--strategy", choices=STRATEGIES,
@@ -189,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    args = build_parser({a for a in argv if a in VERBS}).parse_args(argv)
     if args.verb is None:
         raise _UsageError("fbacache-maintain: a verb is required (one of "
                           f"{', '.join(VERBS)}); see --help")

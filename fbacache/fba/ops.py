@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import AbstractContextManager
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from fbacache.errors import BackupError, ConfigError, CorruptFile, MaintenanceAborted, UnsafePath
 from fbacache.fba.atomic import Writer
@@ -28,14 +28,18 @@ from fbacache.fba.config import STRATEGIES, CacheTypeConfig, FsConfig
 from fbacache.fba.context import Context, Progress, default_load_probe, os_error_text
 from fbacache.fba.inspect import collect_metrics, validate_files
 from fbacache.fba.safe import make_dirs
-from fbacache.fba.results import (
-    Action, BackupInfo, FileCheck, BackupListReport, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
-    RepairReport, RestoreReport, ValidationReport,
-)
+from fbacache.fba.results import FileCheck, MetricsReport, ValidationReport
 from fbacache.fba.issues import issue
 
-# The verbs' machinery (tarfile, filelock, strategies...) is imported by the methods that
-# use it: `metrics` and `validate` must not pay for `backup`'s imports at every start.
+if TYPE_CHECKING:
+    from fbacache.fba.results_ops import (
+        Action, BackupInfo, BackupListReport, BackupReport, ClearReport, HealthReport,
+        OptimizeReport, RepairReport, RestoreReport,
+    )
+
+# The verbs' machinery (tarfile, filelock, strategies...) and their report classes are
+# imported by the methods that use them: `metrics` and `validate` must not pay for
+# `backup`'s imports at every start.
 
 __all__ = ["Maintenance"]
 
@@ -119,6 +123,7 @@ class Maintenance:
         """
         from fbacache.fba.backup import list_backups
         ctx = self._ctx()
+        from fbacache.fba.results_ops import BackupListReport
         report = BackupListReport()
         for t in ctx.select(types):
             try:
@@ -146,6 +151,7 @@ class Maintenance:
                                             f"expected one of {', '.join(STRATEGIES)}")
         ctx = self._ctx()
         selected = ctx.select(types)
+        from fbacache.fba.results_ops import ClearReport
         report = ClearReport(strategy=strategy or "per-type default", dry_run=dry_run)
         if dry_run:
             self._plan_all(ctx, strategy, selected, report)
@@ -213,6 +219,7 @@ class Maintenance:
         """
         from fbacache.fba.backup import create_backup
         ctx = self._ctx()
+        from fbacache.fba.results_ops import BackupReport
         report = BackupReport()
         if not types and not self.config.backup.get("enabled", True):
             report.warnings.append(issue("backup.disabled", "strategies.backup.enabled is "
@@ -247,6 +254,7 @@ class Maintenance:
         from fbacache.fba.execute import safety_backups
         from fbacache.fba.restore import choose_backup, restore_type
         ctx = self._ctx()
+        from fbacache.fba.results_ops import RestoreReport
         report = RestoreReport(dry_run=dry_run)
         selected = ctx.select(types) if types else [
             t for t in ctx.select(None) if list_backups(ctx, t.name)]
@@ -291,6 +299,7 @@ class Maintenance:
         from fbacache.fba.housekeeping import plan_repair
         ctx = self._ctx()
         selected = ctx.select(types)
+        from fbacache.fba.results_ops import RepairReport
         report = RepairReport(dry_run=dry_run)
         for t in selected:
             report.actions += _planned(plan_repair, ctx, t, report.errors)
@@ -306,6 +315,7 @@ class Maintenance:
         """Compress cold archived files, remove empty dirs and stray temp files / staging."""
         from fbacache.fba.execute import apply_all
         ctx = self._ctx()
+        from fbacache.fba.results_ops import Action, OptimizeReport
         report = OptimizeReport(dry_run=dry_run)
         selected = ctx.select(types)
         if dry_run:
