@@ -122,8 +122,8 @@ class Maintenance:
         Damaged or forged manifests are listed as warnings, never as backups.
         """
         from fbacache.fba.backup import list_backups
-        ctx = self._ctx()
         from fbacache.fba.results_ops import BackupListReport
+        ctx = self._ctx()
         report = BackupListReport()
         for t in ctx.select(types):
             try:
@@ -146,12 +146,12 @@ class Maintenance:
             ConfigError: unknown strategy or cache type.
         """
         from fbacache.fba.execute import apply_all, safety_backups
+        from fbacache.fba.results_ops import ClearReport
         if strategy is not None and strategy not in STRATEGIES:
             raise ConfigError("--strategy", f"unknown strategy {strategy!r}; "
                                             f"expected one of {', '.join(STRATEGIES)}")
         ctx = self._ctx()
         selected = ctx.select(types)
-        from fbacache.fba.results_ops import ClearReport
         report = ClearReport(strategy=strategy or "per-type default", dry_run=dry_run)
         if dry_run:
             self._plan_all(ctx, strategy, selected, report)
@@ -218,8 +218,8 @@ class Maintenance:
         explicitly named types are backed up.
         """
         from fbacache.fba.backup import create_backup
-        ctx = self._ctx()
         from fbacache.fba.results_ops import BackupReport
+        ctx = self._ctx()
         report = BackupReport()
         if not types and not self.config.backup.get("enabled", True):
             report.warnings.append(issue("backup.disabled", "strategies.backup.enabled is "
@@ -253,8 +253,8 @@ class Maintenance:
         from fbacache.fba.backup import list_backups
         from fbacache.fba.execute import safety_backups
         from fbacache.fba.restore import choose_backup, restore_type
-        ctx = self._ctx()
         from fbacache.fba.results_ops import RestoreReport
+        ctx = self._ctx()
         report = RestoreReport(dry_run=dry_run)
         selected = ctx.select(types) if types else [
             t for t in ctx.select(None) if list_backups(ctx, t.name)]
@@ -297,9 +297,9 @@ class Maintenance:
         """Move corrupt files into the quarantine folder (never deletes them)."""
         from fbacache.fba.execute import apply_all, safety_backups
         from fbacache.fba.housekeeping import plan_repair
+        from fbacache.fba.results_ops import RepairReport
         ctx = self._ctx()
         selected = ctx.select(types)
-        from fbacache.fba.results_ops import RepairReport
         report = RepairReport(dry_run=dry_run)
         for t in selected:
             report.actions += _planned(plan_repair, ctx, t, report.errors)
@@ -314,8 +314,8 @@ class Maintenance:
     def optimize(self, types: Types = None, *, dry_run: bool = False) -> OptimizeReport:
         """Compress cold archived files, remove empty dirs and stray temp files / staging."""
         from fbacache.fba.execute import apply_all
-        ctx = self._ctx()
         from fbacache.fba.results_ops import Action, OptimizeReport
+        ctx = self._ctx()
         report = OptimizeReport(dry_run=dry_run)
         selected = ctx.select(types)
         if dry_run:
