@@ -37,6 +37,8 @@ _SUBDIR_FLAGS = _DIR_FLAGS | getattr(os, "O_NOFOLLOW", 0)
 # scandir(fd) + DirEntry.stat() is fstatat(fd, name); without it, paths as scan_dir uses
 _BY_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
 _FAST: dict[str, re.Pattern[str]] = {}
+# every name _PROTECTED matches ends so: a str test spares most expired entries the regex
+_PROTECTED_ENDS = ("linking_map.json", "_ai_category_cache.json", "_processing_state.json")
 
 
 def _entry_regex(cache_type: str) -> re.Pattern[str]:
@@ -132,7 +134,8 @@ def tally_dir(cache_type: str, directory: str, *, exclude: Iterable[str] = (),
                         if mt > newest:
                             newest = mt
                         if check_age and now - mt > ttl_s and not (
-                                keep_protected and protected(name)):
+                                keep_protected and name.endswith(_PROTECTED_ENDS)
+                                and protected(name)):
                             expired += 1
                     elif de.is_dir(follow_symlinks=False):
                         name = de.name

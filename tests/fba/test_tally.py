@@ -12,8 +12,8 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fbacache.fba.scan import ENTRY_PATTERNS, classify
-from fbacache.fba.tally import _entry_regex, tally_dir
+from fbacache.fba.scan import _PROTECTED, ENTRY_PATTERNS, classify
+from fbacache.fba.tally import _PROTECTED_ENDS, _entry_regex, tally_dir
 
 from .conftest import DAY
 from .test_metrics_report import hostile_tree
@@ -33,8 +33,11 @@ names = st.lists(st.sampled_from(PIECES), min_size=1, max_size=6).map("".join).f
 def test_fast_entry_match_is_classify_entry(name: str, cache_type: str) -> None:
     """The one regex tally runs per file says "entry" exactly when classify() would, for a
     name that is not hidden (hidden names are skipped before either is asked)."""
-    kind, _ = classify(cache_type, name)
+    kind, protected = classify(cache_type, name)
     fast = _entry_regex(cache_type).match(name) is not None
+    # tally asks the protected regex only of names with one of these endings
+    assert not protected or name.endswith(_PROTECTED_ENDS)
+    assert (_PROTECTED.match(name) is not None) <= name.endswith(_PROTECTED_ENDS)
     if name.startswith("."):
         assert not fast
     else:
