@@ -87,6 +87,30 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
+def _columns() -> int:
+    """The width argparse gives help text (``shutil.get_terminal_size``'s rule: ``COLUMNS``,
+    else the terminal of ``sys.__stdout__``, else 80), without argparse's ``import shutil``
+    (bz2, lzma, fnmatch...) at every start: it makes a formatter for every option added."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        stdout = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)
+
+
 def _number(option: str, rule: NumberRule) -> Callable[[str], Union[int, float]]:
     # command-line numbers go through the same check as the config's (NaN, inf, 1e400...)
     def parse(text: str) -> Union[int, float]:
@@ -162,14 +186,16 @@ def build_parser(verbs: Optional[Collection[str]] = None) -> argparse.ArgumentPa
     name, and so skips building nine option sets it would never read.
     """
     p = _Parser(prog="fbacache-maintain", description="Housekeeping for the FBA cache directories.",
-                epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused")
+                epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused",
+                formatter_class=_Formatter)
     p.add_argument("--version", action="version",
                    version=f"fbacache-maintain {__version__} (JSON schema_version {SCHEMA_VERSION})")
     _global_flags(p, suppress=False)
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         sp = sub.add_parser(verb, help=_HELP[verb], description=_HELP[verb],
-                            epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused")
+                            epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused",
+                            formatter_class=_Formatter)
         if verbs is not None and verb not in verbs:
             continue
         _global_flags(sp, suppress=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
 from fbacache.fba.issues import issue_dict
@@ -44,6 +43,7 @@ def iso_utc(ts: float) -> str:
         >>> iso_utc(0)
         '1970-01-01T00:00:00Z'
     """
+    from datetime import datetime, timezone  # not at import: text reports never need it
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
         "+00:00", "Z")
 

@@ -361,3 +361,17 @@ def test_parser_of_the_named_verbs_parses_like_the_full_one(argv):
         except Exception as exc:  # the usage error, compared by its message
             return repr(exc)
     assert parse({a for a in argv if a in VERBS}) == parse(None)
+
+
+@pytest.mark.parametrize("columns", [None, "50", "200", "-3", "abc", "0"])
+def test_help_width_follows_shutils_rule(monkeypatch, columns):
+    """The CLI's help formatter finds the width as argparse's own would (it only avoids
+    importing shutil at every start)."""
+    import shutil
+
+    from fbacache.fba.cli import _columns
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _columns() == shutil.get_terminal_size().columns
