@@ -102,7 +102,8 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None,
 
 def _type_metrics(ctx: Context, t: Any, m: TypeMetrics, now: float, content: bool,
                   warnings: list[str]) -> None:
-    # one pass over the scan, counters only; this loop is the whole cost of `metrics`
+    # one pass, counters only: fba/tally.py for directory entries alone (the cost of `du`),
+    # the scanner's FileInfo stream when every entry is also read (`--content`)
     ttl = t.ttl_seconds
     keep_protected = ctx.preserves_protected(t)
     if not content:  # directory entries only: counters without a FileInfo per file
@@ -115,11 +116,11 @@ def _type_metrics(ctx: Context, t: Any, m: TypeMetrics, now: float, content: boo
             m.oldest_age_hours = max(0.0, now - c.oldest) / 3600.0
             m.newest_age_hours = max(0.0, now - c.newest) / 3600.0
         return
-    total = _count_entries(ctx, t) if content and ctx.progress is not None else 0
+    total = _count_entries(ctx, t) if ctx.progress is not None else 0
     oldest: Optional[float] = None
     newest: Optional[float] = None
     n = other = links = special = expired = size = 0
-    corrupt: Optional[int] = 0 if content else None
+    corrupt = 0
     for fi in ctx.iter_scan(t):
         kind = fi.kind
         if kind != "entry":
@@ -139,15 +140,13 @@ def _type_metrics(ctx: Context, t: Any, m: TypeMetrics, now: float, content: boo
             newest = mt
         if ttl is not None and now - mt > ttl and not (fi.protected and keep_protected):
             expired += 1
-        if not content:
-            continue
         try:
             _, bad = read_doc(fi)
         except OSError as exc:
             warnings.append(issue("file.unreadable", f"{fi.path}: unreadable: {exc.strerror}"))
             continue
         if bad:
-            corrupt = (corrupt or 0) + 1
+            corrupt += 1
         if total and n % _TICK == 1:
             ctx.tick(f"metrics {t.name}", n - 1, total)
     m.file_count, m.total_bytes, m.expired_count, m.corrupt_count = n, size, expired, corrupt
