@@ -18,6 +18,14 @@ cache; each figure is the median, and the ratio is median / median of its floor.
 of every child comes from ``wait4``; ``--rss-files`` builds a second, smaller tree so the
 table shows whether memory grows with the number of files.
 
+``--only metrics`` (a comma-separated list of verbs) times those verbs and their floors only.
+``--installed`` also times each selected verb as users run it: the wheel is built once per run
+(``pip wheel --no-build-isolation``) and installed into a temporary venv whose dependencies
+come from the running interpreter's site-packages (a ``.pth`` path entry), then run from a
+directory outside the checkout. Those rows are named ``VERB (installed)``; the other rows run
+the development checkout (``PYTHONPATH`` = the repository, with the editable install's import
+hook loaded by ``site`` at every start, ~20-50 ms that a wheel install does not have).
+
 Shapes: key names and the entry size are learned from ``/work/shared/fba`` (or
 ``--shapes DIR``) when present, from built-in shapes otherwise; contents are generated,
 never copied.
@@ -25,6 +33,8 @@ never copied.
 Command::
 
     .venv/bin/python benchmarks/maintain_tree.py --files 48000 --repeat 3 --write-readme
+    .venv/bin/python benchmarks/maintain_tree.py --files 48000 --rss-files 0 --repeat 5 \
+        --only metrics --installed
 """
 from __future__ import annotations
 
@@ -167,19 +177,62 @@ def make_tree(root: str, n: int, shapes: tuple[list[str], list[str], int], seed:
     return path
 
 
+class Installed:
+    """The wheel of this checkout installed into a temporary venv (built once per run)."""
+
+    python: Optional[str] = None  # that venv's interpreter, once built
+    cwd: str = REPO
+
+
+def install_wheel(base: str) -> str:
+    """Build the wheel, install it into a venv under ``base``; returns its interpreter."""
+    wheels, venv = os.path.join(base, "wheel"), os.path.join(base, "venv")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", wheels, REPO], check=True,
+                   stdout=subprocess.DEVNULL)
+    wheel = glob.glob(os.path.join(wheels, "fbacache-*.whl"))[0]
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = os.path.join(venv, "bin", "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--target", site, wheel], check=True, stdout=subprocess.DEVNULL)
+    # the dependencies (msgspec...) as this interpreter has them; a path entry, so the
+    # editable install's .pth hook there is not run
+    import sysconfig
+    with open(os.path.join(site, "_bench_deps.pth"), "w") as fh:
+        fh.write(sysconfig.get_path("purelib") + "\n")
+    where = subprocess.run([python, "-c", "import fbacache; print(fbacache.__file__)"],
+                           check=True, capture_output=True, text=True, cwd=base).stdout
+    if not where.startswith(site):
+        raise SystemExit(f"the installed wheel is not what runs: {where}")
+    Installed.python, Installed.cwd = python, base
+    return python
+
+
 def run(cmd: list[str] | str, *, shell: bool = False) -> tuple[float, int, int]:
-    """``(seconds, peak RSS in KiB, exit code)`` of one child process."""
+    """``(seconds, peak RSS in KiB, exit code)`` of one child process.
+
+    A command run by the installed venv's interpreter starts outside the checkout, with no
+    ``PYTHONPATH``, so it imports the installed wheel.
+    """
+    installed = not shell and Installed.python is not None and cmd[0] == Installed.python
+    env = dict(os.environ)
+    if installed:
+        env.pop("PYTHONPATH", None)
+    else:
+        env["PYTHONPATH"] = REPO
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, shell=shell, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                             env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)
+                             env=env, cwd=Installed.cwd if installed else REPO)
     _, status, usage = os.wait4(child.pid, 0)
     return time.perf_counter() - t0, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
 
 
-def maintain(cfg: str, *args: str) -> list[str]:
-    """argv of one maintain run on ``cfg``."""
-    return [sys.executable, "-m", "fbacache.maintain", *args, "--config", cfg]
+def maintain(cfg: str, *args: str, python: Optional[str] = None) -> list[str]:
+    """argv of one maintain run on ``cfg`` (by ``python``: default, this interpreter)."""
+    return [python or sys.executable, "-m", "fbacache.maintain", *args, "--config", cfg]
 
 
 def delete_some(d: str, k: int, seed: int) -> None:
@@ -189,8 +242,15 @@ def delete_some(d: str, k: int, seed: int) -> None:
         os.unlink(os.path.join(d, n))
 
 
-def bench(root: str, cfg: str, repeat: int) -> dict[str, dict[str, float]]:
-    """Interleaved medians of every verb and floor on the tree at ``root``."""
+VERB_FLOORS = {"validate": ["floor: find+cat"], "metrics": ["floor: du -s"],
+               "backup": ["floor: tar czf", "backup --full", "backup (incremental)"],
+               "restore": ["backup --full", "restore (200 deleted)"]}
+
+
+def bench(root: str, cfg: str, repeat: int,
+          only: Optional[list[str]] = None) -> dict[str, dict[str, float]]:
+    """Interleaved medians of every verb (or the verbs in ``only``) and their floors on the
+    tree at ``root``; with an installed wheel, each verb also as ``VERB (installed)``."""
     d = os.path.join(root, "OUTPUTS", "FBA_ANALYSIS", "amazon_cache")
     tar_out = os.path.join(root, "floor.tar.gz")
     q = shlex_quote
@@ -205,14 +265,23 @@ def bench(root: str, cfg: str, repeat: int) -> dict[str, dict[str, float]]:
         "restore (200 deleted)": (maintain(cfg, "restore", "--cache-type", "amazon_cache",
                                            "--yes"), False),
     }
-    run(cases["floor: find+cat"][0], shell=True)  # warm the page cache
+    keep = None if not only else {c for v in only for c in [v, *VERB_FLOORS[v]]}
+    if Installed.python is not None:
+        for name, (cmd, shell) in list(cases.items()):
+            if not shell:
+                cases[f"{name} (installed)"] = ([Installed.python, *cmd[1:]], False)
+    if keep is not None:
+        cases = {k: v for k, v in cases.items()
+                 if k in keep or k.removesuffix(" (installed)") in keep}
+    run(f"find {q(d)} -type f -print0 | xargs -0 cat >/dev/null", shell=True)  # warm the cache
     times: dict[str, list[float]] = {k: [] for k in cases}
     rss: dict[str, int] = {}
     for r in range(repeat):
         for name, (cmd, shell) in cases.items():
             if name.startswith("restore"):
                 # restore the newest full backup, as after an accident
-                run(maintain(cfg, "backup", "--cache-type", "amazon_cache", "--full"))
+                py = Installed.python if name.endswith("(installed)") else None
+                run(maintain(cfg, "backup", "--cache-type", "amazon_cache", "--full", python=py))
                 delete_some(d, 200, r)
             secs, peak, code = run(cmd, shell=shell)
             if code not in (0, 1, 2):
@@ -232,6 +301,10 @@ RATIOS = [("validate", "floor: find+cat", 2.0), ("metrics", "floor: du -s", 3.0)
           ("backup --full", "floor: tar czf", 2.0),
           ("restore (200 deleted)", "backup --full", 1.5),
           ("backup (incremental)", "backup --full", None)]
+RATIOS = [row for verb, floor, target in RATIOS
+          for row in ((verb, floor, target), (f"{verb} (installed)",
+                                              floor if floor.startswith("floor")
+                                              else f"{floor} (installed)", target))]
 
 
 def table(res: dict[str, dict[str, float]], small: Optional[dict[str, dict[str, float]]],
@@ -242,13 +315,16 @@ def table(res: dict[str, dict[str, float]], small: Optional[dict[str, dict[str, 
         head += f" peak RSS at {n_small} files |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for verb, floor, target in RATIOS:
+        if verb not in res or floor not in res:
+            continue
         ratio = res[verb]["median"] / res[floor]["median"]
         ok = "" if target is None else (f"<= {target:g}x " + ("met" if ratio <= target
                                                                 else "MISSED"))
         row = (f"| {verb} | {res[verb]['median']:.2f} | {floor} | {res[floor]['median']:.2f} | "
                f"{ratio:.2f}x | {ok} | {res[verb]['rss_kib'] / 1024:.0f} MiB |")
         if small:
-            row += f" {small[verb]['rss_kib'] / 1024:.0f} MiB |"
+            row += (f" {small[verb]['rss_kib'] / 1024:.0f} MiB |" if verb in small
+                    else " |")
         lines.append(row)
     return "\n".join(lines)
 
@@ -262,23 +338,38 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--shapes", default=SHAPES if os.path.isdir(SHAPES) else None)
     ap.add_argument("--dir", default=None, help="where to build the trees (default: a temp dir)")
+    ap.add_argument("--only", default=None, metavar="VERBS",
+                    help="comma-separated verbs to time (with their floors): "
+                         + ", ".join(VERB_FLOORS) + " (default: all)")
+    ap.add_argument("--installed", action="store_true",
+                    help="also time each verb from the wheel installed into a temporary "
+                         "venv (built once per run), as users run it")
     ap.add_argument("--write-readme", action="store_true",
                     help="replace the maintain_tree section of benchmarks/README.md")
     args = ap.parse_args()
+    only = args.only.split(",") if args.only else None
+    if only and not set(only) <= set(VERB_FLOORS):
+        ap.error(f"--only: verbs are {', '.join(VERB_FLOORS)}")
+    if args.write_readme and only:
+        ap.error("--write-readme records the full table: not with --only")
     shapes = learn_shapes(args.shapes)
     base = tempfile.mkdtemp(prefix="fba-bench-", dir=args.dir)
     try:
+        if args.installed:
+            t0 = time.time()
+            install_wheel(base)
+            print(f"wheel built and installed in {time.time() - t0:.0f} s", file=sys.stderr)
         t0 = time.time()
         cfg = make_tree(os.path.join(base, "big"), args.files, shapes)
         print(f"tree of {args.files} entries built in {time.time() - t0:.0f} s "
               f"(median entry ~{shapes[2]} B, shapes from {args.shapes or 'built-in'})",
               file=sys.stderr)
-        res = bench(os.path.join(base, "big"), cfg, args.repeat)
+        res = bench(os.path.join(base, "big"), cfg, args.repeat, only)
         small = None
         if args.rss_files:
             shutil.rmtree(os.path.join(base, "big"))
             cfg_s = make_tree(os.path.join(base, "small"), args.rss_files, shapes)
-            small = bench(os.path.join(base, "small"), cfg_s, 1)
+            small = bench(os.path.join(base, "small"), cfg_s, 1, only)
         out = table(res, small, args.files, args.rss_files)
         print(out)
         if args.write_readme:
@@ -293,7 +384,8 @@ def write_readme(text: str, args: argparse.Namespace) -> None:
     start, end = "<!-- maintain_tree:start -->", "<!-- maintain_tree:end -->"
     notes_mark = "<!-- maintain_tree:notes -->"
     cmd = (f".venv/bin/python benchmarks/maintain_tree.py --files {args.files} "
-           f"--rss-files {args.rss_files} --repeat {args.repeat} --write-readme")
+           f"--rss-files {args.rss_files} --repeat {args.repeat}"
+           f"{' --installed' if args.installed else ''} --write-readme")
     block = (f"{start}\n## maintain on a {args.files}-file FBA tree\n\n`{cmd}`\n\n"
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end of the run "
              "(shared machine: ratios are medians of interleaved runs, each against its floor "

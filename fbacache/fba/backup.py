@@ -51,7 +51,7 @@ from fbacache.errors import BackupError, CorruptFile, NotRegularFile, UnsafePath
 from fbacache.fba.atomic import AtomicFile, atomic_write_json, default_writer, is_temp_name, read_json
 from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
-from fbacache.fba.results import BackupInfo
+from fbacache.fba.results_ops import BackupInfo
 from fbacache.fba.safe import open_regular, read_regular
 from fbacache.fba.scan import FileInfo
 from fbacache.fba.issues import issue

@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Collection, Optional, Sequence, Union
 
 from fbacache import __version__
 from fbacache.errors import ConfigError, FbaCacheError
@@ -85,6 +85,30 @@ class _Refused(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(message)
+
+
+def _columns() -> int:
+    """The width argparse gives help text (``shutil.get_terminal_size``'s rule: ``COLUMNS``,
+    else the terminal of ``sys.__stdout__``, else 80), without argparse's ``import shutil``
+    (bz2, lzma, fnmatch...) at every start: it makes a formatter for every option added."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        stdout = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)
 
 
 def _number(option: str, rule: NumberRule) -> Callable[[str], Union[int, float]]:
@@ -153,17 +177,27 @@ def _global_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
                         "seconds; default: the system clock)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: one subcommand per verb, each with its own ``--help``."""
+def build_parser(verbs: Optional[Collection[str]] = None) -> argparse.ArgumentParser:
+    """The argument parser: one subcommand per verb, each with its own ``--help``.
+
+    ``verbs``: the subcommands that get their options (default: all). The others keep
+    their name and help line, which is all the top-level ``--help`` shows; the CLI passes
+    the verbs named in its argv, since argparse selects a subcommand only by its exact
+    name, and so skips building nine option sets it would never read.
+    """
     p = _Parser(prog="fbacache-maintain", description="Housekeeping for the FBA cache directories.",
-                epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused")
+                epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused",
+                formatter_class=_Formatter)
     p.add_argument("--version", action="version",
                    version=f"fbacache-maintain {__version__} (JSON schema_version {SCHEMA_VERSION})")
     _global_flags(p, suppress=False)
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         sp = sub.add_parser(verb, help=_HELP[verb], description=_HELP[verb],
-                            epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused")
+                            epilog="exit codes: 0 ok, 1 warnings found, 2 error, 3 refused",
+                            formatter_class=_Formatter)
+        if verbs is not None and verb not in verbs:
+            continue
         _global_flags(sp, suppress=True)
         if verb == "clear":
             sp.add_argument("--strategy", choices=STRATEGIES,
@@ -189,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    args = build_parser({a for a in argv if a in VERBS}).parse_args(argv)
     if args.verb is None:
         raise _UsageError("fbacache-maintain: a verb is required (one of "
                           f"{', '.join(VERBS)}); see --help")

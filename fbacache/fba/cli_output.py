@@ -16,12 +16,15 @@ import json
 import os
 import sys
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from fbacache import __version__
 from fbacache.fba.config import FsConfig
 from fbacache.fba.render import human_bytes, table
-from fbacache.fba.results import BackupListReport, iso_utc
+from fbacache.fba.results import iso_utc
+
+if TYPE_CHECKING:
+    from fbacache.fba.results_ops import BackupListReport
 
 __all__ = ["SCHEMA_VERSION", "envelope", "emit", "quiet_streams", "render_backups",
            "render_schedule", "tool_command"]

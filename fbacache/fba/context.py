@@ -7,10 +7,8 @@ Tests replace the seams (``writer`` for injected ``ENOSPC``, ``clock`` for ages,
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Optional
 
 from fbacache.errors import ConfigError
@@ -85,8 +83,11 @@ class Context:
         Raises (while iterating):
             OSError: the directory (or a sub-directory) cannot be read.
         """
-        others = [o.directory for o in self.config.cache_types.values() if o.name != t.name]
-        return scan_dir(t.name, t.directory, exclude=others, stat=stat)
+        return scan_dir(t.name, t.directory, exclude=self.other_dirs(t), stat=stat)
+
+    def other_dirs(self, t: CacheTypeConfig) -> list[str]:
+        """The other types' directories, which a scan of ``t`` never enters."""
+        return [o.directory for o in self.config.cache_types.values() if o.name != t.name]
 
     def tool_anchor(self, name: str) -> str:
         """Where symlink checks of tool directory ``name`` start (see :func:`~fbacache.fba.safe.anchor_for`)."""
@@ -110,6 +111,7 @@ class Context:
     def run_id(self) -> str:
         """A sortable id for this run (UTC timestamp + pid), fixed on first use."""
         if self._run_id is None:
+            from datetime import datetime, timezone  # only verbs that write need it
             ts = datetime.fromtimestamp(self.clock(), timezone.utc).strftime("%Y%m%d_%H%M%S")
             self._run_id = f"{ts}_{os.getpid()}"
         return self._run_id
@@ -127,6 +129,7 @@ class Context:
         if self.config.source:
             argv += ["--config", os.path.abspath(self.config.source)]
         argv += ["--root", self.config.root, *args]
+        import shlex
         return shlex.join(argv)
 
     def tick(self, label: str, done: int, total: int) -> None:

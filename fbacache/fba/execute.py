@@ -22,7 +22,7 @@ from fbacache.fba.backup import create_backup
 from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.locking import file_lock
-from fbacache.fba.results import Action
+from fbacache.fba.results_ops import Action
 from fbacache.fba.safe import open_regular
 from fbacache.fba.scan import guard_path
 from fbacache.fba.strategies import load_linked_ids, rewrite_keep

@@ -20,7 +20,8 @@ from fbacache.fba.backup import list_backups
 from fbacache.fba.context import Context
 from fbacache.fba.inspect import collect_metrics
 from fbacache.fba.render import human_bytes
-from fbacache.fba.results import HealthReport, TypeHealth, TypeMetrics
+from fbacache.fba.results import TypeMetrics
+from fbacache.fba.results_ops import HealthReport, TypeHealth
 from fbacache.fba.issues import issue
 
 __all__ = ["HEALTH_LEVELS", "worst_health", "system_resources", "check_health"]

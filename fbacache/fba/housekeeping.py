@@ -16,7 +16,7 @@ from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.inspect import read_doc
 from fbacache.fba.restore import STAGING_PREFIX
-from fbacache.fba.results import Action
+from fbacache.fba.results_ops import Action
 from fbacache.fba.scan import FileInfo
 
 __all__ = ["plan_repair", "plan_optimize", "STALE_SECONDS"]

@@ -26,6 +26,7 @@ from fbacache.fba.safe import open_regular, read_regular, read_sized
 from fbacache.fba.context import Context, os_error_text
 from fbacache.fba.results import FileCheck, MetricsReport, TypeMetrics, ValidationReport
 from fbacache.fba.scan import FileInfo
+from fbacache.fba.tally import tally_dir
 from fbacache.fba.issues import issue
 
 __all__ = ["read_doc", "collect_metrics", "validate_files", "check_file", "iso"]
@@ -101,14 +102,25 @@ def collect_metrics(ctx: Context, names: Optional[Iterable[str]] = None,
 
 def _type_metrics(ctx: Context, t: Any, m: TypeMetrics, now: float, content: bool,
                   warnings: list[str]) -> None:
-    # one pass over the scan, counters only; this loop is the whole cost of `metrics`
+    # one pass, counters only: fba/tally.py for directory entries alone (the cost of `du`),
+    # the scanner's FileInfo stream when every entry is also read (`--content`)
     ttl = t.ttl_seconds
     keep_protected = ctx.preserves_protected(t)
-    total = _count_entries(ctx, t) if content and ctx.progress is not None else 0
+    if not content:  # directory entries only: counters without a FileInfo per file
+        c = tally_dir(t.name, t.directory, exclude=ctx.other_dirs(t), ttl=ttl, now=now,
+                      keep_protected=keep_protected)
+        m.file_count, m.total_bytes, m.expired_count, m.corrupt_count = \
+            c.entries, c.size, c.expired, None
+        m.other_files, m.symlinks_skipped, m.special_skipped = c.other, c.symlinks, c.special
+        if c.oldest is not None and c.newest is not None:
+            m.oldest_age_hours = max(0.0, now - c.oldest) / 3600.0
+            m.newest_age_hours = max(0.0, now - c.newest) / 3600.0
+        return
+    total = _count_entries(ctx, t) if ctx.progress is not None else 0
     oldest: Optional[float] = None
     newest: Optional[float] = None
     n = other = links = special = expired = size = 0
-    corrupt: Optional[int] = 0 if content else None
+    corrupt = 0
     for fi in ctx.iter_scan(t):
         kind = fi.kind
         if kind != "entry":
@@ -128,15 +140,13 @@ def _type_metrics(ctx: Context, t: Any, m: TypeMetrics, now: float, content: boo
             newest = mt
         if ttl is not None and now - mt > ttl and not (fi.protected and keep_protected):
             expired += 1
-        if not content:
-            continue
         try:
             _, bad = read_doc(fi)
         except OSError as exc:
             warnings.append(issue("file.unreadable", f"{fi.path}: unreadable: {exc.strerror}"))
             continue
         if bad:
-            corrupt = (corrupt or 0) + 1
+            corrupt += 1
         if total and n % _TICK == 1:
             ctx.tick(f"metrics {t.name}", n - 1, total)
     m.file_count, m.total_bytes, m.expired_count, m.corrupt_count = n, size, expired, corrupt

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import AbstractContextManager
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from fbacache.errors import BackupError, ConfigError, CorruptFile, MaintenanceAborted, UnsafePath
 from fbacache.fba.atomic import Writer
@@ -28,14 +28,18 @@ from fbacache.fba.config import STRATEGIES, CacheTypeConfig, FsConfig
 from fbacache.fba.context import Context, Progress, default_load_probe, os_error_text
 from fbacache.fba.inspect import collect_metrics, validate_files
 from fbacache.fba.safe import make_dirs
-from fbacache.fba.results import (
-    Action, BackupInfo, FileCheck, BackupListReport, BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport,
-    RepairReport, RestoreReport, ValidationReport,
-)
+from fbacache.fba.results import FileCheck, MetricsReport, ValidationReport
 from fbacache.fba.issues import issue
 
-# The verbs' machinery (tarfile, filelock, strategies...) is imported by the methods that
-# use it: `metrics` and `validate` must not pay for `backup`'s imports at every start.
+if TYPE_CHECKING:
+    from fbacache.fba.results_ops import (
+        Action, BackupInfo, BackupListReport, BackupReport, ClearReport, HealthReport,
+        OptimizeReport, RepairReport, RestoreReport,
+    )
+
+# The verbs' machinery (tarfile, filelock, strategies...) and their report classes are
+# imported by the methods that use them: `metrics` and `validate` must not pay for
+# `backup`'s imports at every start.
 
 __all__ = ["Maintenance"]
 
@@ -118,6 +122,7 @@ class Maintenance:
         Damaged or forged manifests are listed as warnings, never as backups.
         """
         from fbacache.fba.backup import list_backups
+        from fbacache.fba.results_ops import BackupListReport
         ctx = self._ctx()
         report = BackupListReport()
         for t in ctx.select(types):
@@ -141,6 +146,7 @@ class Maintenance:
             ConfigError: unknown strategy or cache type.
         """
         from fbacache.fba.execute import apply_all, safety_backups
+        from fbacache.fba.results_ops import ClearReport
         if strategy is not None and strategy not in STRATEGIES:
             raise ConfigError("--strategy", f"unknown strategy {strategy!r}; "
                                             f"expected one of {', '.join(STRATEGIES)}")
@@ -212,6 +218,7 @@ class Maintenance:
         explicitly named types are backed up.
         """
         from fbacache.fba.backup import create_backup
+        from fbacache.fba.results_ops import BackupReport
         ctx = self._ctx()
         report = BackupReport()
         if not types and not self.config.backup.get("enabled", True):
@@ -246,6 +253,7 @@ class Maintenance:
         from fbacache.fba.backup import list_backups
         from fbacache.fba.execute import safety_backups
         from fbacache.fba.restore import choose_backup, restore_type
+        from fbacache.fba.results_ops import RestoreReport
         ctx = self._ctx()
         report = RestoreReport(dry_run=dry_run)
         selected = ctx.select(types) if types else [
@@ -289,6 +297,7 @@ class Maintenance:
         """Move corrupt files into the quarantine folder (never deletes them)."""
         from fbacache.fba.execute import apply_all, safety_backups
         from fbacache.fba.housekeeping import plan_repair
+        from fbacache.fba.results_ops import RepairReport
         ctx = self._ctx()
         selected = ctx.select(types)
         report = RepairReport(dry_run=dry_run)
@@ -305,6 +314,7 @@ class Maintenance:
     def optimize(self, types: Types = None, *, dry_run: bool = False) -> OptimizeReport:
         """Compress cold archived files, remove empty dirs and stray temp files / staging."""
         from fbacache.fba.execute import apply_all
+        from fbacache.fba.results_ops import Action, OptimizeReport
         ctx = self._ctx()
         report = OptimizeReport(dry_run=dry_run)
         selected = ctx.select(types)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Iterable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TextIO
 
-from fbacache.fba.results import (
-    BackupReport, ClearReport, HealthReport, MetricsReport, OptimizeReport, RepairReport,
-    RestoreReport, ValidationReport, action_summary,
-)
+from fbacache.fba.results import MetricsReport, ValidationReport, action_summary
+
+if TYPE_CHECKING:
+    from fbacache.fba.results_ops import HealthReport
 
 __all__ = ["table", "render", "human_bytes", "ProgressBar"]
 
@@ -113,10 +113,21 @@ def render(report: Any, verbose: bool = False) -> str:
     """Render any report as text, followed by its notes, warnings and errors."""
     if isinstance(report, MetricsReport):
         body = _metrics(report)
-    elif isinstance(report, HealthReport):
-        body = _health(report)
     elif isinstance(report, ValidationReport):
         body = _validate(report, verbose)
+    else:
+        body = _render_ops(report, verbose)
+    tail = [f"warning: {w}" for w in report.warnings] + [f"error: {e}" for e in report.errors]
+    return "\n".join([body, *tail])
+
+
+def _render_ops(report: Any, verbose: bool) -> str:
+    # the other verbs' report classes are loaded only when one of them is rendered
+    from fbacache.fba.results_ops import (
+        BackupReport, ClearReport, HealthReport, OptimizeReport, RepairReport, RestoreReport,
+    )
+    if isinstance(report, HealthReport):
+        body = _health(report)
     elif isinstance(report, (ClearReport, RepairReport, OptimizeReport)):
         body = _actions(report.actions, report.dry_run, verbose)
         if isinstance(report, ClearReport):
@@ -141,8 +152,7 @@ def render(report: Any, verbose: bool = False) -> str:
             body += "\nsafety backups: " + ", ".join(report.safety_backups)
     else:  # pragma: no cover
         body = str(report)
-    tail = [f"warning: {w}" for w in report.warnings] + [f"error: {e}" for e in report.errors]
-    return "\n".join([body, *tail])
+    return body
 
 
 def _clock(seconds: float) -> str:

@@ -35,7 +35,7 @@ from fbacache.fba.backup import list_backups, load_manifest, verify_archive
 from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.locking import file_lock
-from fbacache.fba.results import BackupInfo
+from fbacache.fba.results_ops import BackupInfo
 from fbacache.fba.safe import confine, make_dirs, open_regular, read_regular
 from fbacache.fba.scan import guard_path
 

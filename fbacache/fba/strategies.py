@@ -26,7 +26,7 @@ from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.inspect import read_doc
 from fbacache.fba.render import human_bytes as _h  # text is read by people; JSON has sizes
-from fbacache.fba.results import Action
+from fbacache.fba.results_ops import Action
 from fbacache.fba.rules import failure_reason, linked_identifiers, product_identifier
 from fbacache.fba.scan import FileInfo, scan_dir
 

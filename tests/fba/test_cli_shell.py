@@ -341,3 +341,37 @@ def test_metrics_reads_entries_only_unless_content(tree):
     assert deep["types"]["amazon_cache"]["corrupt_count"] == 1
     assert quick["total"]["file_count"] == deep["total"]["file_count"]
     assert "not read" in maintain(tree.cli_args("metrics")).stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["metrics", "--config", "c.json", "--json"],
+    ["--config", "c.json", "clear", "--strategy", "full", "--dry-run", "--batch-size", "3"],
+    ["backup", "--cache-type", "metrics", "--config", "c.json", "--full"],
+    ["--cache-type", "metrics", "backup", "--config", "c.json"],  # no verb left: an error
+    ["schedule", "--format", "systemd", "--config", "c.json", "--now", "0"],
+    ["restore", "--backup", "x", "--config", "metrics"],
+])
+def test_parser_of_the_named_verbs_parses_like_the_full_one(argv):
+    """The CLI builds option sets only for verbs named in argv; the result is the same."""
+    from fbacache.fba.cli import VERBS, build_parser
+
+    def parse(verbs):  # type: ignore[no-untyped-def]
+        try:
+            return vars(build_parser(verbs).parse_args(argv))
+        except Exception as exc:  # the usage error, compared by its message
+            return repr(exc)
+    assert parse({a for a in argv if a in VERBS}) == parse(None)
+
+
+@pytest.mark.parametrize("columns", [None, "50", "200", "-3", "abc", "0"])
+def test_help_width_follows_shutils_rule(monkeypatch, columns):
+    """The CLI's help formatter finds the width as argparse's own would (it only avoids
+    importing shutil at every start)."""
+    import shutil
+
+    from fbacache.fba.cli import _columns
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _columns() == shutil.get_terminal_size().columns

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +130,32 @@ def test_fba_depends_on_nothing_above_it() -> None:
 @pytest.mark.parametrize("name", sorted(set(MODULES) - SKIP_IMPORT))
 def test_module_imports(name: str) -> None:
     importlib.import_module(name)
+
+
+def _loaded_by(argv: list[str]) -> set[str]:
+    """The fbacache modules (and heavy stdlib ones) a CLI run imports, in a fresh process."""
+    code = ("import sys\nfrom fbacache.fba.cli import main\n"
+            f"main({argv!r})\n"
+            "print(' '.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return set(out.splitlines()[-1].split())
+
+
+def test_metrics_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """``metrics`` (the verb an operator runs on the whole tree every night) starts without
+    the other verbs' machinery and report classes; ``clear`` is the control."""
+    (tmp_path / "a").mkdir()
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"cache": {"directories": {"amazon_cache": "a"},
+                                         "cache_types": {"amazon_cache": {}}}}))
+    heavy = {"fbacache.fba.results_ops", "fbacache.fba.backup", "fbacache.fba.restore",
+             "fbacache.fba.strategies", "fbacache.fba.schemas", "fbacache.fba.project",
+             "fbacache.fba.health", "fbacache.fba.execute", "msgspec", "tarfile",
+             "fbacache.manager", "fbacache._core"}
+    for args in (["metrics"], ["metrics", "--json"]):
+        loaded = _loaded_by([*args, "--config", str(cfg)])
+        assert "fbacache.fba.tally" in loaded
+        assert not loaded & heavy, sorted(loaded & heavy)
+    control = _loaded_by(["clear", "--dry-run", "--config", str(cfg)])
+    assert {"fbacache.fba.results_ops", "fbacache.fba.strategies"} <= control
