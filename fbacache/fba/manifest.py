@@ -68,6 +68,8 @@ def path_key(rel: str) -> tuple[str, ...]:
 
 def _is_timestamp(value: float) -> bool:
     # restore sets this mtime with os.utime: NaN, inf and values beyond time_t would raise there
+    if 0 <= value < 253402300800:  # 1970..9999: every real mtime, without building a datetime
+        return True
     try:
         datetime.fromtimestamp(value, timezone.utc)
     except (OverflowError, ValueError, OSError):

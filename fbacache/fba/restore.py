@@ -2,17 +2,20 @@
 
 Order of work, so that nothing changes until everything is known good:
 
-1. verify the SHA-256 of the backup's archive and of every earlier archive an
+1. read the manifest as a stream, checking every entry and confining every target;
+2. verify the SHA-256 of the backup's archive and of every earlier archive an
    incremental backup takes files from (``"in"`` entries of its manifest);
-2. extract into a hidden staging directory *inside* the cache directory (same
+3. extract into a hidden staging directory *inside* the cache directory (same
    filesystem, so the final renames are atomic), checking every member's size
-   and SHA-256 and refusing absolute paths, ``..``, links and devices;
-3. make the staged files durable with one ``syncfs`` (one ``fsync`` per file
+   and SHA-256 and refusing absolute paths, ``..``, links and devices; each
+   archive is read once, merged with the manifest's sorted entries (archives of
+   format-2 manifests, unsorted, are matched through an index of their entries);
+4. make the staged files durable with one ``syncfs`` (one ``fsync`` per file
    where ``syncfs`` is missing) instead of one ``fsync`` per file;
-4. ``os.replace`` each staged file over its target (under the file's lock),
+5. ``os.replace`` each staged file over its target (under the file's lock),
    fsync the directories, remove the staging directory.
 
-A crash during 3 leaves each file either at its old or its restored version;
+A crash during 5 leaves each file either at its old or its restored version;
 running the restore again completes it. Files created after the backup are left
 alone (restore adds and overwrites, it never deletes).
 """
