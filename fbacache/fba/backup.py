@@ -8,6 +8,11 @@ an orphan archive or temp file, which the next run removes. The manifest lists
 every file's relative path, size, mtime and SHA-256, and the archive's own
 SHA-256, so a restore can verify everything before touching the cache.
 
+Files are read in sorted order (:func:`~fbacache.fba.manifest.path_key`), archived
+and written to the manifest one at a time, and compared with the previous
+manifest by a merge of two sorted streams: memory does not grow with the number
+of files (the manifest layout is described in :mod:`fbacache.fba.manifest`).
+
 Backups are incremental: a file whose size, mtime and SHA-256 equal its entry in
 the type's previous backup is not archived again; its manifest entry names the
 backup whose archive holds the bytes (``"in": <id>``, always the archive itself,
@@ -45,16 +50,18 @@ import secrets
 import stat
 import tarfile
 from datetime import datetime, timezone
-from typing import IO, Any, Iterable, Optional, cast
+from typing import IO, Any, Iterable, Iterator, Optional, cast
 
 from fbacache.errors import BackupError, CorruptFile, NotRegularFile, UnsafePath
-from fbacache.fba.atomic import AtomicFile, atomic_write_json, default_writer, is_temp_name, read_json
+from fbacache.fba.atomic import AtomicFile, default_writer, is_temp_name
 from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.results_ops import BackupInfo
 from fbacache.fba.safe import open_regular, read_regular
 from fbacache.fba.scan import FileInfo
 from fbacache.fba.issues import issue
+from fbacache.fba.manifest import FORMAT, ManifestWriter, iter_entries, path_key, read_header
+from fbacache.fba.manifest import load_manifest as _load_manifest
 
 __all__ = [
     "ARCHIVE_SUFFIX", "PLAIN_SUFFIX", "MANIFEST_SUFFIX", "needed_by", "backup_root", "create_backup", "list_backups",
@@ -64,7 +71,6 @@ __all__ = [
 ARCHIVE_SUFFIX = ".tar.gz"
 PLAIN_SUFFIX = ".tar"
 MANIFEST_SUFFIX = ".manifest.json"
-FORMAT = 2  # 2: incremental entries ("in") and depends_on; format 1 manifests still load
 
 
 def backup_root(ctx: Context, cache_type: str) -> str:
@@ -82,37 +88,63 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def backup_sources(files: Iterable[FileInfo]) -> list[FileInfo]:
+def backup_sources(files: Iterable[FileInfo]) -> Iterator[FileInfo]:
     """Files a backup covers: entries and other regular files, never results, temps or links."""
-    return [f for f in files if f.kind in ("entry", "other")]
+    return (f for f in files if f.kind in ("entry", "other"))
 
 
-def _previous_entries(ctx: Context, t: CacheTypeConfig) -> dict[str, dict[str, Any]]:
-    """``rel -> entry`` of the newest backup whose manifest loads, each entry's ``in`` set
-    to the backup holding its bytes; empty when there is none (the next backup is full)."""
-    backups = list_backups(ctx, t.name)
-    created = {b.id: b.created for b in backups}
-    # bytes held by an old archive are archived again, so one old full backup is not
-    # pinned by retention for as long as a file stays unchanged
-    horizon = ctx.clock() - max(1, ctx.config.retention.get("daily_backups", 7)) * 86400.0
-    for info in reversed(backups):
+class _Previous:
+    """The previous backup's entries as a sorted stream, looked up in ascending path order
+    (a merge: nothing is indexed, so memory does not grow with the file count)."""
+
+    def __init__(self, ctx: Context, t: CacheTypeConfig, backups: list[BackupInfo]) -> None:
+        created = {b.id: b.created for b in backups}
+        # bytes held by an old archive are archived again, so one old full backup is not
+        # pinned by retention for as long as a file stays unchanged
+        self._horizon = ctx.clock() - max(1, ctx.config.retention.get("daily_backups", 7)) * 86400.0
+        self._created = created
+        self._it: Iterator[dict[str, Any]] = iter(())
+        self._id = ""
+        for info in reversed(backups):
+            it = iter_entries(info.manifest, info.id)
+            try:
+                self._head = next(it, None)  # a manifest that does not even start is no base
+            except BackupError:
+                continue  # a damaged manifest is no base: try the one before
+            self._it, self._id = it, info.id
+            return
+        self._head = None
+
+    def find(self, rel: str) -> Optional[dict[str, Any]]:
+        """The previous entry of ``rel`` (with ``in`` set to its holder), or ``None``;
+        successive calls must come in ascending :func:`path_key` order."""
+        key = path_key(rel)
+        while self._head is not None and path_key(self._head["path"]) < key:
+            self._advance()
+        head = self._head
+        if head is None or head["path"] != rel:
+            return None
+        holder = head.get("in", self._id)
+        if self._created.get(holder, -1.0) < self._horizon:
+            return None
+        return dict(head, **{"in": holder})
+
+    def _advance(self) -> None:
         try:
-            m = load_manifest(info)
+            self._head = next(self._it, None)
         except BackupError:
-            continue  # a damaged manifest is no base: try the one before
-        out = {}
-        for e in m["files"]:
-            holder = e.get("in", info.id)
-            if created.get(holder, -1.0) >= horizon:
-                out[e["path"]] = dict(e, **{"in": holder})
-        return out
-    return {}
+            # damaged from here on: the rest of the files are archived again, which is
+            # always safe (a reference is only ever a saving)
+            self._head, self._it = None, iter(())
 
 
 def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
                   full: bool = False) -> BackupInfo:
     """Archive the files of ``t`` changed since its previous backup (all with ``full``)
     into a new backup and write its manifest.
+
+    Files are read in sorted order and the manifest is written as they are archived
+    (see :mod:`fbacache.fba.manifest`), so memory does not grow with the file count.
 
     Raises:
         BackupError: the directory does not exist (a backup of nothing would count
@@ -133,9 +165,9 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
     bid = f"{t.name}_{stamp}_{secrets.token_hex(2)}"
     compress = bool(ctx.config.backup.get("compression", True))
     archive = os.path.join(root, bid + (ARCHIVE_SUFFIX if compress else PLAIN_SUFFIX))
-    base = {} if full else _previous_entries(ctx, t)
+    backups = list_backups(ctx, t.name)
+    estimate = backups[-1].file_count if backups else 0  # for the progress line only
     manifest_path = os.path.join(root, bid + MANIFEST_SUFFIX)
-    sources = backup_sources(ctx.scan(t))
     hasher = hashlib.sha256()
     inner = ctx.writer or default_writer
 
@@ -143,7 +175,11 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
         inner(fd, chunk)
         hasher.update(chunk)
 
-    entries: list[dict[str, Any]] = []
+    try:
+        base = _Previous(ctx, t, [] if full else backups)
+        entries = ManifestWriter(root)
+    except OSError as exc:
+        raise BackupError(f"backup of {t.name} failed: {exc}") from exc
     try:
         with AtomicFile(archive, writer=hashing_writer) as af:
             # tarfile's own "w|gz" has no compresslevel on 3.11; level 6 is ~3x faster than 9
@@ -151,7 +187,7 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
                 if compress else None
             sink = cast(IO[bytes], gz if gz is not None else af)
             with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for i, fi in enumerate(sources):
+                for i, fi in enumerate(backup_sources(ctx.iter_scan(t, ordered=True))):
                     try:
                         data = read_regular(fi.path)
                     except (FileNotFoundError, NotRegularFile):
@@ -159,7 +195,7 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
                     # hash the bytes we archive, not a second read that could differ
                     entry = {"path": fi.rel, "size": len(data), "mtime": fi.mtime,
                              "sha256": hashlib.sha256(data).hexdigest()}
-                    prev = base.get(fi.rel)
+                    prev = base.find(fi.rel)
                     if prev is not None and all(prev[k] == entry[k]
                                                 for k in ("size", "mtime", "sha256")):
                         entry["in"] = prev["in"]  # unchanged: its bytes stay where they are
@@ -167,27 +203,37 @@ def create_backup(ctx: Context, t: CacheTypeConfig, reason: str = "manual",
                         info = tarfile.TarInfo(fi.rel)
                         info.size, info.mtime, info.mode = len(data), int(fi.mtime), 0o644
                         tar.addfile(info, io.BytesIO(data))
-                    entries.append(entry)
+                        forget_members(tar)
+                    entries.add(entry)
                     if i % 500 == 0:
-                        ctx.tick(f"backup {t.name}", i, len(sources))
+                        ctx.tick(f"backup {t.name}", i, max(i, estimate))
             if gz is not None:
                 gz.close()
             archive_bytes = af.bytes_written
-        manifest = {
+        header = {
             "format": FORMAT, "id": bid, "cache_type": t.name, "created": created,
             "created_iso": datetime.fromtimestamp(created, timezone.utc).isoformat(),
             "reason": reason, "source_dir": t.directory,
             "archive": os.path.basename(archive), "archive_bytes": archive_bytes,
-            "archive_sha256": hasher.hexdigest(), "files": entries,
-            "total_bytes": sum(e["size"] for e in entries),
+            "archive_sha256": hasher.hexdigest(),
             "compression": "gzip" if compress else "none",
-            "depends_on": sorted({e["in"] for e in entries if "in" in e}),
         }
-        atomic_write_json(manifest_path, manifest, writer=ctx.writer, indent=1)
+        entries.commit(manifest_path, header, writer=ctx.writer)
+        head, _ = read_header(manifest_path)
     except OSError as exc:
+        entries.close()
         _remove_quietly(archive)
         raise BackupError(f"backup of {t.name} failed: {exc}") from exc
-    return _info(manifest, root, os.path.basename(manifest_path), t.name)
+    except BaseException:
+        entries.close()
+        raise
+    return _info(head, True, root=root, name=os.path.basename(manifest_path), cache_type=t.name)
+
+
+def forget_members(tar: tarfile.TarFile) -> None:
+    """Drop the ``TarInfo`` list a ``TarFile`` keeps of every member it wrote or read (a
+    48k-member archive: tens of MiB); one-pass writers and readers need none of it."""
+    cast(Any, tar).members.clear()
 
 
 def _remove_quietly(path: str) -> None:
@@ -197,8 +243,9 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-def _info(m: Any, root: str, name: str, cache_type: str) -> BackupInfo:
-    """A backup's info from its manifest ``m`` (the file ``name`` in ``root``).
+def _info(m: Any, streamed: bool = True, *, root: str, name: str, cache_type: str) -> BackupInfo:
+    """A backup's info from its manifest ``m`` (the file ``name`` in ``root``): the header
+    of a streamed manifest, or the whole document of any other (``streamed=False``).
 
     Every path comes from ``name`` (a directory entry), none from the manifest's
     content: a manifest whose ``id`` or ``archive`` disagrees is refused.
@@ -215,62 +262,31 @@ def _info(m: Any, root: str, name: str, cache_type: str) -> BackupInfo:
         raise ValueError("its depends_on is not a list of backup ids")
     if m.get("cache_type") != cache_type:
         raise ValueError(f"it belongs to {m.get('cache_type')!r}, not {cache_type!r}")
+    if streamed:  # the counts are in the header; restore checks them against the entries
+        count, referenced = m.get("file_count", -1), m.get("referenced_count", -1)
+        if not all(type(c) is int and c >= 0 for c in (count, referenced)):
+            raise ValueError("its header has no valid file_count / referenced_count")
+    else:
+        count = len(m["files"])
+        referenced = sum(1 for e in m["files"] if isinstance(e, dict) and "in" in e)
     return BackupInfo(
         id=bid, cache_type=cache_type, created=float(m["created"]),
         archive=os.path.join(root, m["archive"]),
         manifest=os.path.join(root, name),
-        file_count=len(m["files"]), total_bytes=int(m["total_bytes"]),
+        file_count=count, total_bytes=int(m["total_bytes"]),
         archive_bytes=int(m["archive_bytes"]), archive_sha256=m["archive_sha256"],
         reason=m.get("reason", "manual"), depends_on=list(depends),
-        referenced_count=sum(1 for e in m["files"] if isinstance(e, dict) and "in" in e))
+        referenced_count=referenced)
 
 
 def load_manifest(info: BackupInfo) -> dict[str, Any]:
-    """The parsed manifest of a backup.
+    """The whole parsed manifest of a backup, every entry checked (memory grows with
+    the file count: backup and restore stream it with :func:`~fbacache.fba.manifest.iter_entries`).
 
     Raises:
         BackupError: the manifest is missing or corrupt.
     """
-    try:
-        m = read_json(info.manifest)
-    except (OSError, CorruptFile) as exc:
-        raise BackupError(f"manifest of {info.id} unreadable: {exc}") from exc
-    if not isinstance(m, dict) or not isinstance(m.get("files"), list):
-        raise BackupError(f"manifest of {info.id} has no file list")
-    for i, entry in enumerate(m["files"]):
-        problem = _entry_problem(entry)
-        if problem:
-            raise BackupError(f"manifest of {info.id}: files[{i}] {problem}")
-    return m
-
-
-def _is_timestamp(value: float) -> bool:
-    # restore sets this mtime with os.utime: NaN, inf and values beyond time_t would raise there
-    try:
-        datetime.fromtimestamp(value, timezone.utc)
-    except (OverflowError, ValueError, OSError):
-        return False
-    return True
-
-
-def _entry_problem(entry: Any) -> Optional[str]:
-    # A manifest is data on disk, not trusted: check every field restore reads, so a forged
-    # or damaged entry is a BackupError before anything is staged, not a crash halfway.
-    if not isinstance(entry, dict):
-        return f"is {type(entry).__name__}, not an object"
-    if not isinstance(entry.get("path"), str) or not entry["path"]:
-        return "has no path (a non-empty string)"
-    size = entry.get("size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        return f"has no valid size (got {size!r})"
-    mtime = entry.get("mtime")
-    if isinstance(mtime, bool) or not isinstance(mtime, (int, float)) or not _is_timestamp(mtime):
-        return f"has no valid mtime (got {mtime!r})"
-    if not isinstance(entry.get("sha256"), str):
-        return "has no sha256"
-    if "in" in entry and not isinstance(entry["in"], str):
-        return f"names a holder that is not a backup id (got {entry['in']!r})"
-    return None
+    return _load_manifest(info.manifest, info.id)
 
 
 def list_backups(ctx: Context, cache_type: str,
@@ -295,7 +311,8 @@ def list_backups(ctx: Context, cache_type: str,
         if not name.endswith(MANIFEST_SUFFIX) or is_temp_name(name):
             continue
         try:
-            info = _info(read_json(os.path.join(root, name)), root, name, cache_type)
+            m, streamed = read_header(os.path.join(root, name))
+            info = _info(m, streamed, root=root, name=name, cache_type=cache_type)
         except (OSError, CorruptFile, KeyError, TypeError, ValueError) as exc:
             if warnings is not None:
                 warnings.append(issue("backup.manifest_ignored", f"backup manifest {name} ignored: {exc}"))

@@ -74,16 +74,18 @@ class Context:
         """All files of type ``t``'s directory, skipping other types' nested directories."""
         return list(self.iter_scan(t))
 
-    def iter_scan(self, t: CacheTypeConfig, *, stat: bool = True) -> Iterator[FileInfo]:
+    def iter_scan(self, t: CacheTypeConfig, *, stat: bool = True,
+                  ordered: bool = False) -> Iterator[FileInfo]:
         """:meth:`scan` as a stream: one file at a time, nothing kept (``metrics``, ``validate``).
 
-        ``stat=False``: regular files come without size and mtime (see
-        :func:`~fbacache.fba.scan.scan_dir`).
+        ``stat=False``: regular files come without size and mtime; ``ordered=True``: sorted
+        by path component (``backup``; see :func:`~fbacache.fba.scan.scan_dir`).
 
         Raises (while iterating):
             OSError: the directory (or a sub-directory) cannot be read.
         """
-        return scan_dir(t.name, t.directory, exclude=self.other_dirs(t), stat=stat)
+        return scan_dir(t.name, t.directory, exclude=self.other_dirs(t), stat=stat,
+                        ordered=ordered)
 
     def other_dirs(self, t: CacheTypeConfig) -> list[str]:
         """The other types' directories, which a scan of ``t`` never enters."""

@@ -2,17 +2,20 @@
 
 Order of work, so that nothing changes until everything is known good:
 
-1. verify the SHA-256 of the backup's archive and of every earlier archive an
+1. read the manifest as a stream, checking every entry and confining every target;
+2. verify the SHA-256 of the backup's archive and of every earlier archive an
    incremental backup takes files from (``"in"`` entries of its manifest);
-2. extract into a hidden staging directory *inside* the cache directory (same
+3. extract into a hidden staging directory *inside* the cache directory (same
    filesystem, so the final renames are atomic), checking every member's size
-   and SHA-256 and refusing absolute paths, ``..``, links and devices;
-3. make the staged files durable with one ``syncfs`` (one ``fsync`` per file
+   and SHA-256 and refusing absolute paths, ``..``, links and devices; each
+   archive is read once, merged with the manifest's sorted entries (archives of
+   format-2 manifests, unsorted, are matched through an index of their entries);
+4. make the staged files durable with one ``syncfs`` (one ``fsync`` per file
    where ``syncfs`` is missing) instead of one ``fsync`` per file;
-4. ``os.replace`` each staged file over its target (under the file's lock),
+5. ``os.replace`` each staged file over its target (under the file's lock),
    fsync the directories, remove the staging directory.
 
-A crash during 3 leaves each file either at its old or its restored version;
+A crash during 5 leaves each file either at its old or its restored version;
 running the restore again completes it. Files created after the backup are left
 alone (restore adds and overwrites, it never deletes).
 """
@@ -27,14 +30,15 @@ import shutil
 import stat
 import sys
 import tarfile
-from typing import Any, Callable, Optional, cast
+from typing import Any, Callable, Iterable, Iterator, Optional, cast
 
 from fbacache.errors import BackupError, CorruptFile, UnsafePath
 from fbacache.fba.atomic import default_writer, fsync_dir
-from fbacache.fba.backup import list_backups, load_manifest, verify_archive
+from fbacache.fba.backup import forget_members, list_backups, verify_archive
 from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.locking import file_lock
+from fbacache.fba.manifest import iter_entries, path_key, read_header
 from fbacache.fba.results_ops import BackupInfo
 from fbacache.fba.safe import confine, make_dirs, open_regular, read_regular
 from fbacache.fba.scan import guard_path
@@ -94,12 +98,12 @@ def _load_syncfs() -> Optional[Callable[[int], int]]:
 _SYNCFS = _load_syncfs()
 
 
-def sync_staged(staging: str, paths: list[str]) -> None:
+def sync_staged(staging: str) -> None:
     """Make every staged file durable before any of them is renamed into place.
 
     One ``syncfs`` of the staging directory's filesystem replaces an ``fsync`` per
     file (the restore's main cost on a 48k-file tree); without ``syncfs`` each
-    file is fsynced.
+    staged file is fsynced.
 
     Raises:
         OSError: a sync failed (the cache is still untouched).
@@ -113,12 +117,20 @@ def sync_staged(staging: str, paths: list[str]) -> None:
         finally:
             os.close(fd)
         return
-    for path in paths:  # pragma: no cover - non-Linux
+    for path, _ in _staged_files(staging):  # pragma: no cover - non-Linux
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _staged_files(staging: str) -> Iterator[tuple[str, str]]:
+    """``(path, rel)`` of every file staged (only this run writes its staging directory)."""
+    for dirpath, _, names in os.walk(staging):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            yield path, os.path.relpath(path, staging).replace(os.sep, "/")
 
 
 def _write_staged(dest: str, data: bytes, mtime: float, ctx: Context) -> None:
@@ -133,61 +145,73 @@ def _write_staged(dest: str, data: bytes, mtime: float, ctx: Context) -> None:
 
 
 def holders(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
-            files: list[dict[str, Any]]) -> dict[str, BackupInfo]:
-    """Every backup whose archive holds files of ``info`` (``info`` itself included).
+            needed: Iterable[str]) -> dict[str, BackupInfo]:
+    """The backups whose archives hold files of ``info``: ``needed`` ids (``info.id``
+    for its own files, each entry's ``in`` for the others), ``info`` itself included.
 
     Raises:
         BackupError: an incremental entry names a backup that no longer exists.
     """
-    needed = {f.get("in", info.id) for f in files}
+    need = set(needed)
     by_id = {b.id: b for b in list_backups(ctx, t.name)}
     by_id[info.id] = info
-    missing = sorted(needed - set(by_id))
+    missing = sorted(need - set(by_id))
     if missing:
         raise BackupError(f"{info.id}: takes files from backup {missing[0]}, which no longer "
                           "exists; restore an older full backup")
-    return {i: by_id[i] for i in sorted(needed)}
+    return {i: by_id[i] for i in sorted(need)}
 
 
-def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo) -> tuple[str, list[dict]]:
-    """Verify ``info`` and extract it into a fresh staging directory under ``t``'s directory.
+def _plan(t: CacheTypeConfig, info: BackupInfo, dry_run: bool) -> tuple[set[str], list[str]]:
+    """One pass over the manifest before anything changes: every target confined and
+    guarded; returns the holders needed and, for a dry run, the targets that would change."""
+    checked: set[str] = set()
+    needed: set[str] = set()
+    changed: list[str] = []
+    for f in iter_entries(info.manifest, info.id):
+        target = confine(t.directory, f["path"], what="manifest path")
+        _guard(target, t.directory, checked)
+        needed.add(f.get("in", info.id))
+        if dry_run and not unchanged(target, f):
+            changed.append(target)
+    return needed, changed
 
-    Files already in place (see :func:`unchanged`) are not staged. Returns
-    ``(staging_dir, manifest entries staged)``. On any failure the staging
-    directory is removed and the cache is untouched.
+
+def stage_backup(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
+                 sources: Optional[dict[str, BackupInfo]] = None) -> str:
+    """Verify ``info`` and extract it into a fresh staging directory under ``t``'s directory;
+    returns the staging directory. ``sources``: :func:`holders` (computed when omitted).
+
+    Each archive is read once, merged with the manifest's entries it holds (both sorted;
+    an archive made before manifest format 3 is matched through an index of the entries
+    it holds). Files already in place (see :func:`unchanged`) are not staged. On any
+    failure the staging directory is removed and the cache is untouched.
 
     Raises:
         BackupError: checksum, size or member-list mismatch.
         UnsafePath: a member would land outside the cache directory.
     """
-    manifest = load_manifest(info)
-    sources = holders(ctx, t, info, manifest["files"])
+    if sources is None:
+        sources = holders(ctx, t, info, _plan(t, info, dry_run=False)[0])
     for holder in sources.values():
         verify_archive(holder)
     os.makedirs(t.directory, exist_ok=True)
     staging = os.path.join(t.directory, STAGING_PREFIX + secrets.token_hex(4))
     os.mkdir(staging)
     try:
-        seen: set[str] = set()
-        staged: list[str] = []
+        job = _Staging(ctx, info, staging, t.directory)
         for hid, holder in sources.items():
             # the files this backup takes from that archive (its own: every member)
-            expected = {f["path"]: f for f in manifest["files"] if f.get("in", info.id) == hid}
-            _extract(ctx, holder, expected, staging, seen, staged, own=hid == info.id,
-                     directory=t.directory)
-        sync_staged(staging, staged)
-        missing = {f["path"] for f in manifest["files"]} - seen
-        if missing:
-            raise BackupError(f"{info.id}: {len(missing)} file(s) of the manifest missing "
-                              f"from the archive, e.g. {sorted(missing)[0]}")
+            wanted = (f for f in iter_entries(info.manifest, info.id) if f.get("in", info.id) == hid)
+            job.extract(holder, wanted, own=hid == info.id)
+        sync_staged(staging)
     except (tarfile.TarError, EOFError, OSError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise BackupError(f"{info.id}: cannot stage archive: {exc}") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    placed = {os.path.relpath(p, staging).replace(os.sep, "/") for p in staged}
-    return staging, [f for f in manifest["files"] if f["path"] in placed]
+    return staging
 
 
 def unchanged(target: str, meta: dict[str, Any]) -> bool:
@@ -203,44 +227,86 @@ def unchanged(target: str, meta: dict[str, Any]) -> bool:
         return False
 
 
-def _extract(ctx: Context, holder: BackupInfo, expected: dict[str, dict[str, Any]],
-             staging: str, seen: set[str], staged: list[str], own: bool,
-             directory: str) -> None:
-    """Stage the ``expected`` members of ``holder``'s archive, each checked by size and SHA-256.
+def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    # next(), not iteration: TarFile.__iter__ indexes into the members list we empty
+    while True:
+        member = tar.next()
+        forget_members(tar)
+        if member is None:
+            return
+        yield member
 
-    In the backup's own archive every member must be expected; an earlier archive
-    also holds files this backup does not take from it, which are skipped.
-    """
-    made: set[str] = set()
-    fd, _ = open_regular(holder.archive)  # the archive verified, not what a link names
-    with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
-        for member in tar:
-            rel = _safe_member(member.name)
-            if not member.isreg():
-                raise UnsafePath(f"backup member {member.name!r} is not a regular file")
-            meta = expected.get(rel)
-            if meta is None:
-                if own:
-                    raise BackupError(f"{holder.id}: member {rel!r} is not in the manifest")
-                continue
-            fh = tar.extractfile(member)
-            assert fh is not None
-            data = fh.read()
-            if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
-                raise BackupError(f"{holder.id}: {rel} fails its checksum")
-            seen.add(rel)
-            if unchanged(confine(directory, rel, what="backup member"), meta):
-                continue  # already in place: no write, no rename (a restore after a few
-                #           deletions costs what those files cost)
-            dest = confine(staging, rel, what="backup member")
-            parent = os.path.dirname(dest)
-            if parent not in made:
-                make_dirs(parent, staging)
-                made.add(parent)
-            _write_staged(dest, data, float(meta["mtime"]), ctx)
-            staged.append(dest)
-            if len(staged) % 500 == 0:
-                ctx.tick("restore: stage", len(staged), max(len(staged), len(expected)))
+
+def _sorted_archive(holder: BackupInfo) -> bool:
+    """True when the holder's archive lists its members sorted (manifest format 3)."""
+    try:
+        return read_header(holder.manifest)[1]
+    except (OSError, CorruptFile):
+        return False  # matched through an index instead: right for any member order
+
+
+class _Staging:
+    """Stages the members of one backup's archives, each checked by size and SHA-256."""
+
+    def __init__(self, ctx: Context, info: BackupInfo, staging: str, directory: str) -> None:
+        self.ctx, self.info, self.staging, self.directory = ctx, info, staging, directory
+        self.made: set[str] = set()
+        self.read = 0
+
+    def extract(self, holder: BackupInfo, wanted: Iterator[dict[str, Any]], own: bool) -> None:
+        """Stage the ``wanted`` entries (sorted) from ``holder``'s archive.
+
+        In the backup's own archive every member must be wanted; an earlier archive
+        also holds files this backup does not take from it, which are skipped.
+        """
+        index = None if _sorted_archive(holder) else {f["path"]: f for f in wanted}
+        nxt = next(wanted, None) if index is None else None
+        fd, _ = open_regular(holder.archive)  # the archive verified, not what a link names
+        with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
+            for member in _members(tar):
+                rel = _safe_member(member.name)
+                if not member.isreg():
+                    raise UnsafePath(f"backup member {member.name!r} is not a regular file")
+                if index is not None:
+                    meta = index.pop(rel, None)
+                else:
+                    key = path_key(rel)
+                    if nxt is not None and path_key(nxt["path"]) < key:
+                        self._missing(nxt["path"])  # both sorted: the archive went past it
+                    meta = nxt if nxt is not None and nxt["path"] == rel else None
+                    if meta is not None:
+                        nxt = next(wanted, None)
+                if meta is None:
+                    if own:
+                        raise BackupError(f"{holder.id}: member {rel!r} is not in the manifest")
+                    continue
+                fh = tar.extractfile(member)
+                assert fh is not None
+                self._stage(holder, rel, meta, fh.read())
+        if nxt is not None:
+            self._missing(nxt["path"])
+        if index:
+            self._missing(min(index, key=path_key))
+
+    def _missing(self, rel: str) -> None:
+        raise BackupError(f"{self.info.id}: file(s) of the manifest missing from the archive, "
+                          f"e.g. {rel}")
+
+    def _stage(self, holder: BackupInfo, rel: str, meta: dict[str, Any], data: bytes) -> None:
+        if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            raise BackupError(f"{holder.id}: {rel} fails its checksum")
+        self.read += 1
+        if self.read % 500 == 0:
+            self.ctx.tick("restore: stage", self.read, max(self.read, self.info.file_count))
+        if unchanged(confine(self.directory, rel, what="backup member"), meta):
+            return  # already in place: no write, no rename (a restore after a few
+            #         deletions costs what those files cost)
+        dest = confine(self.staging, rel, what="backup member")
+        parent = os.path.dirname(dest)
+        if parent not in self.made:
+            make_dirs(parent, self.staging)
+            self.made.add(parent)
+        _write_staged(dest, data, float(meta["mtime"]), self.ctx)
 
 
 def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
@@ -248,33 +314,30 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
     """Restore every file of ``info`` into ``t``'s directory; returns the paths that changed
     (a file already identical to the backup's is left alone, and not listed).
 
+    The manifest is read as a stream (a pass to check every target, one per archive
+    to stage): memory does not grow with the number of files, only the returned list
+    with the number of files changed.
+
     Raises:
         BackupError: verification failed (nothing was changed).
         UnsafePath: a target is a symlink or escapes the directory (nothing was changed).
     """
-    targets = []
-    entries = load_manifest(info)["files"]
-    checked: set[str] = set()
-    for f in entries:
-        target = confine(t.directory, f.get("path") if isinstance(f, dict) else None,
-                         what="manifest path")
-        _guard(target, t.directory, checked)
-        targets.append(target)
+    needed, changed = _plan(t, info, dry_run)
+    sources = holders(ctx, t, info, needed)
     if dry_run:
-        for holder in holders(ctx, t, info, entries).values():
+        for holder in sources.values():
             verify_archive(holder)
-        return [p for p, f in zip(targets, entries) if not unchanged(p, f)]
-    staging, files = stage_backup(ctx, t, info)
+        return changed
+    staging = stage_backup(ctx, t, info, sources)
     done = []
+    checked: set[str] = set()
     parents: set[str] = set()
     try:
-        for i, f in enumerate(files):
-            src = confine(staging, f["path"], what="manifest path")
-            target = confine(t.directory, f["path"], what="manifest path")
+        for i, (src, rel) in enumerate(_staged_files(staging)):
+            target = confine(t.directory, rel, what="manifest path")
             parent = os.path.dirname(target)
             if parent not in parents:
                 make_dirs(parent, t.directory)  # never through a symlinked sub-directory
-                checked.discard(parent)  # re-check now that it exists
             _guard(target, t.directory, checked)
             if t.name in LOCKED_TYPES:
                 with file_lock(target):  # other writers read-modify-write these files
@@ -284,7 +347,7 @@ def restore_type(ctx: Context, t: CacheTypeConfig, info: BackupInfo,
             parents.add(parent)
             done.append(target)
             if i % 500 == 0:
-                ctx.tick(f"restore {t.name}", i, len(files))
+                ctx.tick(f"restore {t.name}", i, max(i, info.file_count))
     finally:
         for parent in parents:  # make the renames durable (each one is already atomic)
             fsync_dir(parent)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
@@ -91,7 +92,8 @@ def classify(cache_type: str, rel: str) -> tuple[str, bool]:
 
 
 def scan_dir(cache_type: str, directory: str, *, exclude: Iterable[str] = (),
-             include_hidden_files: bool = False, stat: bool = True) -> Iterator[FileInfo]:
+             include_hidden_files: bool = False, stat: bool = True,
+             ordered: bool = False) -> Iterator[FileInfo]:
     """Yield every file below ``directory`` with its classification.
 
     Symlinks are yielded as ``kind='symlink'`` and never followed; hidden
@@ -99,7 +101,13 @@ def scan_dir(cache_type: str, directory: str, *, exclude: Iterable[str] = (),
     directories nested here) are not entered. A missing directory yields nothing.
     ``stat=False`` leaves ``size`` and ``mtime`` of regular files at 0 (one system call
     less per file, for a caller that ``fstat``-s what it opens anyway).
+    ``ordered=True`` yields depth-first with each directory's names sorted, i.e. sorted
+    by ``rel.split("/")`` (what ``backup`` merges against the previous manifest); it
+    holds the names of the directories being walked, nothing per file beyond that.
     """
+    if ordered:
+        yield from _scan_ordered(cache_type, directory, exclude, include_hidden_files)
+        return
     skip = {os.path.normpath(p) for p in exclude}
     stack = [(directory, "")]
     while stack:
@@ -137,6 +145,49 @@ def scan_dir(cache_type: str, directory: str, *, exclude: Iterable[str] = (),
                     except FileNotFoundError:
                         continue
                     yield FileInfo(de.path, rel, 0, st.st_mtime, "special", False)
+
+
+def _listing(path: str) -> list[str]:
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return []
+    names.sort()
+    names.reverse()  # popped from the end: smallest first
+    return names
+
+
+def _scan_ordered(cache_type: str, directory: str, exclude: Iterable[str],
+                  include_hidden_files: bool) -> Iterator[FileInfo]:
+    # Names only (no DirEntry objects, no FileInfo list): a flat 48k-file directory costs its
+    # sorted names, a few MiB; each name is lstat-ed as it is reached (what scandir's stat does).
+    skip = {os.path.normpath(p) for p in exclude}
+    stack = [(directory, "", _listing(directory))]
+    while stack:
+        current, prefix, names = stack[-1]
+        if not names:
+            stack.pop()
+            continue
+        name = names.pop()
+        path, rel = os.path.join(current, name), prefix + name
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # removed since the listing
+        mode = st.st_mode
+        if S_ISLNK(mode):
+            yield FileInfo(path, rel, st.st_size, st.st_mtime, "symlink", False)
+        elif S_ISDIR(mode):
+            if name.startswith(".") or os.path.normpath(path) in skip or name in _RESULTS_DIRS:
+                continue
+            stack.append((path, rel + "/", _listing(path)))
+        elif S_ISREG(mode):
+            if name.startswith(".") and not include_hidden_files and not is_temp_name(name):
+                continue  # lock files and other hidden bookkeeping
+            kind, protected = classify(cache_type, rel)
+            yield FileInfo(path, rel, st.st_size, st.st_mtime, kind, protected)
+        else:
+            yield FileInfo(path, rel, 0, st.st_mtime, "special", False)
 
 
 def guard_path(path: str, root: str, *, must_exist: bool = True) -> str:
