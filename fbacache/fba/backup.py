@@ -44,7 +44,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import secrets
 import stat
@@ -433,7 +432,3 @@ def prune_backups(ctx: Context, cache_type: str, protect: Iterable[str] = (),
                 _remove_quietly(path)
     return removed
 
-
-def manifest_json(info: BackupInfo) -> str:
-    """The manifest as pretty JSON (for ``restore --dry-run`` listings)."""
-    return json.dumps(load_manifest(info), indent=1)
