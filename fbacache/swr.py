@@ -31,7 +31,6 @@ from typing import Any, Callable, Hashable, Optional
 
 from fbacache._util import MISSING
 from fbacache._validate import check_number
-from fbacache.codecs import MISSING
 from fbacache.errors import ConfigError
 from fbacache.log import describe_key, get_logger
 from fbacache.metrics import Counter
