@@ -144,11 +144,6 @@ class InvalidationBus:
         return after
 
     # ------------------------------------------------------------------ subscriber
-    @property
-    def running(self) -> bool:
-        """True while the subscriber thread is started (between start() and close())."""
-        return self._thread is not None
-
     def start(self) -> None:
         """Start the subscriber thread (a no-op while it runs)."""
         if self._thread is not None:
