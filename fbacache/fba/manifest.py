@@ -46,10 +46,10 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
 
 from fbacache.errors import BackupError, CorruptFile
-from fbacache.fba.atomic import TMP_PREFIX, AtomicFile, Writer, parse_json_bytes, read_json
+from fbacache.fba.atomic import TMP_PREFIX, AtomicFile, Writer, parse_json_bytes
 from fbacache.fba.safe import open_regular
 
-__all__ = ["FORMAT", "path_key", "entry_problem", "ManifestWriter", "read_header", "iter_entries",
+__all__ = ["FORMAT", "MAX_HEADER_LINE", "MAX_ENTRY_LINE", "MAX_WHOLE_MANIFEST", "path_key", "entry_problem", "ManifestWriter", "read_header", "iter_entries",
            "load_manifest"]
 
 #: 3: streamed layout, entries and archive members sorted; 2: incremental entries ("in")
@@ -58,6 +58,15 @@ FORMAT = 3
 
 _OPEN = b', "files": [\n'
 _CLOSE = b"]}"
+
+#: The longest header line read from a streamed manifest (ours are a few hundred bytes).
+MAX_HEADER_LINE = 1 << 20
+#: The longest entry line (ours are ~200 bytes; a path of PATH_MAX bytes, JSON-escaped
+#: at 6 bytes per byte, fits).
+MAX_ENTRY_LINE = 1 << 17
+#: The largest manifest read whole (formats 1-2, any layout but the streamed one):
+#: ~1,000,000 entries of format 2.
+MAX_WHOLE_MANIFEST = 1 << 28
 
 
 def path_key(rel: str) -> tuple[str, ...]:
@@ -161,18 +170,35 @@ def read_header(path: str) -> tuple[dict[str, Any], bool]:
     """``(manifest, streamed)``: the header of a streamed (format 3) manifest, or the
     whole parsed document of any other one (``streamed`` False; it may not be a dict).
 
+    A manifest is data, so what is read is bounded: the header line by
+    :data:`MAX_HEADER_LINE`, a manifest read whole by :data:`MAX_WHOLE_MANIFEST`.
+
     Raises:
         FileNotFoundError, NotRegularFile, OSError: it cannot be read as a regular file.
-        CorruptFile: it is not JSON.
+        CorruptFile: it is not JSON, or it is larger than it may be.
     """
-    fd, _ = open_regular(path)
+    fd, st = open_regular(path)
     with os.fdopen(fd, "rb") as fh:
-        first = fh.readline()
-    if first.endswith(_OPEN) and first.startswith(b"{"):
-        head = parse_json_bytes(path, first[:-len(_OPEN)] + b"}")
-        if isinstance(head, dict) and isinstance(head.get("format"), int) and head["format"] >= 3:
-            return head, True
-    return read_json(path), False
+        first = fh.readline(MAX_HEADER_LINE + 1)
+        if first.endswith(_OPEN) and first.startswith(b"{"):
+            head = parse_json_bytes(path, first[:-len(_OPEN)] + b"}")
+            if isinstance(head, dict) and isinstance(head.get("format"), int) \
+                    and head["format"] >= 3:
+                return head, True
+        return _read_whole(path, fh, st.st_size), False
+
+
+def _read_whole(path: str, fh: Any, size: int) -> Any:
+    # one document (formats 1-2): read from the descriptor already checked, at most
+    # the cap + 1 bytes, so a file that grew past the cap since its fstat is refused too
+    if size <= MAX_WHOLE_MANIFEST:
+        fh.seek(0)
+        raw = fh.read(MAX_WHOLE_MANIFEST + 1)
+        if len(raw) <= MAX_WHOLE_MANIFEST:
+            return parse_json_bytes(path, raw)
+        size = len(raw)
+    raise CorruptFile(path, f"a manifest of {size} bytes is larger than the "
+                            f"{MAX_WHOLE_MANIFEST} bytes fbacache reads whole")
 
 
 def load_manifest(path: str, bid: str) -> dict[str, Any]:
@@ -182,7 +208,9 @@ def load_manifest(path: str, bid: str) -> dict[str, Any]:
         BackupError: the manifest is missing or corrupt.
     """
     try:
-        m = read_json(path)
+        fd, st = open_regular(path)
+        with os.fdopen(fd, "rb") as fh:
+            m = _read_whole(path, fh, st.st_size)
     except (OSError, CorruptFile) as exc:
         raise BackupError(f"manifest of {bid} unreadable: {exc}") from exc
     if not isinstance(m, dict) or not isinstance(m.get("files"), list):
@@ -235,9 +263,15 @@ def _stream(path: str, bid: str, head: dict[str, Any]) -> Iterator[dict[str, Any
     except OSError as exc:
         raise BackupError(f"manifest of {bid} unreadable: {exc}") from exc
     with os.fdopen(fd, "rb") as fh:
-        fh.readline()  # the header, already parsed
+        fh.readline(MAX_HEADER_LINE + 1)  # the header, already parsed
         n, comma = 0, True
-        for line in fh:
+        while True:
+            line = fh.readline(MAX_ENTRY_LINE + 1)
+            if not line:
+                break
+            if len(line) > MAX_ENTRY_LINE:
+                raise BackupError(f"manifest of {bid}: files[{n}] is longer than "
+                                  f"{MAX_ENTRY_LINE} bytes")
             body = line.rstrip(b"\n")
             if body == _CLOSE:
                 if n and comma:  # "E,\n]}": a trailing comma is not JSON

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, cast
 
 from fbacache.errors import BackupError, CorruptFile, UnsafePath
 from fbacache.fba.atomic import default_writer, fsync_dir
-from fbacache.fba.backup import forget_members, list_backups, verify_archive
+from fbacache.fba.backup import MANIFEST_SUFFIX, forget_members, list_backups, verify_archive
 from fbacache.fba.config import CacheTypeConfig
 from fbacache.fba.context import Context
 from fbacache.fba.locking import file_lock
@@ -57,12 +57,16 @@ def choose_backup(ctx: Context, t: CacheTypeConfig, backup_id: Optional[str]) ->
     Raises:
         BackupError: no backup exists, or none has that id.
     """
-    backups = list_backups(ctx, t.name)
+    ignored: list[str] = []
+    backups = list_backups(ctx, t.name, ignored)
     if backup_id is not None:
         for b in backups:
             if b.id == backup_id:
                 return b
-        raise BackupError(f"{t.name}: no backup with id {backup_id!r}")
+        # a manifest of that name that could not be used: say why, not just "no backup"
+        why = [str(i) for i in ignored if f" {backup_id}{MANIFEST_SUFFIX} " in i]
+        raise BackupError(f"{t.name}: no usable backup with id {backup_id!r}"
+                          + (f" ({why[0]})" if why else ""))
     # a "pre-restore" backup is the undo of a restore, not a restore point: re-running an
     # interrupted restore must pick the same backup again, not the safety copy it made
     candidates = [b for b in backups if not b.reason.startswith("pre-restore")]

@@ -16,7 +16,9 @@ import tarfile
 
 import pytest
 
+from fbacache.fba import manifest
 from fbacache.fba.cli import main
+from fbacache.fba.manifest import MAX_ENTRY_LINE, MAX_HEADER_LINE
 from fbacache.fba.scan import scan_dir
 
 from .conftest import DAY, snapshot, write_json
@@ -195,11 +197,17 @@ def _after_end(lines):
     lines[-1] = b'{"path": "x"}'
 
 
+def _long_line(lines):
+    # valid JSON, but longer than any entry fbacache writes: refused before it is parsed
+    lines[1] = b" " * MAX_ENTRY_LINE + lines[1]
+
+
 @pytest.mark.parametrize("damage, message", [
     (_swap, "out of order"), (_dup, "listed twice"), (_drop_close, "truncated"),
     (_count, "its header says"), (_no_comma, "truncated or damaged"),
     (_trailing_comma, "truncated or damaged"), (_not_object, "is list, not an object"),
     (_escape, "escapes"), (_after_end, "after the end"),
+    (_long_line, f"longer than {MAX_ENTRY_LINE} bytes"),
 ])
 def test_hostile_manifest_lines_change_nothing(tree, tmp_path, capsys, damage, message):
     _add_nested(tree)
@@ -219,6 +227,45 @@ def test_hostile_manifest_lines_change_nothing(tree, tmp_path, capsys, damage, m
     assert {k: v for k, v in after.items() if "/backups/" not in k} == \
         {k: v for k, v in before.items() if "/backups/" not in k}
     assert not os.path.exists(os.path.join(str(tmp_path), "escaped.json"))
+
+
+def test_a_header_line_beyond_its_cap_is_read_as_one_bounded_document(tree):
+    # still valid JSON, so it is read whole (as formats 1-2 are) and restores
+    _add_nested(tree)
+    m = tree.maintenance()
+    (b,) = m.backup(["amazon_cache"], prune=False).created
+    lines = _lines(b.manifest)
+    lines[0] = b"{" + b" " * MAX_HEADER_LINE + lines[0][1:]
+    with open(b.manifest, "wb") as fh:
+        fh.write(b"\n".join(lines))
+    want = _state(tree)
+    _wipe(tree)
+    assert m.restore(["amazon_cache"], backup_id=b.id).status == "ok"
+    assert _state(tree) == want
+
+
+def test_a_whole_manifest_beyond_its_cap_is_refused_not_read(tree, tmp_path, capsys,
+                                                            monkeypatch):
+    _add_nested(tree)
+    m = tree.maintenance()
+    (b,) = m.backup(["amazon_cache"], prune=False).created
+    _rewrite_as_format_2(b)
+    size = os.path.getsize(b.manifest)
+    monkeypatch.setattr(manifest, "MAX_WHOLE_MANIFEST", size - 1)  # a 256 MiB file, scaled
+    os.unlink(os.path.join(tree.amazon_dir, "a", "x.json"))
+    before = snapshot(str(tmp_path))
+    assert _cli(tree, "restore", "--cache-type", "amazon_cache", "--backup", b.id, "--yes") == 2
+    out = capsys.readouterr().out
+    assert "restore failed, nothing changed" in out and \
+        f"a manifest of {size} bytes is larger than the {size - 1} bytes" in out, out
+    assert _cli(tree, "backups", "--cache-type", "amazon_cache") == 1  # a warning
+    out = capsys.readouterr().out
+    assert f"a manifest of {size} bytes is larger than the {size - 1} bytes" in out, out
+    after = snapshot(str(tmp_path))
+    assert {k: v for k, v in after.items() if "/backups/" not in k} == \
+        {k: v for k, v in before.items() if "/backups/" not in k}
+    monkeypatch.setattr(manifest, "MAX_WHOLE_MANIFEST", size)  # at the cap: read
+    assert m.restore(["amazon_cache"], backup_id=b.id).status == "ok"
 
 
 @pytest.mark.parametrize("line", [1, 4])
