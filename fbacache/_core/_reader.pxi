@@ -83,15 +83,18 @@ cdef extern from *:
 
 @cython.final
 cdef class Reader:
-    """``read(key, default=None)``: a codec's ``get`` over the store in one C call
+    """``read(key, default=None)``: a codec's ``get`` over a store in one C call
     (see ``_reader_py.Reader``): a raw frame's payload goes straight to ``loads``.
 
-    ``Reader(store, loads, limit, timed, fallback, sample=16, buffers=False,
-    stats=None)``; ``sample`` is a power of two (else ``ValueError``).
+    ``Reader(source, loads, limit, timed, fallback, sample=16, buffers=False,
+    stats=None)``; ``source`` is a :class:`Store` (read with a C call) or any
+    ``fetch(key, default)`` callable (a backend's ``get``); ``sample`` is a power of
+    two (else ``ValueError``).
     """
 
     cdef fba_vectorcall vcall  # see "the call slots" in _store.pxi
-    cdef Store store
+    cdef Store store           # None when reading through ``fetch``
+    cdef object fetch
     cdef readonly object loads, timed, fallback, stats
     cdef readonly bint buffers
     cdef Py_ssize_t limit
@@ -102,11 +105,17 @@ cdef class Reader:
     def __cinit__(self, *args, **kwargs):
         self.vcall = <fba_vectorcall>_reader_vcall
 
-    def __init__(self, Store store, loads, Py_ssize_t limit, timed, fallback, size_t sample=16,
+    def __init__(self, source, loads, Py_ssize_t limit, timed, fallback, size_t sample=16,
                  bint buffers=False, stats=None):
         if sample == 0 or sample & (sample - 1):
             raise ValueError(f"sample must be a power of two, not {sample}")
-        self.store = store
+        if isinstance(source, Store):
+            self.store = <Store>source
+        elif callable(source):
+            self.fetch = source
+        else:
+            raise TypeError(f"a Reader reads a Store or a fetch(key, default) callable, "
+                            f"not {type(source).__name__}")
         self.loads = loads
         self.limit = limit
         self.timed = timed
@@ -178,7 +187,11 @@ cdef object _load_lent(Reader r, object blob, Py_ssize_t n):
 
 
 cdef object _read(Reader r, object key, object default):
-    cdef object blob = r.store._get(key, _MISSING)
+    cdef object blob
+    if r.store is not None:
+        blob = r.store._get(key, _MISSING)
+    else:
+        blob = r.fetch(key, _MISSING)
     if blob is _MISSING:
         return default
     cdef Py_ssize_t n

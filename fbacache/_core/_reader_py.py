@@ -26,9 +26,10 @@ _MISSING: Any = object()
 class Reader:
     """``read(key, default=None)``: a codec's ``get`` over the store in one call.
 
-    ``Reader(store, loads, limit, timed, fallback, sample=16, buffers=False,
-    stats=None)``. The item is ``store.get(key, MISSING)`` (a hit or a miss counted there); a miss is
-    ``default``. An exact ``bytes`` item of 1 to ``limit`` bytes starting with a
+    ``Reader(source, loads, limit, timed, fallback, sample=16, buffers=False,
+    stats=None)``. ``source`` is a store or any ``fetch(key, default)`` callable (a
+    backend's ``get``). The item is ``store.get(key, MISSING)`` (a hit or a miss
+    counted there), or ``fetch(key, MISSING)``; a miss is ``default``. An exact ``bytes`` item of 1 to ``limit`` bytes starting with a
     zero byte (a codec's raw frame) is ``loads(payload)``, except that every
     ``sample``-th such read (a power of two, else ``ValueError``) calls
     ``timed(payload)`` instead (a load that times itself), or with ``stats`` loads it
@@ -48,13 +49,21 @@ class Reader:
     ('[1]', 'timed', ('fb', b'\\x01?'), 0, 1)
     """
 
-    def __init__(self, store: "Store", loads: Callable[[Any], Any], limit: int,
-                 timed: Callable[[Any], Any],
+    def __init__(self, source: "Store | Callable[[Any, Any], Any]", loads: Callable[[Any], Any],
+                 limit: int, timed: Callable[[Any], Any],
                  fallback: Callable[[Hashable, Any, Any], Any], sample: int = 16,
                  buffers: bool = False, stats: Optional[Any] = None) -> None:
         if sample <= 0 or sample & (sample - 1):
             raise ValueError(f"sample must be a power of two, not {sample}")
-        self.store = store
+        from ._store_py import Store
+
+        if isinstance(source, Store):
+            self._fetch: Callable[[Any, Any], Any] = source.get
+        elif callable(source):
+            self._fetch = source
+        else:
+            raise TypeError(f"a Reader reads a Store or a fetch(key, default) callable, "
+                            f"not {type(source).__name__}")
         self.loads = loads
         self.limit = limit
         self.timed = timed
@@ -65,7 +74,7 @@ class Reader:
         self._ticks = 0
 
     def __call__(self, key: Hashable, default: Any = None) -> Any:
-        item = self.store.get(key, _MISSING)
+        item = self._fetch(key, _MISSING)
         if item is _MISSING:
             return default
         if type(item) is bytes and 0 < len(item) <= self.limit and item[0] == 0:

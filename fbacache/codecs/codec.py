@@ -203,12 +203,13 @@ class Codec:
         cannot read is passed to ``drop(key, blob)`` and read as a miss. Timing a
         read costs two clock calls, about what the rest of a hit costs, so raw-frame
         loads are timed one in :data:`TIMING_SAMPLE` and counted that many times in
-        ``deserialization_s`` (an unbiased estimate; counts stay exact). When
-        ``fetch`` is the ``get`` of ``store`` (a core store), the reader is the core's
-        compiled :class:`fbacache._core.Reader`: a raw frame's payload goes from the
-        store to the serializer's ``loads`` with no Python frame between (and, for a
-        ``loads`` that takes buffers, as pickle's and msgpack's do, without a copy:
-        it reads the stored bytes in place); otherwise it is one Python frame per read.
+        ``deserialization_s`` (an unbiased estimate; counts stay exact). The reader is
+        the core's :class:`fbacache._core.Reader` (compiled when the core is): a raw
+        frame's payload goes from ``fetch`` to the serializer's ``loads`` with no
+        Python frame between (and, for a ``loads`` that takes buffers, as pickle's and
+        msgpack's do, without a copy: it reads the fetched bytes in place). When
+        ``fetch`` is the ``get`` of ``store`` (a core store), the store is read with a
+        C call instead of through its bound method.
 
         >>> c = make_codec("json"); store = {"k": c.encode([1])}
         >>> get = c.reader(lambda k, d: store.get(k, d), lambda k, b: store.pop(k))
@@ -234,33 +235,20 @@ class Codec:
                 return default
             return value
 
+        from fbacache import _core
+
+        source: Any = fetch
+        kind = _core.Reader
         if store is not None and fetch == getattr(store, "get", None):
-            from fbacache import _core
-
+            # the store itself: read with a C call, no bound method between
+            source = store
             kind = _core.Reader if isinstance(store, _core.Store) else _core.PyReader
-            # a loads that takes buffers reads the stored payload in place (no copy); with
-            # the default clock the sampled load is timed by the reader itself (no frame)
-            return cast(Callable[..., Any],
-                        kind(store, loads, limit, timed, fallback, TIMING_SAMPLE,
-                             buffers=self.serializer.loads_buffers(),
-                             stats=stats if clock is time.perf_counter else None))
-        ticks = count(1)
-        sample = TIMING_SAMPLE - 1  # a power of two minus one: a mask
-
-        def get(key: Any, default: Any = None) -> Any:
-            blob = fetch(key, MISSING)
-            if blob is MISSING:
-                return default
-            try:
-                if blob[0] == MARKER_RAW and len(blob) <= limit and type(blob) is bytes:
-                    if next(ticks) & sample:
-                        return loads(blob[1:])
-                    return timed(blob[1:])
-            except Exception:  # decode() below counts it as corrupt
-                pass
-            return fallback(key, blob, default)
-
-        return get
+        # a loads that takes buffers reads the stored payload in place (no copy); with the
+        # default clock the sampled load is timed by the reader itself (no frame)
+        return cast(Callable[..., Any],
+                    kind(source, loads, limit, timed, fallback, TIMING_SAMPLE,
+                         buffers=self.serializer.loads_buffers(),
+                         stats=stats if clock is time.perf_counter else None))
 
     def signed_reader(self, fetch: Callable[[Any, Any], Any], drop: Callable[[Any, Any], Any],
                       context: Callable[[Any], bytes]) -> Callable[..., Any]:

@@ -211,3 +211,31 @@ def test_keyword_call_is_the_call_with_the_fixed_keywords(KeywordCall):
     assert errors("101") == 5
     with pytest.raises(ValueError):
         errors("102")
+
+
+@pytest.mark.parametrize("buffers", [False, True])
+def test_a_reader_over_any_fetch_callable_reads_as_over_a_store(pair, buffers):
+    # the read path of every backend that is not a core store (Redis, filesystem, tiered)
+    Store, Reader = pair
+    blobs = {"a": b"\x00[1]", "z": b"\x01?", "bad": b"\x00{", "big": b"\x00" + b"7" * 40}
+    fetched = []
+
+    def fetch(key, default):
+        fetched.append(key)
+        return blobs.get(key, default)
+
+    def loads(payload):
+        return eval(bytes(payload))  # a test codec: "[1]" -> [1]; "{" raises
+
+    read = Reader(fetch, loads, 32, loads, _fallback, 1 << 20, buffers=buffers)
+    assert read("a") == [1] and read("a", 0) == [1]
+    assert read("z") == ("fallback", "z", b"\x01?")            # not a raw frame
+    assert read("bad") == ("fallback", "bad", b"\x00{")         # a raw frame that fails
+    assert read("big") == ("fallback", "big", blobs["big"])    # over the limit
+    assert read("nope") is None and read("nope", default=5) == 5
+    assert fetched == ["a", "a", "z", "bad", "big", "nope", "nope"]
+    store = Store("lru")
+    store.set("a", b"\x00[1]")
+    assert Reader(store, loads, 32, loads, _fallback, 1 << 20, buffers=buffers)("a") == [1]
+    with pytest.raises(TypeError, match="fetch"):
+        Reader(42, loads, 32, loads, _fallback)
