@@ -137,11 +137,10 @@ def _stdlib_text(raw: bytes) -> bool:
         _DECODER = _build()
     if _DECODER is None:
         return False
-    if not raw.isascii():
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
+    try:  # no isascii() first: real entries all hold non-ASCII text (keepa's column names)
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
     limit = _max_digits() if _max_digits is not None else 0
     return not (limit and len(raw) > limit and _long_digit_run(raw, limit))
 
