@@ -24,7 +24,10 @@ table shows whether memory grows with the number of files.
 come from the running interpreter's site-packages (a ``.pth`` path entry), then run from a
 directory outside the checkout. Those rows are named ``VERB (installed)``; the other rows run
 the development checkout (``PYTHONPATH`` = the repository, with the editable install's import
-hook loaded by ``site`` at every start, ~20-50 ms that a wheel install does not have).
+hook loaded by ``site`` at every start, ~20-50 ms that a wheel install does not have). The
+checkout's modules are byte-compiled once before timing (``compileall``), as pip compiles an
+installed wheel: with ``PYTHONDONTWRITEBYTECODE`` set (as in this project's sandboxes) every
+run would otherwise compile ~25 modules from source (~0.15 s of each ``validate`` run).
 
 Shapes: key names and the entry size are learned from ``/work/shared/fba`` (or
 ``--shapes DIR``) when present, from built-in shapes otherwise; contents are generated,
@@ -353,6 +356,9 @@ def main() -> None:
     if args.write_readme and only:
         ap.error("--write-readme records the full table: not with --only")
     shapes = learn_shapes(args.shapes)
+    # the editable rows use .pyc files, as any installed copy does (see the docstring)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "fbacache")],
+                   check=True, stdout=subprocess.DEVNULL)
     base = tempfile.mkdtemp(prefix="fba-bench-", dir=args.dir)
     try:
         if args.installed:

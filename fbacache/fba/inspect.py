@@ -173,18 +173,17 @@ Verdict = Optional[tuple[list[str], list[str], bool]]
 # The schema checks are imported by the first validation, not at start: `metrics` never
 # needs them (its start-up is a good part of its cost).
 amazon_view: Any = None
-amazon_is_clean: Any = None
+amazon_clean: Any = None
 check_amazon: Any = None
 check_document: Any = None
 
 
 def _load_checks() -> None:
-    global amazon_view, amazon_is_clean, check_amazon, check_document
+    global amazon_view, amazon_clean, check_amazon, check_document
     if check_document is None:
         from fbacache.fba import project, schemas
-        amazon_view = project.amazon_view
-        amazon_is_clean, check_amazon = schemas.amazon_is_clean, schemas.check_amazon
-        check_document = schemas.check_document
+        amazon_view, amazon_clean = project.amazon_view, project.amazon_clean
+        check_amazon, check_document = schemas.check_amazon, schemas.check_document
 
 
 def _verdict(cache_type: str, fi: FileInfo) -> tuple[Verdict, int, float]:
@@ -211,14 +210,14 @@ def _verdict(cache_type: str, fi: FileInfo) -> tuple[Verdict, int, float]:
     except OSError as exc:
         return ([issue("file.unreadable", f"unreadable: {exc.strerror}")], [], False), \
             *_lstat(fi)
-    name = os.path.basename(fi.rel)
+    name = fi.rel.rpartition("/")[2]  # the scan joins with "/"
     view = None
-    if cache_type == "amazon_cache" and not name.endswith("_processing_state.json") \
-            and raw[:3] != b"\xef\xbb\xbf" and raw.strip():
-        view = amazon_view(raw)  # the keys the check reads, or None: parse in full
-    if view is not None:
-        if kind == "entry" and amazon_is_clean(view, name):
+    if cache_type == "amazon_cache" and not name.endswith("_processing_state.json"):
+        if kind == "entry" and amazon_clean(raw, name):
             return None, st.st_size, st.st_mtime  # the common case: no message to build
+        if raw[:3] != b"\xef\xbb\xbf" and raw.strip():
+            view = amazon_view(raw)  # the keys the check reads, or None: parse in full
+    if view is not None:
         errs, warns = check_amazon(view, name)
     else:
         try:
@@ -303,7 +302,7 @@ def _validate_type(ctx: Context, name: str, t: Any, report: ValidationReport,
     total = _count_entries(ctx, t, validated=True) if ctx.progress is not None else 0
     i = 0
     for fi in ctx.iter_scan(t, stat=False):
-        if not _validated(fi):
+        if fi.kind != "entry" and not _validated(fi):
             continue
         if total and i % _TICK == 0:
             ctx.tick(f"validate {name}", i, total)

@@ -6,9 +6,15 @@ dict of the rest costs most of a validation. With msgspec (the ``fast`` extra) a
 decoder builds only those keys and checks the syntax of everything else without
 building it.
 
-The verdict must be the stdlib parser's (the sdist's ``docs/maintain.md``), so
-:func:`amazon_view` answers only when it can vouch for that, and returns ``None`` (the
-caller then parses in full, as before) for anything unusual:
+Most entries are clean, so ``validate`` first asks :func:`amazon_clean`, which runs the
+whole check as msgspec's validation of a type only a clean entry fits (no dict, no
+message, one regular-expression match of the file name in Python). Only when it says
+no does :func:`amazon_view` build the keys the check reads, to name what is wrong.
+
+The verdict must be the stdlib parser's (the sdist's ``docs/maintain.md``), so both
+answer only when they can vouch for that; :func:`amazon_view` returns ``None`` and
+:func:`amazon_clean` ``False`` (the caller then parses in full, as before) for anything
+unusual:
 
 * bytes that are not UTF-8: msgspec skips strings without decoding them, the stdlib
   refuses the file;
@@ -39,7 +45,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-__all__ = ["AMAZON_KEYS", "KEEPA_KEYS", "amazon_view"]
+from fbacache.fba.schemas import _AMAZON_NAME, _ASIN, _NUM_KEYS
+
+__all__ = ["AMAZON_KEYS", "KEEPA_KEYS", "amazon_view", "amazon_clean"]
 
 #: Top-level keys of an amazon entry that ``check_amazon`` reads.
 AMAZON_KEYS = ("asin", "asin_queried", "title", "current_price", "original_price", "rating",
@@ -51,7 +59,8 @@ _DIGIT_MIN, _DIGIT_MAX = ord("0"), ord("9")
 _max_digits = getattr(sys, "get_int_max_str_digits", None)  # 3.11+ (and patched 3.7-3.10)
 
 
-Decoder = tuple[Callable[[bytes], Any], Any, Callable[[Any], dict[str, Any]]]
+Decoder = tuple[Callable[[bytes], Any], Any, Callable[[Any], dict[str, Any]],
+                Callable[[bytes], Any]]
 
 
 def _build() -> Optional[Decoder]:
@@ -75,7 +84,27 @@ def _build() -> Optional[Decoder]:
     ns: dict[str, Any] = {"__annotations__": ann}
     ns.update({k: None for k in AMAZON_KEYS})
     entry_t = type("_Amazon", (msgspec.Struct,), ns)
-    return msgspec.json.Decoder(entry_t).decode, unset, msgspec.structs.asdict
+    return (msgspec.json.Decoder(entry_t).decode, unset, msgspec.structs.asdict,
+            msgspec.json.Decoder(_clean_type(msgspec)).decode)
+
+
+def _clean_type(msgspec: Any) -> Any:
+    """The type only a clean entry decodes to (see :func:`amazon_clean`): the rules of
+    ``check_amazon`` as msgspec constraints, so the check runs inside the decoder."""
+    from typing import Annotated, Union
+    meta = msgspec.Meta
+    number = Union[int, float, None]  # msgspec's int and float never take a JSON bool
+    obj = msgspec.defstruct("_Object", [], gc=False)  # any object, its content skipped
+    keepa = msgspec.defstruct("_CleanKeepa", [("status", str, ""),
+                                              ("product_details_tab_data", Optional[obj], None)],
+                              gc=False)
+    # the ASIN is `asin or asin_queried` (Python truth, any JSON type): both taken as they
+    # are (a string, in any entry worth the name) and checked in Python
+    return msgspec.defstruct("_CleanAmazon", [
+        ("title", Annotated[str, meta(min_length=1)]),
+        ("keepa", keepa),
+        ("asin", Any, None), ("asin_queried", Any, None),
+        *((k, number, None) for k in _NUM_KEYS)], gc=False)
 
 
 _UNSET: Any = object()
@@ -100,25 +129,66 @@ def _long_digit_run(raw: bytes, limit: int) -> bool:
     return False
 
 
+def _stdlib_text(raw: bytes) -> bool:
+    """Whether msgspec may judge ``raw``: it is there, and ``raw`` is UTF-8 without a digit
+    run the stdlib would refuse to convert (msgspec skips both unchecked)."""
+    global _DECODER
+    if _DECODER is _UNSET:
+        _DECODER = _build()
+    if _DECODER is None:
+        return False
+    try:  # no isascii() first: real entries all hold non-ASCII text (keepa's column names)
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    limit = _max_digits() if _max_digits is not None else 0
+    return not (limit and len(raw) > limit and _long_digit_run(raw, limit))
+
+
+def amazon_clean(raw: bytes, name: str) -> bool:
+    """True only if the stdlib parses ``raw`` and ``check_amazon(doc, name)`` is ``([], [])``.
+
+    The check runs as msgspec's validation of a type only a clean entry fits (a non-empty
+    ``title``, numbers or null in the five number keys, a ``keepa`` object whose
+    ``status``, if there, is a string and whose ``product_details_tab_data`` is an object
+    or null); only the ASIN (``asin or asin_queried``, matching ``[A-Z0-9]{10}``) and the
+    file name's ASIN are checked in Python. ``False`` claims nothing: the caller then judges ``raw`` as
+    before (:func:`amazon_view`, else the full parse). For an entry of ordinary JSON
+    (integers, finite floats, nesting far from the recursion limit) the answer is exactly
+    whether the check is empty (the sdist's ``tests/fba/test_validate_stream.py``).
+
+    Example:
+        >>> ok = b'{"asin": "B000000001", "title": "x", "keepa": {"status": "done"}}'
+        >>> amazon_clean(ok, "amazon_B000000001_1.json") or _DECODER is None
+        True
+        >>> amazon_clean(ok, "amazon_B000000002_1.json")  # the name names another ASIN
+        False
+    """
+    if not _stdlib_text(raw):
+        return False
+    try:
+        entry = _DECODER[3](raw)
+    except Exception:  # noqa: BLE001 - not clean, or not msgspec's to judge
+        return False
+    asin = entry.asin or entry.asin_queried
+    if type(asin) is not str or not _ASIN.match(asin):
+        return False
+    m = _AMAZON_NAME.match(name)
+    if m is None:
+        return True
+    named = m.group(1)
+    # the asin matched [A-Z0-9]{10}: it is its own upper case
+    return named.upper() == asin or entry.asin_queried == named
+
+
 def amazon_view(raw: bytes) -> Optional[dict[str, Any]]:
     """The keys of an amazon entry that its schema check reads, or ``None`` (parse in full).
 
     ``raw`` is the whole file, already known not to be empty and not to start with a BOM.
     """
-    global _DECODER
-    if _DECODER is _UNSET:
-        _DECODER = _build()
-    if _DECODER is None:
+    if not _stdlib_text(raw):
         return None
-    if not raw.isascii():
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    limit = _max_digits() if _max_digits is not None else 0
-    if limit and len(raw) > limit and _long_digit_run(raw, limit):
-        return None
-    decode, unset, asdict = _DECODER
+    decode, unset, asdict, _ = _DECODER
     try:
         entry = decode(raw)
     except Exception:  # noqa: BLE001 - any refusal: the full parse gives the verdict

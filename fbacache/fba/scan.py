@@ -71,8 +71,31 @@ def is_results_path(rel: str) -> bool:
     return bool(_RESULTS_NAME.match(name)) or name.lower().endswith(_RESULTS_EXT)
 
 
+def _plain_entry(cache_type: str) -> re.Pattern[str]:
+    # one match for the common case, an unprotected entry at the top of the directory: the
+    # type's pattern (all end in .json: no results extension, no .tmp), not hidden (so not a
+    # temp file), not a results name, not a protected name
+    fast = _PLAIN.get(cache_type)
+    if fast is None:
+        pattern = ENTRY_PATTERNS.get(cache_type, _GENERIC_ENTRY).pattern
+        assert pattern.endswith(r"\.json\Z"), pattern
+        fast = _PLAIN[cache_type] = re.compile(
+            rf"(?!\.|{_RESULTS_NAME.pattern}|{_PROTECTED.pattern})(?:{pattern})")
+    return fast
+
+
+_PLAIN: dict[str, re.Pattern[str]] = {}
+
+
 def classify(cache_type: str, rel: str) -> tuple[str, bool]:
     """Return ``(kind, protected)`` for a path relative to a ``cache_type`` directory."""
+    if "/" not in rel and os.sep not in rel and _plain_entry(cache_type).match(rel):
+        return "entry", False  # what _classify says, in one match (validate's 48k files)
+    return _classify(cache_type, rel)
+
+
+def _classify(cache_type: str, rel: str) -> tuple[str, bool]:
+    # the rules in full (the sdist's tests/fba/test_scan_classify.py holds classify equal)
     if "/" in rel or os.sep in rel:
         name = os.path.basename(rel)
         if is_results_path(rel):

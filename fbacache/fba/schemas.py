@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 from fbacache.fba.rules import product_identifier
 
-__all__ = ["check_document", "check_amazon", "amazon_is_clean", "CHECKERS", "MAX_ITEM_MESSAGES"]
+__all__ = ["check_document", "check_amazon", "CHECKERS", "MAX_ITEM_MESSAGES"]
 
 #: At most this many per-item messages are listed; the rest are summarised.
 MAX_ITEM_MESSAGES = 10
@@ -127,36 +127,6 @@ def check_amazon(doc: Any, name: str = "") -> Result:
 
 
 _NUM_KEYS = ("current_price", "original_price", "rating", "review_count", "sales_rank")
-
-
-def amazon_is_clean(doc: dict[str, Any], name: str = "") -> bool:
-    """Exactly ``check_amazon(doc, name) == ([], [])``, without building any message.
-
-    Most entries are clean; ``validate`` asks this first and runs :func:`check_amazon`
-    only for the others (the sdist's ``tests/fba/test_validate_stream.py`` holds
-    the two equal).
-    """
-    asin = doc.get("asin") or doc.get("asin_queried")
-    if not isinstance(asin, str) or not _ASIN.match(asin):
-        return False
-    title = doc.get("title")
-    if not isinstance(title, str) or not title:
-        return False
-    for key in _NUM_KEYS:
-        v = doc.get(key)
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
-            return False
-    keepa = doc.get("keepa")
-    if not isinstance(keepa, dict):
-        return False
-    if "status" in keepa and not isinstance(keepa["status"], str):
-        return False
-    pdt = keepa.get("product_details_tab_data")
-    if pdt is not None and not isinstance(pdt, dict):
-        return False
-    m = _AMAZON_NAME.match(name)
-    return not (m and m.group(1).upper() != asin.upper()
-                and doc.get("asin_queried") != m.group(1))
 
 
 def check_linking_map(doc: Any, name: str = "") -> Result:

@@ -1,7 +1,9 @@
 """validate streams: counts cover every file, nothing per file is kept, verdicts unchanged.
 
-Also the amazon fast path (``fba/project.py``): whatever it answers, the schema check
-gives on it exactly what it gives on the stdlib's full parse.
+Also the amazon fast paths (``fba/project.py``): whatever the view answers, the schema
+check gives on it exactly what it gives on the stdlib's full parse; the clean check says
+"clean" only when the stdlib parses the file and the check is empty, and for ordinary
+JSON it says so exactly then.
 """
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fbacache.fba.cli_stream import BLOCK
-from fbacache.fba.project import AMAZON_KEYS, KEEPA_KEYS, amazon_view
+from fbacache.fba.project import AMAZON_KEYS, KEEPA_KEYS, amazon_clean, amazon_view
 from fbacache.fba.safe import open_regular, read_sized
-from fbacache.fba.schemas import amazon_is_clean, check_amazon
+from fbacache.fba.schemas import check_amazon
 
 from .conftest import amazon_entry, build_tree, write_json
 from .test_cli_errors import maintain
@@ -197,28 +199,134 @@ def test_cli_streams_every_invalid_file_and_the_summary(tmp_path):
 
 
 names = st.one_of(st.just(NAME), st.just("amazon_b000000001_x.json"), st.just("notes.json"),
+                  st.just("amazon_B000000001_processing_state.json"),
                   st.from_regex(r"amazon_[A-Za-z0-9]{10}(_[a-z]{0,3})?\.json", fullmatch=True))
 
 
-@settings(max_examples=400, deadline=None)
-@given(doc=entries, name=names)
-def test_clean_shortcut_is_exactly_an_empty_check(doc, name):
-    assert amazon_is_clean(doc, name) == (check_amazon(doc, name) == ([], []))
+def _stdlib_clean(raw: bytes, name: str) -> bool:
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return check_amazon(doc, name) == ([], [])
+
+
+def _sound(raw: bytes, name: str) -> bool:
+    """The clean check never vouches for a file the stdlib refuses or the check faults."""
+    clean = amazon_clean(raw, name)
+    if clean:
+        assert _stdlib_clean(raw, name), raw[:200]
+    return clean
+
+
+@pytest.mark.parametrize("raw", HOSTILE)
+def test_clean_check_vouches_only_for_clean_stdlib_verdicts(raw):
+    for name in (NAME, "amazon_B000000002_1.json", "x.json"):
+        _sound(raw, name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=entries, name=names, indent=st.sampled_from([None, 2]), ascii_only=st.booleans())
+def test_clean_check_is_sound_on_any_entry(doc, name, indent, ascii_only):
+    # any text (lone surrogates too), infinities, integers beyond 64 bits
+    _sound(json.dumps(doc, indent=indent, ensure_ascii=ascii_only)
+           .encode("utf-8", "surrogatepass"), name)
+
+
+# ordinary JSON: finite floats, text without lone surrogates, shallow nesting
+o_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+o_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                      st.floats(allow_nan=False, allow_infinity=False), o_text)
+o_values = st.recursive(o_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(o_text, inner, max_size=3)), max_leaves=8)
+o_asins = st.one_of(o_values, st.from_regex(r"[A-Z0-9]{10}", fullmatch=True),
+                    st.sampled_from(["B000000001", "b000000001", "B000000001\n", "", 0, False,
+                                     [], {}, None]))
+o_likely = {"asin": o_asins, "asin_queried": o_asins, "title": st.one_of(o_values, o_text),
+            **{k: st.one_of(o_values, st.floats(allow_nan=False, allow_infinity=False),
+                            st.integers()) for k in ("current_price", "original_price",
+                                                     "rating", "review_count", "sales_rank")},
+            "keepa": st.one_of(o_values, st.fixed_dictionaries(
+                {}, optional={"status": st.one_of(o_values, o_text),
+                              "product_details_tab_data": st.one_of(
+                                  st.none(), o_values,
+                                  st.dictionaries(o_text, o_values, max_size=2))}))}
+o_entries = st.fixed_dictionaries({}, optional={**{k: st.one_of(o_values, o_likely[k])
+                                                   for k in AMAZON_KEYS}, "extra": o_values})
+
+
+@settings(max_examples=500, deadline=None)
+@given(doc=o_entries, name=names, indent=st.sampled_from([None, 2]), ascii_only=st.booleans())
+def test_clean_check_is_exactly_an_empty_check_on_ordinary_json(doc, name, indent, ascii_only):
+    pytest.importorskip("msgspec")
+    raw = json.dumps(doc, indent=indent, ensure_ascii=ascii_only).encode()
+    expected = _stdlib_clean(raw, name)
+    assert amazon_clean(raw, name) == expected
 
 
 @pytest.mark.parametrize("asin", ["B000000001", "b000000001", "", "B00000000", None, 7])
-def test_clean_shortcut_on_ordinary_entries(asin):
+def test_clean_check_on_ordinary_entries(asin):
+    pytest.importorskip("msgspec")
     doc = amazon_entry("B000000001")
     doc["asin"] = asin
     for name in (NAME, "amazon_B000000002_1.json", "x.json"):
-        assert amazon_is_clean(doc, name) == (check_amazon(doc, name) == ([], []))
+        raw = json.dumps(doc).encode()
+        assert amazon_clean(raw, name) == _stdlib_clean(raw, name)
+    assert amazon_clean(json.dumps(amazon_entry("B000000001")).encode(), NAME)
 
 
 def test_generated_entries_reach_the_clean_case():
     # the strategy must produce clean entries too, or the equality above proves little
+    pytest.importorskip("msgspec")
     from hypothesis import HealthCheck, find, settings
     # no deadline or speed health check: on a loaded machine generation is merely slower
-    doc = find(entries, lambda d: amazon_is_clean(d, NAME),
+    doc = find(o_entries, lambda d: amazon_clean(json.dumps(d).encode(), NAME),
                settings=settings(max_examples=2000, deadline=None,
                                  suppress_health_check=list(HealthCheck)))
     assert check_amazon(doc, NAME) == ([], [])
+
+
+# files the clean check must leave to the other paths, each next to a clean twin
+EDGES = {
+    "name": lambda e: {**e, "asin": "B000000002", "asin_queried": "B000000002"},
+    "queried": lambda e: {**e, "asin": "B000000002"},  # asin_queried is the named one
+    "bool": lambda e: {**e, "rating": True},
+    "big": lambda e: {**e, "sales_rank": 2 ** 80},
+    "lower": lambda e: {**e, "asin": e["asin"].lower()},
+    "falsy": lambda e: {**e, "asin": False, "asin_queried": e["asin"].lower()},
+    "status": lambda e: {**e, "keepa": {"status": None}},
+    "details": lambda e: {**e, "keepa": {"status": "ok", "product_details_tab_data": []}},
+    "title": lambda e: {**e, "title": ""},
+}
+
+
+def test_clean_check_and_stdlib_give_the_same_report_on_edge_files(tmp_path, monkeypatch):
+    pytest.importorskip("msgspec")
+    tree = build_tree(str(tmp_path / "fba"))
+    for i, (label, edit) in enumerate(EDGES.items()):
+        asin = f"B0CASE{i:04d}"
+        write_json(os.path.join(tree.amazon_dir, f"amazon_{asin}_{label}.json"),
+                   amazon_entry(asin), tree.now)
+        write_json(os.path.join(tree.amazon_dir, f"amazon_{asin}_{label}_edge.json"),
+                   edit(amazon_entry(asin)), tree.now)
+    raw = json.dumps(amazon_entry("B0CASE0100")).encode()
+    damaged = {"nan": raw[:-1] + b', "x": NaN}', "inf": raw.replace(b'4.5', b'1e400'),
+               "digits": raw[:-1] + b', "x": ' + b"7" * 5000 + b"}",
+               "deep": raw[:-1] + b', "x": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+               "ctrl": raw[:-1] + b', "x": "\x01"}', "bom": b"\xef\xbb\xbf" + raw,
+               "cp1252": raw.replace(b"Title", "T\u00eftle".encode("cp1252"))}
+    for label, data in damaged.items():
+        with open(os.path.join(tree.amazon_dir, f"amazon_B0CASE0100_{label}.json"), "wb") as fh:
+            fh.write(data)
+    fast = maintain(tree.cli_args("validate", "--json", "--now", "1800000000"))
+    monkeypatch.setenv("FBACACHE_JSON", "stdlib")
+    slow = maintain(tree.cli_args("validate", "--json", "--now", "1800000000"))
+    assert fast.returncode == slow.returncode == 2
+    assert fast.stdout == slow.stdout
+    files = {os.path.basename(f["path"]): f for f in json.loads(fast.stdout)["files"]}
+    for i, label in enumerate(EDGES):
+        assert files[f"amazon_B0CASE{i:04d}_{label}.json"]["issues"] == []
+        clean = files[f"amazon_B0CASE{i:04d}_{label}_edge.json"]["issues"] == []
+        assert clean == (label in ("queried", "big")), label  # those two are clean entries
+    assert all(files[f"amazon_B0CASE0100_{k}.json"]["corrupt"]
+               for k in ("digits", "deep", "ctrl", "cp1252"))
