@@ -72,8 +72,52 @@ cdef class _Payload:
 cdef extern from *:
     """
     #define FBA_REFCNT(o) Py_REFCNT(o)
+
+    /* How the reader calls ``loads`` (see "The call of loads" above). */
+    typedef PyObject *(*fba_fastkw)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *);
+    typedef struct { fba_fastkw meth; PyObject *self; vectorcallfunc vf; } fba_callee;
+
+    static void fba_callee_init(fba_callee *c, PyObject *f) {
+        c->meth = NULL; c->self = NULL; c->vf = NULL;
+        if (PyCFunction_CheckExact(f)
+                && PyCFunction_GET_FLAGS(f) == (METH_FASTCALL | METH_KEYWORDS)) {
+            c->meth = (fba_fastkw)(void (*)(void))PyCFunction_GET_FUNCTION(f);
+            c->self = PyCFunction_GET_SELF(f);  /* borrowed: f, held by the reader, holds it */
+        } else {
+            c->vf = PyVectorcall_Function(f);
+        }
+    }
+
+    /* f(arg), f being the callable c was made from: a new reference, or NULL with an
+       exception set. */
+    static inline PyObject *fba_callee_call1(fba_callee *c, PyObject *f, PyObject *arg) {
+        PyObject *res;
+        if (c->meth != NULL)
+            return c->meth(c->self, &arg, 1, NULL);
+        if (c->vf != NULL) {
+            res = c->vf(f, &arg, 1, NULL);
+            if (res == NULL && !PyErr_Occurred())
+                PyErr_SetString(PyExc_SystemError, "loads returned NULL without an exception");
+            return res;
+        }
+        return PyObject_CallOneArg(f, arg);
+    }
+
+    static PyMethodDef fba_reader_get_def = {
+        "get", NULL, METH_FASTCALL | METH_KEYWORDS,
+        "get(key, default=None): the reader's read, as a builtin method."};
+
+    static PyObject *fba_reader_method(PyObject *reader, void *fn) {
+        fba_reader_get_def.ml_meth = (PyCFunction)(void (*)(void))fn;
+        return PyCFunction_NewEx(&fba_reader_get_def, reader, NULL);
+    }
     """
     Py_ssize_t FBA_REFCNT(object o)
+    ctypedef struct fba_callee:
+        pass
+    void fba_callee_init(fba_callee* c, object f)
+    object fba_callee_call1(fba_callee* c, object f, object arg)
+    object fba_reader_method(object reader, void* fn)
     enum:
         PyBUF_WRITABLE
         PyBUF_FORMAT
@@ -93,6 +137,7 @@ cdef class Reader:
     cdef fba_vectorcall vcall  # see "the call slots" in _store.pxi
     cdef Store store
     cdef readonly object loads, timed, fallback, stats
+    cdef fba_callee callee   # how loads is called (see fba_callee_call1)
     cdef readonly bint buffers
     cdef Py_ssize_t limit
     cdef size_t ticks, mask
@@ -108,6 +153,7 @@ cdef class Reader:
             raise ValueError(f"sample must be a power of two, not {sample}")
         self.store = store
         self.loads = loads
+        fba_callee_init(&self.callee, loads)
         self.limit = limit
         self.timed = timed
         self.fallback = fallback
@@ -118,6 +164,12 @@ cdef class Reader:
 
     def __call__(self, key, default=None):
         return _read(self, key, default)
+
+    @property
+    def method(self):
+        """This reader as a builtin method: ``reader.method(key, default)`` is
+        ``reader(key, default)``; ``reader.method.__self__`` is the reader."""
+        return fba_reader_method(self, <void*>_reader_vcall)
 
 
 def _read_args(key, default=None):
@@ -145,7 +197,7 @@ cdef inline double _seconds() noexcept:
 cdef inline object _load(Reader r, object payload):
     r.ticks += 1
     if r.ticks & r.mask:
-        return r.loads(payload)
+        return fba_callee_call1(&r.callee, r.loads, payload)
     if r.stats is None:
         return r.timed(payload)
     return _timed_load(r, payload)
