@@ -19,6 +19,21 @@
 # The stored blobs and their format are untouched: this is only how a payload is
 # handed over.
 #
+# The call of loads, and of the reader (sixth pass, benchmarks/README.md): a hit runs the
+# store's lookup and ``loads`` back to back, and with pickle their code together overflows
+# sets of the 32 KiB instruction cache (a pickle hit cost ~200 ns more than the store's
+# get and ``pickle.loads`` timed apart; msgpack ~90). So the hot path runs as little code
+# beyond those two as it can:
+#
+# * ``loads`` is called through ``fba_callee``: a builtin taking (args, nargs, kwnames)
+#   (``pickle.loads``) through its C function, as the interpreter's own fast path for
+#   builtins calls it (no ``PyObject_Vectorcall`` and its checks); any other callable
+#   through its vectorcall slot (``KeywordCall``, Python functions), else a plain call.
+# * ``Reader.method`` is the reader as a builtin method (a ``PyCFunction`` bound to the
+#   reader, the function being the vectorcall below): the manager installs that as its
+#   ``get``, so the interpreter calls it by the same specialised instruction as it calls
+#   ``pickle.loads``, not by the generic call of an object with a vectorcall slot.
+#
 # The sampled timing: with ``stats``, the one load in ``sample`` that is timed reads
 # CLOCK_MONOTONIC (the clock of ``time.perf_counter`` on Linux) around it here and adds
 # the time, times ``sample``, to ``stats.deserialization_s``; no Python frame runs.
