@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from itertools import count
-from typing import Any, Callable, Mapping, Optional, Protocol, cast
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 from fbacache._util import MISSING
 from fbacache._validate import MAX_SIZE, check_number
@@ -244,7 +244,7 @@ class Codec:
                         buffers=self.serializer.loads_buffers(),
                         stats=stats if clock is time.perf_counter else None)
             # as a builtin method: the interpreter's fast path for builtin calls
-            return cast(Callable[..., Any], read.method)
+            return read.method
         ticks = count(1)
         sample = TIMING_SAMPLE - 1  # a power of two minus one: a mask
 
