@@ -120,7 +120,8 @@ cdef extern from *:
 
     static PyMethodDef fba_reader_get_def = {
         "get", NULL, METH_FASTCALL | METH_KEYWORDS,
-        "get(key, default=None): the reader's read, as a builtin method."};
+        "get($self, key, default=None)\\n--\\n\\n"
+        "The value read for ``key`` (see ``fbacache._core.Reader``), or ``default``."};
 
     static PyObject *fba_reader_method(PyObject *reader, void *fn) {
         fba_reader_get_def.ml_meth = (PyCFunction)(void (*)(void))fn;

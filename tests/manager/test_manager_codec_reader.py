@@ -9,6 +9,7 @@ same counters, corrupt entries dropped, decompression caps kept.
 """
 from __future__ import annotations
 
+import inspect
 import zlib
 
 import pytest
@@ -28,6 +29,9 @@ def test_the_in_process_codec_get_is_the_core_reader(tmp_path):
         # the reader's method (compiled: a builtin method, called by the interpreter's
         # fast path for builtins)
         assert type(get.__self__) is kind and get == get.__self__.method
+        params = inspect.signature(get).parameters.values()
+        assert [(p.name, p.default) for p in params] == [("key", inspect.Parameter.empty),
+                                                         ("default", None)]
         if _core.NATIVE:
             assert type(get).__name__ == "builtin_function_or_method"
     with CacheManager(backend_type="filesystem", serialization_format="json",
