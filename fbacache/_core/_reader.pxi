@@ -19,6 +19,21 @@
 # The stored blobs and their format are untouched: this is only how a payload is
 # handed over.
 #
+# The call of loads, and of the reader (sixth pass, benchmarks/README.md): a hit runs the
+# store's lookup and ``loads`` back to back, and with pickle their code together overflows
+# sets of the 32 KiB instruction cache (a pickle hit cost ~200 ns more than the store's
+# get and ``pickle.loads`` timed apart; msgpack ~90). So the hot path runs as little code
+# beyond those two as it can:
+#
+# * ``loads`` is called through ``fba_callee``: a builtin taking (args, nargs, kwnames)
+#   (``pickle.loads``) through its C function, as the interpreter's own fast path for
+#   builtins calls it (no ``PyObject_Vectorcall`` and its checks); any other callable
+#   through its vectorcall slot (``KeywordCall``, Python functions), else a plain call.
+# * ``Reader.method`` is the reader as a builtin method (a ``PyCFunction`` bound to the
+#   reader, the function being the vectorcall below): the manager installs that as its
+#   ``get``, so the interpreter calls it by the same specialised instruction as it calls
+#   ``pickle.loads``, not by the generic call of an object with a vectorcall slot.
+#
 # The sampled timing: with ``stats``, the one load in ``sample`` that is timed reads
 # CLOCK_MONOTONIC (the clock of ``time.perf_counter`` on Linux) around it here and adds
 # the time, times ``sample``, to ``stats.deserialization_s``; no Python frame runs.
@@ -72,8 +87,53 @@ cdef class _Payload:
 cdef extern from *:
     """
     #define FBA_REFCNT(o) Py_REFCNT(o)
+
+    /* How the reader calls ``loads`` (see "The call of loads" above). */
+    typedef PyObject *(*fba_fastkw)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *);
+    typedef struct { fba_fastkw meth; PyObject *self; vectorcallfunc vf; } fba_callee;
+
+    static void fba_callee_init(fba_callee *c, PyObject *f) {
+        c->meth = NULL; c->self = NULL; c->vf = NULL;
+        if (PyCFunction_CheckExact(f)
+                && PyCFunction_GET_FLAGS(f) == (METH_FASTCALL | METH_KEYWORDS)) {
+            c->meth = (fba_fastkw)(void (*)(void))PyCFunction_GET_FUNCTION(f);
+            c->self = PyCFunction_GET_SELF(f);  /* borrowed: f, held by the reader, holds it */
+        } else {
+            c->vf = PyVectorcall_Function(f);
+        }
+    }
+
+    /* f(arg), f being the callable c was made from: a new reference, or NULL with an
+       exception set. */
+    static inline PyObject *fba_callee_call1(fba_callee *c, PyObject *f, PyObject *arg) {
+        PyObject *res;
+        if (c->meth != NULL)
+            return c->meth(c->self, &arg, 1, NULL);
+        if (c->vf != NULL) {
+            res = c->vf(f, &arg, 1, NULL);
+            if (res == NULL && !PyErr_Occurred())
+                PyErr_SetString(PyExc_SystemError, "loads returned NULL without an exception");
+            return res;
+        }
+        return PyObject_CallOneArg(f, arg);
+    }
+
+    static PyMethodDef fba_reader_get_def = {
+        "get", NULL, METH_FASTCALL | METH_KEYWORDS,
+        "get($self, key, default=None)\\n--\\n\\n"
+        "The value read for ``key`` (see ``fbacache._core.Reader``), or ``default``."};
+
+    static PyObject *fba_reader_method(PyObject *reader, void *fn) {
+        fba_reader_get_def.ml_meth = (PyCFunction)(void (*)(void))fn;
+        return PyCFunction_NewEx(&fba_reader_get_def, reader, NULL);
+    }
     """
     Py_ssize_t FBA_REFCNT(object o)
+    ctypedef struct fba_callee:
+        pass
+    void fba_callee_init(fba_callee* c, object f)
+    object fba_callee_call1(fba_callee* c, object f, object arg)
+    object fba_reader_method(object reader, void* fn)
     enum:
         PyBUF_WRITABLE
         PyBUF_FORMAT
@@ -96,6 +156,7 @@ cdef class Reader:
     cdef Store store           # None when reading through ``fetch``
     cdef object fetch
     cdef readonly object loads, timed, fallback, stats
+    cdef fba_callee callee   # how loads is called (see fba_callee_call1)
     cdef readonly bint buffers
     cdef Py_ssize_t limit
     cdef size_t ticks, mask
@@ -117,6 +178,7 @@ cdef class Reader:
             raise TypeError(f"a Reader reads a Store or a fetch(key, default) callable, "
                             f"not {type(source).__name__}")
         self.loads = loads
+        fba_callee_init(&self.callee, loads)
         self.limit = limit
         self.timed = timed
         self.fallback = fallback
@@ -127,6 +189,12 @@ cdef class Reader:
 
     def __call__(self, key, default=None):
         return _read(self, key, default)
+
+    @property
+    def method(self):
+        """This reader as a builtin method: ``reader.method(key, default)`` is
+        ``reader(key, default)``; ``reader.method.__self__`` is the reader."""
+        return fba_reader_method(self, <void*>_reader_vcall)
 
 
 def _read_args(key, default=None):
@@ -154,7 +222,7 @@ cdef inline double _seconds() noexcept:
 cdef inline object _load(Reader r, object payload):
     r.ticks += 1
     if r.ticks & r.mask:
-        return r.loads(payload)
+        return fba_callee_call1(&r.callee, r.loads, payload)
     if r.stats is None:
         return r.timed(payload)
     return _timed_load(r, payload)

@@ -85,6 +85,12 @@ class Reader:
                 pass  # unreadable: the fallback decides (and counts it)
         return self.fallback(key, item, default)
 
+    @property
+    def method(self) -> Callable[..., Any]:
+        """This reader as a method: ``reader.method(key, default)`` is
+        ``reader(key, default)``; ``reader.method.__self__`` is the reader."""
+        return self.__call__
+
     def _load(self, payload: Any) -> Any:
         if self._ticks & self._mask:
             return self.loads(payload)

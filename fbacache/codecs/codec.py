@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from itertools import count
-from typing import Any, Callable, Mapping, Optional, Protocol, cast
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 from fbacache._util import MISSING
 from fbacache._validate import MAX_SIZE, check_number
@@ -245,10 +245,11 @@ class Codec:
             kind = _core.Reader if isinstance(store, _core.Store) else _core.PyReader
         # a loads that takes buffers reads the stored payload in place (no copy); with the
         # default clock the sampled load is timed by the reader itself (no frame)
-        return cast(Callable[..., Any],
-                    kind(source, loads, limit, timed, fallback, TIMING_SAMPLE,
-                         buffers=self.serializer.loads_buffers(),
-                         stats=stats if clock is time.perf_counter else None))
+        read = kind(source, loads, limit, timed, fallback, TIMING_SAMPLE,
+                    buffers=self.serializer.loads_buffers(),
+                    stats=stats if clock is time.perf_counter else None)
+        # as a builtin method: the interpreter's fast path for builtin calls
+        return read.method
 
     def signed_reader(self, fetch: Callable[[Any, Any], Any], drop: Callable[[Any, Any], Any],
                       context: Callable[[Any], bytes]) -> Callable[..., Any]:

@@ -113,6 +113,72 @@ def test_with_stats_the_sampled_load_is_timed_by_the_reader(pair):
     assert timed == [] and stats.deserialization_s > 0  # two loads timed, each counted 4x
 
 
+class _CallableObject:
+    """A loads with no vectorcall slot (an instance with ``__call__``)."""
+
+    def __call__(self, payload):
+        return ("object", bytes(payload).decode())
+
+
+def _loads_kinds():
+    import functools
+    import pickle
+
+    from fbacache._core import KeywordCall
+
+    def function(payload):
+        return ("function", bytes(payload).decode())
+
+    # (loads, stored payload, value): each way a loads can be called from C
+    return [
+        pytest.param(pickle.loads, pickle.dumps([1, "x"], protocol=5), [1, "x"],
+                     id="builtin-fastcall-keywords"),
+        pytest.param(len, b"abcd", 4, id="builtin-METH_O"),
+        pytest.param(function, b"v", ("function", "v"), id="python-function"),
+        pytest.param(_CallableObject(), b"v", ("object", "v"), id="no-vectorcall"),
+        pytest.param(functools.partial(int, base=16), b"ff", None, id="partial-no-buffers"),
+        pytest.param(KeywordCall(int, base=16), b"ff", None, id="keyword-call-no-buffers"),
+    ]
+
+
+@pytest.mark.parametrize("loads, payload, value", _loads_kinds())
+@pytest.mark.parametrize("buffers", [True, False])
+def test_every_kind_of_loads_reads_and_its_errors_go_to_the_fallback(pair, loads, payload,
+                                                                     value, buffers):
+    # the compiled reader calls a builtin loads through its C function and any other
+    # through its vectorcall slot or a plain call: all read alike, raise alike
+    Store, Reader = pair
+    store = Store("lru")
+    read = Reader(store, loads, 1 << 10, loads, _fallback, 1 << 20, buffers=buffers)
+    store.set("k", b"\x00" + payload)
+    if value is None:  # int() reads bytes, not a buffer object
+        value = 255
+        if buffers:
+            assert read("k") == ("fallback", "k", b"\x00ff")
+            return
+    assert read("k") == value and read("k", 0) == value and read(key="k") == value
+    assert read.method("k") == value and read.method("nope", 7) == 7
+    assert read.method(key="k") == value and read.method.__self__ is read
+    store.set("bad", b"\x00\xff\xfe")  # no loads above but len reads this
+    if loads is not len:
+        assert read("bad") == ("fallback", "bad", b"\x00\xff\xfe")
+        assert read.method("bad", 1) == ("fallback", "bad", b"\x00\xff\xfe")
+
+
+def test_a_loads_raising_a_base_exception_propagates(pair):
+    Store, Reader = pair
+    store = Store("lru")
+
+    def loads(payload):
+        raise KeyboardInterrupt
+
+    read = Reader(store, loads, 1 << 10, loads, _fallback, 1 << 20, buffers=True)
+    store.set("k", b"\x00v")
+    with pytest.raises(KeyboardInterrupt):
+        read.method("k")
+    assert read.method("nope", 3) == 3  # the reader is still usable
+
+
 # ---------------------------------------------------------------------- batches
 def _batch_impls():
     from fbacache._core import _store_py

@@ -9,6 +9,7 @@ same counters, corrupt entries dropped, decompression caps kept.
 """
 from __future__ import annotations
 
+import inspect
 import zlib
 
 import pytest
@@ -24,10 +25,19 @@ FORMATS = ["msgpack", "json"]  # pickle is only ever fed bytes it wrote (below)
 def test_the_in_process_codec_get_is_the_core_reader(tmp_path):
     kind = _core.Reader if _core.NATIVE else _core.PyReader
     for fmt in ("pickle", "msgpack", "json"):
-        assert type(CacheManager(serialization_format=fmt).get) is kind
+        get = CacheManager(serialization_format=fmt).get
+        # the reader's method (compiled: a builtin method, called by the interpreter's
+        # fast path for builtins)
+        assert type(get.__self__) is kind and get == get.__self__.method
+        params = inspect.signature(get).parameters.values()
+        assert [(p.name, p.default) for p in params] == [("key", inspect.Parameter.empty),
+                                                         ("default", None)]
+        if _core.NATIVE:
+            assert type(get).__name__ == "builtin_function_or_method"
     with CacheManager(backend_type="filesystem", serialization_format="json",
                       backend_config={"directory": str(tmp_path)}) as disk:
-        assert type(disk.get) is _core.Reader  # the same reader, through the backend's get
+        # the same reader, through the backend's get
+        assert type(disk.get.__self__) is _core.Reader and disk.get == disk.get.__self__.method
         assert disk.set("a", [1]) and disk.get("a") == [1] and disk.get("b", 0) == 0
 
 
