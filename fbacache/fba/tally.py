@@ -283,6 +283,8 @@ def _compiled() -> Optional[Walker]:
                 and sys.platform != "win32":
             raise
         return None
+    if not _BY_FD:  # pragma: no cover - it is built only where openat and fdopendir are
+        return None
     walk: Walker = compiled.walk
     return walk
 
