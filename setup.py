@@ -1,4 +1,4 @@
-"""Build the optional compiled core (``fbacache._core._index_c``).
+"""Build the optional compiled core (``fbacache._core._index_c``) and ``metrics``' walker.
 
 The extension is optional: fbacache's pure-Python twin (``fbacache._core._index_py``) gives
 the same results, only slower. So:
@@ -10,6 +10,9 @@ the same results, only slower. So:
 - ``FBACACHE_REQUIRE_EXTENSIONS=1``: a failed compile is an error (CI sets it, so a broken
   build cannot pass by testing the fallback).
 - The sdist ships the Cython-generated ``.c``: with no Cython at hand it is compiled directly.
+- ``fbacache.fba._tally_c`` (the directory walker of ``maintain metrics``, twin of
+  ``fba/tally.py``) is built with the core on POSIX systems (it needs ``openat`` and
+  ``fdopendir``), never on Windows, where the twin is the walker; the same rules apply to it.
 - Release builds carry no debug info (``-g0``, stripped at link time where the linker
   supports it) and no library search path of the build machine (an interpreter built with
   ``-Wl,-rpath`` in its LDSHARED, as pyenv's are, would put its own lib directory in every
@@ -21,10 +24,13 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-# (module, Cython source, generated C): the index (with the store built in, _store.pxi)
-# and _store_c, the compiled half of the _store_c/_store_py pair that re-exports it.
+# (module, Cython source, generated C): the index (with the store built in, _store.pxi),
+# _store_c, the compiled half of the _store_c/_store_py pair that re-exports it, and the
+# walker of `maintain metrics` (POSIX only).
 MODULES = [("fbacache._core._index_c", "fbacache/_core/_index_c.pyx", "fbacache/_core/_index_c.c"),
            ("fbacache._core._store_c", "fbacache/_core/_store_c.pyx", "fbacache/_core/_store_c.c")]
+if sys.platform != "win32":
+    MODULES.append(("fbacache.fba._tally_c", "fbacache/fba/_tally_c.pyx", "fbacache/fba/_tally_c.c"))
 HOWTO = ("the compiled core of fbacache was NOT built ({reason}); the pure-Python core is used "
          "instead (same results, slower). Install a C compiler (e.g. apt-get install gcc "
          "python3-dev) and reinstall to get it; set FBACACHE_REQUIRE_EXTENSIONS=1 to make this "

@@ -2,7 +2,8 @@
 
     python scripts/check_wheel.py WHEEL [--manylinux]
 
-- the compiled core (``_index_c`` and ``_store_c``) for the wheel's own CPython, and py.typed;
+- the compiled core (``_index_c`` and ``_store_c``) and the walker of ``maintain metrics``
+  (``fba/_tally_c``) for the wheel's own CPython, and py.typed;
 - no ``.pyx``/``.pxi``/``.pxd``/``.c`` sources, no libraries grafted by auditwheel;
 - each compiled module without debug info and without RPATH/RUNPATH (a path of the build
   machine; see setup.py);
@@ -38,8 +39,9 @@ def check(wheel: str, manylinux: bool) -> str:
     if "fbacache/py.typed" not in names:
         raise AssertionError(f"py.typed missing from {name}")
     suffix = f".cpython-{py_tag[2:]}-"
-    sos = sorted(n for n in names if n.startswith("fbacache/_core/") and n.endswith(".so"))
-    wanted = ["fbacache/_core/_index_c", "fbacache/_core/_store_c"]
+    sos = sorted(n for n in names if n.startswith("fbacache/") and n.endswith(".so"))
+    # the core, and the walker of `maintain metrics` (built wherever the core is but Windows)
+    wanted = ["fbacache/_core/_index_c", "fbacache/_core/_store_c", "fbacache/fba/_tally_c"]
     if [n.split(".")[0] for n in sos] != wanted or not all(suffix in n for n in sos):
         raise AssertionError(f"{name}: compiled core for {py_tag} expected, found {sos}")
     with tempfile.TemporaryDirectory() as d:

@@ -44,7 +44,8 @@ assert f"\nVersion: {version}\n" in meta and f"\nVersion: {version}\n" in pkg_in
 assert top == f"fbacache-{version}" and f"fbacache-{version}-" in wheel, (top, wheel)
 for need in ("LICENSE", "tests/conftest.py", "tests/core", "tests/fba", "docs",
              "fbacache/_core/_index_c.pyx", "fbacache/_core/_index_c.c", "fbacache/_core/_store.pxi",
-             "fbacache/_core/_store_c.c", "scripts/install-redis.sh"):
+             "fbacache/_core/_store_c.c", "fbacache/fba/_tally_c.pyx", "fbacache/fba/_tally_c.c",
+             "scripts/install-redis.sh"):
     assert any(m == f"{top}/{need}" or m.startswith(f"{top}/{need}/") for m in members), \
         f"sdist lacks {need}"
 print(f"   sdist: {len(members)} members, tests/docs/C source included")
@@ -67,7 +68,8 @@ pip_q "$WPY" "$WHEEL[test,redis]"
 mkdir "$WORK/src" && tar -xzf "$SDIST" -C "$WORK/src"
 SRC="$(ls -d "$WORK"/src/fbacache-*)"
 rm -rf "$SRC/fbacache"  # the tests must import the installed wheel, not the sources
-(cd "$SRC" && "$WPY" -c 'import fbacache, sys; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__')
+(cd "$SRC" && "$WPY" -c 'import fbacache, sys; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__
+from fbacache.fba import tally; assert tally.IMPLEMENTATION == "c", "the compiled walker of metrics did not load"')
 # Every test but those that start Redis servers (the main job runs those against the checkout;
 # here the point is the distribution: every module imports, every data file is there).
 if [ $# -eq 0 ]; then set -- tests -m "not redis"; fi
@@ -83,6 +85,15 @@ out="$(cd "$WORK" && env -u FBACACHE_REQUIRE_EXTENSIONS "$NPY" -W always -c 'imp
 echo "$out" | grep -q '^py$' || { echo "expected the pure-Python core, got: $out"; exit 1; }
 echo "$out" | grep -q 'PurePythonCoreWarning' || { echo "no warning about the pure-Python core: $out"; exit 1; }
 echo "   installed without a compiler: core=py, one PurePythonCoreWarning"
+# metrics walks with the pure-Python twin there, and prints its report
+mkdir -p "$WORK/nocc-tree/a" && echo '{}' >"$WORK/nocc-tree/a/amazon_B000000001.json"
+echo '{"cache": {"directories": {"amazon_cache": "a"}, "cache_types": {"amazon_cache": {}}}}' \
+    >"$WORK/nocc-tree/c.json"
+out="$(cd "$WORK" && env -u FBACACHE_REQUIRE_EXTENSIONS "$NPY" -c 'from fbacache.fba import tally; print(tally.IMPLEMENTATION)
+import sys; from fbacache.fba.cli import main; sys.exit(main(["metrics", "--json", "--config", sys.argv[1]]))' "$WORK/nocc-tree/c.json")"
+echo "$out" | head -1 | grep -q '^py$' || { echo "expected the pure-Python walker of metrics, got: $out"; exit 1; }
+echo "$out" | tail -n +2 | "$NPY" -c 'import json, sys; r = json.load(sys.stdin); assert r["types"]["amazon_cache"]["file_count"] == 1, r'
+echo "   metrics without a compiler: the pure-Python walker counts the tree"
 if env FBACACHE_REQUIRE_EXTENSIONS=1 CC=/bin/false "$NPY" -m pip install -q --force-reinstall \
         --no-deps --disable-pip-version-check "$SDIST" >/dev/null 2>&1; then
     echo "FBACACHE_REQUIRE_EXTENSIONS=1 did not make the failed compile an error"; exit 1

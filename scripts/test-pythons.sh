@@ -72,7 +72,8 @@ for v in "${versions[@]}"; do
     # test-command from a directory outside the project, {project} being the unpacked sdist
     # shellcheck disable=SC2046  # test-requires: requirement strings without spaces
     pip_q "$venv/bin/python" "$wheel[$(cibw extras)]" $(cibw requires)
-    (cd "$WORK" && "$venv/bin/python" -c 'import fbacache; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__')
+    (cd "$WORK" && "$venv/bin/python" -c 'import fbacache; assert fbacache.NATIVE, fbacache.CORE_IMPLEMENTATION; assert "site-packages" in fbacache.__file__, fbacache.__file__
+from fbacache.fba import tally; assert tally.IMPLEMENTATION == "c", "the compiled walker of metrics did not load"')
     (cd "$WORK" && PATH="$venv/bin:$PATH" FBACACHE_REQUIRE_EXTENSIONS=1 \
         sh -c "$(cibw command "$SRC")")
 done

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import threading
 import time
 from typing import Iterator
@@ -17,7 +18,8 @@ from core_impls import CoreImpl, load_core  # noqa: E402  (tests/ is on sys.path
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Fail fast when CI expects the compiled core but the twin was loaded."""
+    """Fail fast when CI expects the compiled core (and metrics' compiled walker) but a twin
+    was loaded."""
     if os.environ.get("FBACACHE_REQUIRE_EXTENSIONS") == "1" and not os.environ.get(
         "FBACACHE_NO_EXTENSIONS"
     ):
@@ -28,6 +30,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 "FBACACHE_REQUIRE_EXTENSIONS=1 but the compiled core did not load "
                 f"(fbacache.CORE_IMPLEMENTATION={fbacache.CORE_IMPLEMENTATION!r})"
             )
+        from fbacache.fba import tally  # the walker of `maintain metrics`, built with the core
+
+        if tally.IMPLEMENTATION != "c" and sys.platform != "win32":
+            raise pytest.UsageError(
+                "FBACACHE_REQUIRE_EXTENSIONS=1 but the compiled walker of metrics "
+                "(fbacache.fba._tally_c) did not load")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,6 +17,7 @@ import errno
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -274,6 +275,32 @@ def build_tree(root: str, *, n_amazon_extra: int = 0, config_extra: Optional[dic
 def tree(tmp_path) -> Tree:  # type: ignore[no-untyped-def]
     """A fresh FBA tree per test."""
     return build_tree(str(tmp_path / "fba"))
+
+
+def compiled_walker_expected() -> bool:
+    """True when the run must have the compiled walker of ``metrics``
+    (``FBACACHE_REQUIRE_EXTENSIONS=1``, the twin not asked for, a POSIX system: setup.py
+    builds ``fbacache.fba._tally_c`` wherever it builds the core, except on Windows)."""
+    return (os.environ.get("FBACACHE_REQUIRE_EXTENSIONS") == "1"
+            and not os.environ.get("FBACACHE_NO_EXTENSIONS") and sys.platform != "win32")
+
+
+@pytest.fixture(params=["c", "py"])
+def tally_walker(request, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """Each walker of ``metrics`` (``fba/tally.py``) in turn, selected for the test: the
+    compiled ``_tally_c.walk`` and the pure-Python twin ``_walk_py``. "c" is skipped when the
+    extension is not built, and fails instead when the run expects it (otherwise a broken
+    build would pass by testing the twin twice)."""
+    from fbacache.fba import tally
+    if request.param == "c":
+        if tally._walk_c is None:
+            if compiled_walker_expected():
+                pytest.fail("FBACACHE_REQUIRE_EXTENSIONS=1 but fbacache.fba._tally_c did not load")
+            pytest.skip("compiled walker not loaded (FBACACHE_NO_EXTENSIONS or no compiler)")
+        monkeypatch.setattr(tally, "_walk", tally._walk_c)
+    else:
+        monkeypatch.setattr(tally, "_walk", tally._walk_py)
+    return str(request.param)
 
 
 class FailingWriter:

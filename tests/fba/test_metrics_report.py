@@ -97,9 +97,9 @@ def hostile(tmp_path) -> Tree:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("name,args", [("text", ()), ("json", ("--json",)),
                                        ("content", ("--json", "--content"))])
 def test_metrics_report_is_pinned(hostile: Tree, capsys, name: str,  # type: ignore[no-untyped-def]
-                                  args: tuple[str, ...]) -> None:
+                                  args: tuple[str, ...], tally_walker: str) -> None:
     """Byte for byte the report the scanner printed before the fast path (exit 2: one
-    type's directory is a file)."""
+    type's directory is a file), with either walker of tally (``--content`` uses neither)."""
     assert _run(capsys, hostile, *args) == _expected(name)
 
 

@@ -3,11 +3,14 @@
 ``metrics --content`` still walks :func:`~fbacache.fba.scan.scan_dir` and sorts every file
 with :func:`~fbacache.fba.scan.classify`; the default ``metrics`` counts with
 :func:`~fbacache.fba.tally.tally_dir`. Both must give the same figures, on hostile trees and
-for any file name.
+for any file name, with each of tally's two walkers (the fixture ``tally_walker``: the
+compiled one and the pure-Python twin); tests/fba/test_tally_walkers.py holds them equal on
+generated trees and through races.
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,7 +56,7 @@ def _figures(report):  # type: ignore[no-untyped-def]
     return out
 
 
-def test_metrics_counts_equal_the_scanners(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_counts_equal_the_scanners(tmp_path: Path, tally_walker: str) -> None:
     """Every figure but corrupt_count: tally (default) == scan_dir + classify (--content)."""
     t = hostile_tree(str(tmp_path / "fba"))
     m = t.maintenance()
@@ -64,7 +67,7 @@ def test_metrics_counts_equal_the_scanners(tmp_path) -> None:  # type: ignore[no
         {k: v for k, v in deep.total.items() if k != "corrupt_count"}
 
 
-def test_symlinked_directories_are_counted_never_entered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_symlinked_directories_are_counted_never_entered(tmp_path: Path, tally_walker: str) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     for i in range(5):
@@ -78,7 +81,7 @@ def test_symlinked_directories_are_counted_never_entered(tmp_path) -> None:  # t
     assert (c.entries, c.symlinks, c.other) == (1, 2, 0)
 
 
-def test_expiry_and_protected_entries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_expiry_and_protected_entries(tmp_path: Path, tally_walker: str) -> None:
     now = 2_000_000_000.0
     d = tmp_path / "ai"
     d.mkdir()
@@ -93,7 +96,7 @@ def test_expiry_and_protected_entries(tmp_path) -> None:  # type: ignore[no-unty
     assert (kept.oldest, kept.newest) == (now - 3 * DAY, now - 0.5 * DAY)
 
 
-def test_missing_and_empty_directories(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_and_empty_directories(tmp_path: Path, tally_walker: str) -> None:
     gone = tally_dir("amazon_cache", str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
     empty = tally_dir("amazon_cache", str(tmp_path / "empty"))

@@ -153,9 +153,12 @@ def test_metrics_loads_only_what_it_uses(tmp_path: Path) -> None:
              "fbacache.fba.strategies", "fbacache.fba.schemas", "fbacache.fba.project",
              "fbacache.fba.health", "fbacache.fba.execute", "msgspec", "tarfile",
              "fbacache.manager", "fbacache._core"}
+    from fbacache.fba import tally
     for args in (["metrics"], ["metrics", "--json"]):
         loaded = _loaded_by([*args, "--config", str(cfg)])
         assert "fbacache.fba.tally" in loaded
         assert not loaded & heavy, sorted(loaded & heavy)
+        # the compiled walker, when built, is what runs (and it brings no core with it)
+        assert ("fbacache.fba._tally_c" in loaded) == (tally.IMPLEMENTATION == "c")
     control = _loaded_by(["clear", "--dry-run", "--config", str(cfg)])
     assert {"fbacache.fba.results_ops", "fbacache.fba.strategies"} <= control
