@@ -74,8 +74,8 @@ cdef class _Payload:
         buffer.suboffsets = NULL
         buffer.internal = NULL
 
-    def __releasebuffer__(self, Py_buffer* buffer):
-        pass
+    # no __releasebuffer__: nothing to undo (the slot stays NULL, so releasing the
+    # buffer is only the decref of ``buffer.obj``, no call)
 
     def __len__(self):
         return self.size if self.blob is not None else 0
