@@ -3,7 +3,7 @@
 Command::
 
     .venv/bin/python benchmarks/bench_app.py [--rounds 9] [--keys 1024] [--calls 200000]
-        [--threads 8] [--memory-entries 1000000] [--no-memory] [--json out.json] [--cpu]
+        [--threads 8] [--thread-rounds 5] [--memory-entries 1000000] [--no-memory] [--json out.json] [--cpu]
 
 Every row is ns per call on a cache holding ``--keys`` resident str keys, so
 every call is a hit (sets overwrite resident keys). Our side runs with default
@@ -25,11 +25,20 @@ side by side, to decide whether the adaptive policy can be the manager's default
 Codec rows: ``CacheManager(serialization_format=F).get`` of a small dict next
 to ``F``'s own ``loads`` of the same payload (target: at most loads + 150 ns; the
 figure is the median over rounds of the per-round difference, the two rows being
-timed one after the other).
+timed one after the other). The 150 ns were set on a machine where
+``cachebox.TTLCache.get`` took 73 ns; a second row states the same target in that
+same-run unit (excess / cachebox get <= 150 / 73), so that it means the same on a
+slower or faster machine (the project's VM runs cachebox's get at 110-145 ns).
 
 Threads: aggregate ``get`` throughput of ``--threads`` threads on one manager
 (one cachebox TTLCache) divided by one thread's (target for the manager: >= 1,
-no lock convoy). Memory: RSS growth per entry of a fresh interpreter holding
+no lock convoy). Each of ``--thread-rounds`` rounds times one thread and then
+``--threads`` threads (the order alternating) for each subject in turn; the
+figure is the median of the per-round ratios. With the GIL only one thread runs
+at a time, so 1.0 is the ceiling, less the interpreter's forced switches (every
+5 ms) and the caches of a thread moved to the other core: cachebox, a Rust
+store with no Python lock, and ``dict.get``, which takes no lock and writes
+nothing, are timed beside it as the references for what that costs. Memory: RSS growth per entry of a fresh interpreter holding
 ``--memory-entries`` str -> str entries (the value is the key, so only the
 container counts; glibc ``malloc_trim`` before each reading, as bench_core).
 
@@ -60,6 +69,9 @@ import fbacache  # noqa: E402
 from fbacache import CacheManager  # noqa: E402
 
 TTL = 3600.0
+# issue 13's codec target and, from its table, the unit it was set in
+ISSUE_EXCESS_NS = 150.0
+ISSUE_BOX_GET_NS = 73.0
 
 
 def _identity(x: Any) -> Any:
@@ -211,7 +223,7 @@ def check_hits(rows: List[Row], state: Dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- threads
 def thread_ratio(get: Callable[[str], Any], keys: List[str], threads: int,
-                 calls: int) -> float:
+                 calls: int, first_single: bool = True) -> float:
     """Aggregate throughput of ``threads`` threads calling ``get`` over one thread's.
 
     The clock starts when every thread is running (a barrier) and stops when the last
@@ -237,7 +249,23 @@ def thread_ratio(get: Callable[[str], Any], keys: List[str], threads: int,
             t.join()
         return n_threads * per * len(keys) / (time.perf_counter() - t0)
 
-    return aggregate(threads) / aggregate(1)
+    if first_single:
+        one = aggregate(1)
+        return aggregate(threads) / one
+    many = aggregate(threads)
+    return many / aggregate(1)
+
+
+def thread_ratios(gets: Dict[str, Callable[[str], Any]], keys: List[str], threads: int,
+                  calls: int, rounds: int) -> Dict[str, float]:
+    """Median over ``rounds`` of each subject's :func:`thread_ratio`, the subjects timed
+    in turn within a round and the order of one and many threads alternating between
+    rounds (a burst of load from other processes hits every subject alike)."""
+    per: Dict[str, List[float]] = {name: [] for name in gets}
+    for r in range(rounds):
+        for name, get in gets.items():
+            per[name].append(thread_ratio(get, keys, threads, calls, first_single=r % 2 == 0))
+    return {name: statistics.median(v) for name, v in per.items()}
 
 
 # ----------------------------------------------------------------------------- memory
@@ -327,6 +355,10 @@ def targets(t: Dict[str, float], extra: Dict[str, Optional[float]],
             else:
                 excess = t[a] - t[b]
             out.append((f"{fmt} get - loads <= 150 ns", excess, 150.0))
+            box_get = t.get("cachebox.TTLCache.get")
+            if box_get:
+                out.append((f"{fmt} (get - loads) / cachebox get <= 150/73 (machine-scaled)",
+                            excess / box_get, ISSUE_EXCESS_NS / ISSUE_BOX_GET_NS))
     if extra.get("threads manager") is not None:
         # expressed as 1 / ratio so that "<= limit" reads the same way as the rest
         out.append(("8-thread / 1-thread get throughput >= 1.0 (shown inverted)",
@@ -347,6 +379,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--thread-calls", type=int, default=2_000_000,
                     help="calls per thread-throughput measurement, all threads together "
                          "(long against the interpreter's 5 ms switch interval)")
+    ap.add_argument("--thread-rounds", type=int, default=5)
     ap.add_argument("--memory-entries", type=int, default=1_000_000)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", help="also write every figure to this file")
@@ -371,14 +404,16 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     extra: Dict[str, Optional[float]] = {}
     keys = state["keys"]
-    extra["threads manager"] = statistics.median(
-        thread_ratio(state["manager"].get, keys, args.threads, args.thread_calls) for _ in range(3))
+    subjects: Dict[str, Callable[[str], Any]] = {"threads manager": state["manager"].get}
     if cachebox is not None:
         box = cachebox.TTLCache(4 * len(keys), TTL)
         for k in keys:
             box.insert(k, k)
-        extra["threads cachebox"] = statistics.median(
-            thread_ratio(box.get, keys, args.threads, args.thread_calls) for _ in range(3))
+        subjects["threads cachebox"] = box.get
+    # the ceiling under the GIL: a builtin lookup that takes no lock and writes nothing
+    subjects["threads dict.get"] = {k: k for k in keys}.get
+    extra.update(thread_ratios(subjects, keys, args.threads, args.thread_calls,
+                               args.thread_rounds))
     if not args.no_memory:
         for kind in ("manager", "fbacache.TTLCache", "cachebox.TTLCache"):
             if kind.startswith("cachebox") and cachebox is None:
@@ -390,8 +425,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"{'call':42} {'ns':>8}")
     for name, ns in times.items():
         print(f"{name:42} {ns:8.1f}")
-    print(f"\n{args.threads} threads / 1 thread, aggregate get throughput (median of 3)")
-    for name in ("threads manager", "threads cachebox"):
+    print(f"\n{args.threads} threads / 1 thread, aggregate get throughput "
+          f"(median of {args.thread_rounds} interleaved rounds)")
+    for name in ("threads manager", "threads cachebox", "threads dict.get"):
         if extra.get(name) is not None:
             print(f"{name[8:]:42} {extra[name]:8.2f}")
     if not args.no_memory:

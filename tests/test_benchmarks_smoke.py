@@ -55,7 +55,8 @@ def test_bench_app_runs_every_row_and_prints_its_targets(tmp_path: Path) -> None
     """bench_app (issue 13's table) in miniature: every row timed, every target judged."""
     out_json = tmp_path / "app.json"
     cmd = [sys.executable, str(APP), "--rounds", "1", "--keys", "64", "--calls", "2048",
-           "--threads", "2", "--thread-calls", "4096", "--no-memory", "--json", str(out_json),
+           "--threads", "2", "--thread-calls", "4096", "--thread-rounds", "2", "--no-memory",
+           "--json", str(out_json),
            "--cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stderr
@@ -68,5 +69,6 @@ def test_bench_app_runs_every_row_and_prints_its_targets(tmp_path: Path) -> None
         assert report["times_ns"][row] > 0, row
     judged = [t[0] for t in report["targets"]]
     assert any(t.startswith("get_or_set hit / get hit") for t in judged), judged
+    assert any("(machine-scaled)" in t for t in judged), judged
     assert report["extra"]["threads manager"] > 0
     assert "targets (issue 13)" in proc.stdout and "(thread CPU clock)" in proc.stdout
