@@ -3,7 +3,7 @@
 Command::
 
     .venv/bin/python benchmarks/bench_app.py [--rounds 9] [--keys 1024] [--calls 200000]
-        [--threads 8] [--thread-rounds 5] [--memory-entries 1000000] [--no-memory] [--json out.json] [--cpu]
+        [--threads 8] [--thread-rounds 5] [--pin-threads CPU] [--memory-entries 1000000] [--no-memory] [--json out.json] [--cpu]
 
 Every row is ns per call on a cache holding ``--keys`` resident str keys, so
 every call is a hit (sets overwrite resident keys). Our side runs with default
@@ -38,7 +38,9 @@ figure is the median of the per-round ratios. With the GIL only one thread runs
 at a time, so 1.0 is the ceiling, less the interpreter's forced switches (every
 5 ms) and the caches of a thread moved to the other core: cachebox, a Rust
 store with no Python lock, and ``dict.get``, which takes no lock and writes
-nothing, are timed beside it as the references for what that costs. Memory: RSS growth per entry of a fresh interpreter holding
+nothing, are timed beside it as the references for what that costs.
+``--pin-threads CPU`` runs these rows on one CPU, so that every switch stays on
+one core and other processes on a shared machine stay out of the ratio. Memory: RSS growth per entry of a fresh interpreter holding
 ``--memory-entries`` str -> str entries (the value is the key, so only the
 container counts; glibc ``malloc_trim`` before each reading, as bench_core).
 
@@ -380,6 +382,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="calls per thread-throughput measurement, all threads together "
                          "(long against the interpreter's 5 ms switch interval)")
     ap.add_argument("--thread-rounds", type=int, default=5)
+    ap.add_argument("--pin-threads", type=int, metavar="CPU",
+                    help="run the thread rows on this one CPU (Linux): every switch of the "
+                         "interpreter lock then stays on one core, which takes the other "
+                         "processes of a shared machine out of the ratio")
     ap.add_argument("--memory-entries", type=int, default=1_000_000)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", help="also write every figure to this file")
@@ -412,8 +418,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         subjects["threads cachebox"] = box.get
     # the ceiling under the GIL: a builtin lookup that takes no lock and writes nothing
     subjects["threads dict.get"] = {k: k for k in keys}.get
-    extra.update(thread_ratios(subjects, keys, args.threads, args.thread_calls,
-                               args.thread_rounds))
+    affinity = os.sched_getaffinity(0) if args.pin_threads is not None else None
+    if affinity is not None:
+        os.sched_setaffinity(0, {args.pin_threads})
+    try:
+        extra.update(thread_ratios(subjects, keys, args.threads, args.thread_calls,
+                                   args.thread_rounds))
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
     if not args.no_memory:
         for kind in ("manager", "fbacache.TTLCache", "cachebox.TTLCache"):
             if kind.startswith("cachebox") and cachebox is None:
@@ -426,7 +439,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name, ns in times.items():
         print(f"{name:42} {ns:8.1f}")
     print(f"\n{args.threads} threads / 1 thread, aggregate get throughput "
-          f"(median of {args.thread_rounds} interleaved rounds)")
+          f"(median of {args.thread_rounds} interleaved rounds"
+          f"{'' if args.pin_threads is None else f', on CPU {args.pin_threads} only'})")
     for name in ("threads manager", "threads cachebox", "threads dict.get"):
         if extra.get(name) is not None:
             print(f"{name[8:]:42} {extra[name]:8.2f}")

@@ -55,7 +55,8 @@ def test_bench_app_runs_every_row_and_prints_its_targets(tmp_path: Path) -> None
     """bench_app (issue 13's table) in miniature: every row timed, every target judged."""
     out_json = tmp_path / "app.json"
     cmd = [sys.executable, str(APP), "--rounds", "1", "--keys", "64", "--calls", "2048",
-           "--threads", "2", "--thread-calls", "4096", "--thread-rounds", "2", "--no-memory",
+           "--threads", "2", "--thread-calls", "4096", "--thread-rounds", "2",
+           "--pin-threads", str(min(os.sched_getaffinity(0))), "--no-memory",
            "--json", str(out_json),
            "--cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=110)
@@ -72,3 +73,4 @@ def test_bench_app_runs_every_row_and_prints_its_targets(tmp_path: Path) -> None
     assert any("(machine-scaled)" in t for t in judged), judged
     assert report["extra"]["threads manager"] > 0
     assert "targets (issue 13)" in proc.stdout and "(thread CPU clock)" in proc.stdout
+    assert "only)" in proc.stdout and report["extra"]["threads dict.get"] > 0
