@@ -7,6 +7,8 @@ the same results, only slower. So:
 - No working C compiler (or Cython missing and no shipped ``.c``): the install still succeeds,
   prints ONE warning saying the twin will be used, and ``fbacache.CORE_IMPLEMENTATION`` is
   ``"py"`` at run time.
+- A failed compile in an in-place (editable) build also removes that module's file left
+  there by an earlier build, so the twin is what runs, as the warning says.
 - ``FBACACHE_REQUIRE_EXTENSIONS=1``: a failed compile is an error (CI sets it, so a broken
   build cannot pass by testing the fallback).
 - The sdist ships the Cython-generated ``.c``: with no Cython at hand it is compiled directly.
@@ -82,7 +84,18 @@ def _without_rpath(command):
 
 
 class OptionalBuildExt(build_ext):
-    """build_ext that falls back to the pure-Python core when compiling fails."""
+    """build_ext that falls back to the pure-Python core when compiling fails.
+
+    In an in-place (editable) build, a module that failed is not copied next to the sources
+    and the file an earlier build left there is removed: otherwise that stale module, built
+    from older sources than the Python code beside it, would be imported instead of the twin
+    the warning promises. The modules that did build are copied as usual.
+    """
+
+    def initialize_options(self):
+        super().initialize_options()
+        self._failed = []     # extensions whose compile or link failed
+        self._warned = False  # the warning is printed once per build
 
     def build_extensions(self):
         linker = getattr(self.compiler, "linker_so", None)
@@ -91,21 +104,48 @@ class OptionalBuildExt(build_ext):
         super().build_extensions()
 
     def run(self):
+        inplace = self.inplace  # setuptools clears it while building, restores it after
         try:
             super().run()
         except Exception as exc:  # no compiler at all (DistutilsPlatformError and kin)
             self._give_up(exc)
+            if inplace:
+                for ext in self.extensions:
+                    self._remove_stale(ext)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # the compiler ran and failed (CompileError, LinkError...)
+            self._failed.append(ext)
             self._give_up(exc)
+
+    def copy_extensions_to_source(self):
+        failed = {ext.name for ext in self._failed}
+        for ext in self._failed:
+            self._remove_stale(ext)
+        every = self.extensions
+        self.extensions = [ext for ext in every if ext.name not in failed]
+        try:
+            super().copy_extensions_to_source()
+        finally:
+            self.extensions = every
+
+    def _remove_stale(self, ext):
+        saved, self.inplace = self.inplace, True
+        try:
+            path = self.get_ext_fullpath(ext.name)  # next to the sources
+        finally:
+            self.inplace = saved
+        if os.path.isfile(path):
+            os.remove(path)
 
     def _give_up(self, exc):
         if _flag("FBACACHE_REQUIRE_EXTENSIONS"):
             raise exc
-        _warn(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+        if not self._warned:
+            self._warned = True
+            _warn(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
