@@ -12,7 +12,7 @@
 #   first instance of such a subclass switches it on for its class, unless the class
 #   has its own ``__call__`` (3.12+ inherit it the same way).
 # * The store read. ``source.get`` is looked up at each call, as in the twin. When
-#   it is a Store's own bound ``get`` (what CacheManager installs while its fast path
+#   it is a Store's own builtin ``get`` (what CacheManager installs while its fast path
 #   is safe: running, objects stored as they are, no prefetch accounting), the store
 #   is read with its C method instead of a Python call: the same code, the same
 #   counters. Anything else (a stopped manager's checking ``get``, a codec reader)
@@ -56,12 +56,17 @@ cdef extern from *:
     }
     #define FBA_TUPLE_ITEMS(t) (((PyTupleObject *)(t))->ob_item)
     #define FBA_NARGS(nargsf) PyVectorcall_NARGS(nargsf)
-    /* A bound method whose function is ``func`` and whose instance has type ``cls``
-       (the instance, borrowed from the method), else NULL. */
-    static PyObject *fba_memo_bound_self(PyObject *m, PyObject *func, PyObject *cls) {
-        if (Py_TYPE(m) != &PyMethod_Type || PyMethod_GET_FUNCTION(m) != func) return NULL;
-        PyObject *self = PyMethod_GET_SELF(m);
-        return (PyObject *)Py_TYPE(self) == cls ? self : NULL;
+    /* ``m`` is the builtin method that the method descriptor ``descr`` (a method of
+       ``cls``, defined in C) gives an instance of exactly ``cls``: that instance,
+       borrowed from the method, else NULL. */
+    static PyObject *fba_memo_bound_self(PyObject *m, PyObject *descr, PyObject *cls) {
+        PyObject *self;
+        if (!PyCFunction_CheckExact(m) || Py_TYPE(descr) != &PyMethodDescr_Type
+                || PyCFunction_GET_FUNCTION(m)
+                    != ((PyMethodDescrObject *)descr)->d_method->ml_meth)
+            return NULL;
+        self = PyCFunction_GET_SELF(m);
+        return self != NULL && (PyObject *)Py_TYPE(self) == cls ? self : NULL;
     }
     /* Switch vectorcall on for ``t`` (MemoCall or a subclass): its instances keep
        the function at ``offset``; the tp_call slot takes (args, kwds) as they come. */
@@ -217,7 +222,7 @@ cdef object _memo_run(MemoCall m, object mkey, object args):
     return value
 
 
-cdef object _STORE_GET = Store.__dict__["get"]  # the function a store's bound get wraps
+cdef object _STORE_GET = Store.__dict__["get"]  # the descriptor of a store's builtin get
 
 
 cdef Py_ssize_t _vcall_offset():

@@ -188,8 +188,16 @@ cdef class Store:
         return self.lock_free and not self.mixed and _plain(key, 0)
 
     # ------------------------------------------------------------------ reads
+    # A builtin method, not a Cython function: ``store.get`` is then what the interpreter
+    # calls with its fastest call of a C function (a CacheManager's ``get`` is this bound
+    # method, so this is the default hit path); _memo.pxi recognises it to read the store
+    # with a C call. The docstring's first lines are the signature that ``inspect`` reads.
+    @cython.binding(False)
     def get(self, key, default=None):
-        """Value of ``key`` (a hit for the policy and the counters) or ``default``."""
+        """get($self, key, default=None)
+--
+
+Value of ``key`` (a hit for the policy and the counters) or ``default``."""
         return self._get(key, default)
 
     cdef object _get(self, object key, object default):

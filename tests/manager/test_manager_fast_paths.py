@@ -25,6 +25,30 @@ def test_default_manager_installs_the_compiled_paths():
     assert "get" in vars(signed)  # Codec.signed_reader: verified with the key's context
 
 
+def test_the_default_get_is_the_stores_builtin_method_with_the_full_signature():
+    import inspect
+
+    from fbacache import _core
+
+    m = CacheManager()
+    store = m.backend.store
+    assert m.get.__self__ is store  # the store's own get, no Python frame around it
+    if _core.NATIVE:
+        # a builtin method (the interpreter's fastest call of C code), not a Cython function
+        assert type(m.get).__name__ == "builtin_function_or_method"
+    params = inspect.signature(m.get).parameters.values()
+    assert [(p.name, p.default) for p in params] == [("key", inspect.Parameter.empty),
+                                                     ("default", None)]
+    m.set("k", 1)
+    assert m.get("k") == 1 and m.get("x") is None and m.get("x", 2) == 2
+    assert m.get(key="x", default=3) == 3 and m.get("k", default=4) == 1
+    with pytest.raises(TypeError):
+        m.get()
+    with pytest.raises(TypeError):
+        m.get("k", 1, 2)
+    assert (m.get_metrics()["hits"], m.get_metrics()["misses"]) == (2, 3)
+
+
 @pytest.mark.parametrize("fmt", ["pickle", "msgpack", "json"])
 def test_codec_reader_reads_counts_and_drops_corrupt_blobs(fmt):
     m = CacheManager(serialization_format=fmt, compression="zlib", compression_threshold=64)
