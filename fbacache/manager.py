@@ -241,11 +241,12 @@ class CacheManager:
             self.get = codec.reader(  # type: ignore[method-assign]
                 self._backend.get, self._backend.discard_if, self._core_store)
         if store is not None:
+            # .method: a builtin method (the interpreter's fast call), as the store's get
             self.get_or_set = GetOr(  # type: ignore[method-assign]
-                store, self._load_missed, MethodType(CacheManager.get_or_set, self))
+                store, self._load_missed, MethodType(CacheManager.get_or_set, self)).method
             if self._store is not None and not self._tags_used:
                 self.set = Put(  # type: ignore[method-assign]
-                    store, self._max_entry_size, MethodType(CacheManager.set, self))
+                    store, self._max_entry_size, MethodType(CacheManager.set, self)).method
         if fast and codec is not None and codec.signer is not None:
             # one Python frame per hit: verified with the key's context (as _context gives
             # it) before anything is decoded; a blob that fails is dropped as in _decode

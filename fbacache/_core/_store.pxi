@@ -453,6 +453,12 @@ cdef class Put:
     def __call__(self, *args, **kwargs):
         return _put_call(self, args, _kwds(kwargs))
 
+    @property
+    def method(self):
+        """This callable as a builtin method (see "the call slots"): ``put.method(k, v)``
+        is ``put(k, v)``; ``put.method.__self__`` is ``put``."""
+        return fba_put_method(self, <void*>_put_vcall)
+
 
 @cython.final
 cdef class GetOr:
@@ -476,6 +482,12 @@ cdef class GetOr:
     def __call__(self, *args, **kwargs):
         return _get_or_call(self, args, _kwds(kwargs))
 
+    @property
+    def method(self):
+        """This callable as a builtin method (see "the call slots"): ``get_or.method(k, f)``
+        is ``get_or(k, f)``; ``get_or.method.__self__`` is ``get_or``."""
+        return fba_get_or_method(self, <void*>_get_or_vcall)
+
 
 # ---------------------------------------------------------------------- the call slots
 # A ``def __call__(self, key, value, *args, **kwargs)`` allocates a dict for **kwargs on
@@ -483,8 +495,40 @@ cdef class GetOr:
 # the call. So each type's tp_call slot is set to a C function taking the interpreter's
 # (args, kwds) as they come, kwds NULL when there is none; the ``__call__`` methods above
 # (what ``type(x).__call__`` finds) run the same functions.
+#
+# ``method``: the vectorcall function as a builtin method bound to the instance (a
+# ``PyCFunction`` with METH_FASTCALL | METH_KEYWORDS: the same argument array, and
+# ``nargs`` without the offset flag, which PyVectorcall_NARGS leaves as it is). The
+# interpreter calls a builtin method by its specialised instruction for C functions, and
+# an object with a vectorcall slot by its generic call, so CacheManager installs the
+# methods (as it installs Store.get, a builtin method too).
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_SIZE
+
+cdef extern from *:
+    """
+    static PyMethodDef fba_put_def = {
+        "set", NULL, METH_FASTCALL | METH_KEYWORDS,
+        "set($self, /, *args, **kwargs)\\n--\\n\\n"
+        "``put(key, value)`` in one C call; any other call goes to the full method "
+        "(see ``fbacache._core.Put``)."};
+    static PyMethodDef fba_get_or_def = {
+        "get_or_set", NULL, METH_FASTCALL | METH_KEYWORDS,
+        "get_or_set($self, /, *args, **kwargs)\\n--\\n\\n"
+        "``get_or(key, factory)``: a resident key's value in one C call; a miss and any "
+        "other call go to the full method (see ``fbacache._core.GetOr``)."};
+    /* The defs' function is set before the first method is made (always the same one). */
+    static PyObject *fba_put_method(PyObject *self, void *fn) {
+        fba_put_def.ml_meth = (PyCFunction)(void (*)(void))fn;
+        return PyCFunction_NewEx(&fba_put_def, self, NULL);
+    }
+    static PyObject *fba_get_or_method(PyObject *self, void *fn) {
+        fba_get_or_def.ml_meth = (PyCFunction)(void (*)(void))fn;
+        return PyCFunction_NewEx(&fba_get_or_def, self, NULL);
+    }
+    """
+    object fba_put_method(object self, void* fn)
+    object fba_get_or_method(object self, void* fn)
 
 cdef inline PyObject* _kwds(dict kwargs) noexcept:
     return <PyObject*>kwargs if kwargs else NULL

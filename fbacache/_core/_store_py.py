@@ -284,6 +284,12 @@ class Put:
         self.store.set(key, value, size)
         return True
 
+    @property
+    def method(self) -> Callable[..., Any]:
+        """This callable as a method (the compiled twin's is a builtin method, which the
+        interpreter calls faster than an object): ``put.method.__self__`` is ``put``."""
+        return self.__call__
+
 
 class GetOr:
     """``get_or(key, factory)``: the value of a resident ``key`` in one call, else
@@ -310,3 +316,9 @@ class GetOr:
         if value is _MISSING:
             return self.missed(key, factory)
         return value
+
+    @property
+    def method(self) -> Callable[..., Any]:
+        """This callable as a method (see :attr:`Put.method`): ``get_or.method.__self__``
+        is ``get_or``."""
+        return self.__call__

@@ -73,8 +73,8 @@ class StoreAgreement(RuleBasedStateMachine):
 
     @precondition(lambda self: self.pair is not None)
     @rule(key=KEYS, value=st.one_of(st.integers(), st.text(max_size=40), st.binary(max_size=40)),
-          max_size=st.integers(20, 90), extra=st.booleans())
-    def put(self, key, value, max_size, extra):
+          max_size=st.integers(20, 90), extra=st.booleans(), as_method=st.booleans())
+    def put(self, key, value, max_size, extra, as_method):
         """The compiled front-end write (Put) against the twin's: same result, same state."""
         from fbacache._core import _store_c
 
@@ -86,6 +86,8 @@ class StoreAgreement(RuleBasedStateMachine):
 
         puts = [impl(store, max_size, slow)
                 for impl, store in zip((_store_c.Put, _store_py.Put), self.pair)]
+        if as_method:  # what CacheManager installs: the compiled one a builtin method
+            puts = [put.method for put in puts]
         args = (key, value, 5) if extra else (key, value)
         out = [put(*args) for put in puts]
         assert out[0] == out[1], (args, out)
@@ -104,13 +106,15 @@ class StoreAgreement(RuleBasedStateMachine):
             self.model[key] = (value, deadline, None)
 
     @precondition(lambda self: self.pair is not None)
-    @rule(key=KEYS, extra=st.booleans())
-    def get_or(self, key, extra):
+    @rule(key=KEYS, extra=st.booleans(), as_method=st.booleans())
+    def get_or(self, key, extra, as_method):
         """The compiled get_or_set hit (GetOr) against the twin's."""
         from fbacache._core import _store_c
 
         gets = [impl(store, lambda k, f: ("missed", f()), lambda *a, **k: "slow")
                 for impl, store in zip((_store_c.GetOr, _store_py.GetOr), self.pair)]
+        if as_method:
+            gets = [g.method for g in gets]
         args = (key, lambda: "made", 1) if extra else (key, lambda: "made")
         out = [g(*args) for g in gets]
         assert out[0] == out[1], (args, out)

@@ -49,6 +49,26 @@ def test_the_default_get_is_the_stores_builtin_method_with_the_full_signature():
     assert (m.get_metrics()["hits"], m.get_metrics()["misses"]) == (2, 3)
 
 
+def test_the_fast_set_and_get_or_set_are_builtin_methods_of_put_and_get_or():
+    from fbacache import _core
+
+    m = CacheManager()
+    assert type(m.set.__self__) is _core.Put and type(m.get_or_set.__self__) is _core.GetOr
+    if _core.NATIVE:
+        assert type(m.set).__name__ == type(m.get_or_set).__name__ == "builtin_function_or_method"
+    assert m.set("k", 1) is True and m.get_or_set("k", list) == 1
+    assert m.get_or_set("new", lambda: 2) == 2 and m.get("new") == 2
+    # keywords and extra arguments reach the full methods through the builtin methods
+    assert m.set("t", 3, ttl=60) is True and 0 < m.ttl("t") <= 60
+    assert m.set(key="kw", value=4) is True and m.get("kw") == 4
+    assert m.get_or_set("g", lambda: 5, ttl=60) == 5 and 0 < m.ttl("g") <= 60
+    assert m.get_or_set(key="h", factory=lambda: 6) == 6
+    with pytest.raises(TypeError):
+        m.set("only-a-key")
+    with pytest.raises(TypeError):
+        m.get_or_set()
+
+
 @pytest.mark.parametrize("fmt", ["pickle", "msgpack", "json"])
 def test_codec_reader_reads_counts_and_drops_corrupt_blobs(fmt):
     m = CacheManager(serialization_format=fmt, compression="zlib", compression_threshold=64)
