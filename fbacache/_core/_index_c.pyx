@@ -1341,3 +1341,4 @@ cdef class Index:
 include "_store.pxi"
 include "_reader.pxi"
 include "_memo.pxi"
+include "_batch.pxi"
