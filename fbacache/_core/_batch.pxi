@@ -91,14 +91,19 @@ def load_replies(keys, replies, bytes head not None, Py_ssize_t limit, loads,
                 continue
         rest.append((ks[i], raw))
     nload = len(loadable)
-    cdef list batch = None  # per loadable reply: its value from the one call, or _MISSING
+    # with msgpack: whole[j] is 1 for the payloads read by the one call, values their values
+    cdef bytearray whole = bytearray(nload)
+    cdef unsigned char* w = whole
+    cdef object values = None
     if msgpack and nload >= 2:
-        batch = _load_batch(rs, loadable, h, loads)
+        values = _load_batch(rs, loadable, h, loads, w)
     cdef list failed = []
+    cdef Py_ssize_t k = 0
     for j in range(nload):
         i = <Py_ssize_t>loadable[j]
-        if batch is not None and batch[j] is not _MISSING:
-            out[ks[i]] = batch[j]
+        if values is not None and w[j]:
+            out[ks[i]] = values[k]
+            k += 1
             continue
         raw = rs[i]
         try:
@@ -111,19 +116,16 @@ def load_replies(keys, replies, bytes head not None, Py_ssize_t limit, loads,
     return out, misses, rest
 
 
-cdef list _load_batch(list rs, list loadable, Py_ssize_t h, loads):
-    # per loadable reply, its value from one loads call over the whole-object payloads, or
-    # _MISSING (not a whole object); None if there is no such call or it fails
+cdef object _load_batch(list rs, list loadable, Py_ssize_t h, loads, unsigned char* whole):
+    # the values of the payloads that hold one whole object (marked in ``whole``), from one
+    # loads call over them, in order; None if there is no such call or it fails
     cdef Py_ssize_t j, n, total = 0, pos, nload = len(loadable), nwhole = 0
     cdef object raw
-    cdef list whole = [False] * nload
-    cdef const unsigned char* p
     for j in range(nload):
         raw = rs[<Py_ssize_t>loadable[j]]
         n = PyBytes_GET_SIZE(raw) - h
-        p = <const unsigned char*>PyBytes_AS_STRING(raw) + h
-        if fba_msgpack_extent(p, n):
-            whole[j] = True
+        if fba_msgpack_extent(<const unsigned char*>PyBytes_AS_STRING(raw) + h, n):
+            whole[j] = 1
             total += n
             nwhole += 1
     if nwhole < 2 or total > BATCH_MAX:
@@ -156,13 +158,7 @@ cdef list _load_batch(list rs, list loadable, Py_ssize_t h, loads):
         return None
     if (type(values) is not list and type(values) is not tuple) or len(values) != nwhole:
         return None
-    cdef list batch = [_MISSING] * nload
-    cdef Py_ssize_t k = 0
-    for j in range(nload):
-        if whole[j]:
-            batch[j] = values[k]
-            k += 1
-    return batch
+    return values
 
 
 cdef extern from *:
