@@ -323,19 +323,19 @@ class RedisBackend(Backend):
         for the caller to decode as after :meth:`get_many`. Hits and misses are counted as
         :meth:`get_many` counts them: a hit per present key, loaded or not.
         """
-        keys = list(dict.fromkeys(keys))
-        if not keys:
+        batch = list(dict.fromkeys(keys))
+        if not batch:
             return {}, {}
         if self._cluster or self._generation != forksafe.generation or self._dirty.pending:
-            got = self._call(lambda: self._mget_replies(keys), lambda: None)
+            got = self._call(lambda: self._mget_replies(batch), lambda: None)
             if got is None:
-                return {}, self._fb_get_many(keys)
-            keys, raws = got
+                return {}, self._fb_get_many(batch)
+            batch, raws = got
         else:
-            raws = self._guard.call(self._client.mget, self.codec.encode_many(keys))
+            raws = self._guard.call(self._client.mget, self.codec.encode_many(batch))
             if raws is DOWN:
-                return {}, self._fb_get_many(keys)
-        values, misses, rest = load(keys, raws, b"\x00")
+                return {}, self._fb_get_many(batch)
+        values, misses, rest = load(batch, raws, b"\x00")
         self._hits.add(len(values))
         self._misses.add(misses)
         blobs = {}
