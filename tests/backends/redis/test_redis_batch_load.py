@@ -155,3 +155,28 @@ def test_get_many_while_redis_is_down_reads_the_fallback(redis_server_factory: A
         assert cache.get_metrics()["backend_state"] != "redis"
     finally:
         cache.close()
+
+
+def test_a_backend_subclass_overriding_get_many_keeps_its_reads(redis_url: str) -> None:
+    from fbacache.backends import register_backend
+    from fbacache.backends.redis import RedisBackend
+
+    seen = []
+
+    class Audited(RedisBackend):
+        def get_many(self, keys):  # type: ignore[no-untyped-def]
+            keys = list(keys)
+            seen.append(keys)
+            return super().get_many(keys)
+
+    register_backend("audited-redis-batch", Audited, replace=True)
+    cache = CacheManager(backend_type="audited-redis-batch",
+                         backend_config={"url": redis_url}, key_prefix="audited",
+                         serialization_format="msgpack")
+    try:
+        cache.set_many({"a": 1, "b": 2})
+        assert cache.get_many(["a", "b", "c"]) == {"a": 1, "b": 2}
+        assert seen == [["a", "b", "c"]]
+    finally:
+        cache.clear()
+        cache.close()
