@@ -163,8 +163,8 @@ def prefix_keys(head: bytes, keys: Iterable[Any], encode: Callable[[Any], bytes]
     str key (:meth:`fbacache.backends.redis.client.KeyCodec.encode_many`): the ASCII keys,
     the common case, are joined to ``head`` here without a call each.
 
-    >>> prefix_keys(b"p:", ["a", "\u00e9", 1], lambda k: b"<%r>" % (k,))
-    [b'p:a', b"<'\\xe9'>", b'<1>']
+    >>> prefix_keys(b"p:", ["a", "\u00e9", 1], lambda k: b"other")
+    [b'p:a', b'other', b'other']
     """
     return [head + key.encode("ascii") if type(key) is str and key.isascii() else encode(key)
             for key in keys]
