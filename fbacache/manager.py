@@ -331,8 +331,8 @@ class CacheManager:
         plain = type(self)._decode is CacheManager._decode
         load_many = getattr(self._backend, "load_many", None)
         if codec is not None and plain and codec.signer is None and load_many is not None:
-            # one pass over the store's reply: raw frames loaded with it (one streaming
-            # decode for msgpack), the rest decoded below; what is left out is corrupt
+            # one pass over the store's reply: raw frames loaded with it (one unpackb call
+            # for a msgpack batch), the rest decoded below; what is left out is corrupt
             out, found = load_many(keys, codec.load_replies)
             if found:
                 more = codec.decode_many(found)

@@ -356,10 +356,11 @@ class Codec:
         A reply that is ``head`` (a store's own header, e.g. the Redis envelope's marker)
         followed by a raw frame is loaded here: :func:`fbacache._core.load_replies` with
         this codec's serializer, the whole batch in one ``loads`` call for msgpack, each
-        value exactly what :meth:`decode` of its blob gives. ``misses`` counts the None replies; ``rest`` holds ``(key, reply)`` of the
-        replies not loaded (other envelopes, compressed or unreadable frames), for the
-        caller to unwrap and :meth:`decode_many` (which counts what is corrupt). The time
-        is added to ``deserialization_s`` as a whole (two clock reads).
+        value exactly what :meth:`decode` of its blob gives. ``misses`` counts the None
+        replies; ``rest`` holds ``(key, reply)`` of the replies not loaded (other envelopes,
+        compressed or unreadable frames), for the caller to unwrap and :meth:`decode_many`
+        (which counts what is corrupt). The time is added to ``deserialization_s`` as a
+        whole (two clock reads).
 
         >>> c = make_codec("msgpack")
         >>> c.load_replies(["a", "b", "c"], [b"\\x00" + c.encode(1), None, b"\\x01x"], b"\\x00")
