@@ -185,11 +185,13 @@ def test_one_bad_string_sends_the_batch_back_to_one_call_per_payload(impl):
     replies = [HEAD + _packed("x"), HEAD + b"\xa2\xff\xfe", HEAD + _packed([1])]
     values, misses, rest = impl.load_replies(list("abc"), replies, HEAD, 64, loads, True)
     assert values == {"a": "x", "c": [1]} and rest == [("b", replies[1])]
-    assert len(calls) == 4  # the batch call failed, then one per payload
+    # compiled: the batch call failed, then one per payload; the twin: one per payload
+    assert len(calls) == (4 if impl is not _batch_py else 3)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_batches_over_the_size_cap_and_of_many_payloads(impl):
+    # BATCH_MAX: the compiled version's cap, documented in the twin
     calls = []
 
     def loads(payload):
@@ -203,7 +205,8 @@ def test_batches_over_the_size_cap_and_of_many_payloads(impl):
         calls.clear()
         replies = [HEAD + _packed(i) for i in range(n)]
         values, _, rest = impl.load_replies(range(n), replies, HEAD, 64, loads, True)
-        assert values == {i: i for i in range(n)} and not rest and len(calls) == 1
+        assert values == {i: i for i in range(n)} and not rest
+        assert len(calls) == (1 if impl is not _batch_py else n)  # the twin: one by one
 
 
 @pytest.mark.parametrize("impl", IMPLS)
