@@ -67,6 +67,7 @@ def msgpack_extent(bytes data not None, Py_ssize_t start, Py_ssize_t end):
                               end - start) == 1
 
 
+@cython.boundscheck(True)  # loads runs Python code between the reads of ks/rs: checked
 def load_replies(keys, replies, bytes head not None, Py_ssize_t limit, loads,
                  bint msgpack=False):
     """``(values, misses, rest)`` of a batch of replies (see ``_batch_py.load_replies``)."""
@@ -116,6 +117,7 @@ def load_replies(keys, replies, bytes head not None, Py_ssize_t limit, loads,
     return out, misses, rest
 
 
+@cython.boundscheck(True)
 cdef object _load_batch(list rs, list loadable, Py_ssize_t h, loads, unsigned char* whole):
     # the values of the payloads that hold one whole object (marked in ``whole``), from one
     # loads call over them, in order; None if there is no such call or it fails
