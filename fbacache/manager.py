@@ -328,9 +328,21 @@ class CacheManager:
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """``{key: value}`` for the keys present (missing and corrupt ones omitted)."""
         self._check()
-        found = self._backend.get_many(list(keys))
         codec = self._codec
-        if codec is not None and type(self)._decode is CacheManager._decode:
+        plain = type(self)._decode is CacheManager._decode
+        load_many = getattr(self._backend, "load_many", None)
+        if codec is not None and plain and codec.signer is None and load_many is not None:
+            # one pass over the store's reply: raw frames loaded with it (one unpackb call
+            # for a msgpack batch), the rest decoded below; what is left out is corrupt
+            out, found = load_many(keys, codec.load_replies)
+            if found:
+                more = codec.decode_many(found)
+                out.update(more)
+                if len(more) < len(found):
+                    for key in found.keys() - more.keys():
+                        self._backend.discard_if(key, found[key])
+        elif codec is not None and plain:
+            found = self._backend.get_many(list(keys))
             # the whole batch in one codec call; what it left out is corrupt, dropped as
             # _decode drops it
             out = codec.decode_many(found, self._backend.signing_context
@@ -340,7 +352,7 @@ class CacheManager:
                     self._backend.discard_if(key, found[key])
         else:
             out = {}
-            for key, item in found.items():
+            for key, item in self._backend.get_many(list(keys)).items():
                 value = self._decode(key, item)
                 if value is not MISSING:
                     out[key] = value

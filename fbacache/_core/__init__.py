@@ -19,6 +19,7 @@ expiry queue          ``_expiry.pxi``                    in ``_index_py.Index`` 
 adaptive policy       ``_adaptive.pxi``                  ``_adaptive_py.py``
 store + front ends    ``_store.pxi``                     ``_store_py.py``
 codec reader          ``_reader.pxi``                    ``_reader_py.py``
+batch of replies      ``_batch.pxi``                     ``_batch_py.py``
 memoized call         ``_memo.pxi``                      ``_memo_py.py``
 ====================  =================================  ==================================
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import os
 
-from . import _index_py, _store_py
+from . import _batch_py, _index_py, _store_py
 
 CORE_IMPLEMENTATION: str
 NATIVE: bool
@@ -75,8 +76,16 @@ PyReader = _store_py.Reader  # defined in _reader_py
 load_frames = _store.load_frames
 strip_marker = _store.strip_marker
 KeywordCall = _store.KeywordCall
+load_replies = _batch_py.load_replies
+prefix_keys = _batch_py.prefix_keys
+msgpack_extent = _batch_py.msgpack_extent
+if CORE_IMPLEMENTATION == "c":  # compiled into _index_c (_batch.pxi); mypy sees the twin
+    load_replies = _impl.load_replies  # type: ignore[attr-defined]
+    prefix_keys = _impl.prefix_keys  # type: ignore[attr-defined]
+    msgpack_extent = _impl.msgpack_extent  # type: ignore[attr-defined]
 
 __all__ = ["CORE_IMPLEMENTATION", "NATIVE", "Index", "POLICIES", "PyIndex", "Store", "Put", "GetOr",
            "Reader", "MemoCall", "DEFAULT_TTL",
-           "PyStore", "PyReader", "load_frames", "strip_marker",
+           "PyStore", "PyReader", "load_frames", "strip_marker", "load_replies", "prefix_keys",
+           "msgpack_extent",
            "KeywordCall"]

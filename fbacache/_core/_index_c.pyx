@@ -1390,3 +1390,4 @@ cdef class Index:
 include "_store.pxi"
 include "_reader.pxi"
 include "_memo.pxi"
+include "_batch.pxi"

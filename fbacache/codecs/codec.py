@@ -102,6 +102,8 @@ class Codec:
         self.stats = stats if stats is not None else CodecStats()
         self._clock = clock
         self._raw = bytes((MARKER_RAW,))
+        # load_replies' (core function, serializer's loads, loads is msgpack's), on first use
+        self._batch: Optional[tuple[Callable[..., Any], Callable[[Any], Any], bool]] = None
         self._decompressors: dict[int, Compressor] = {}
         if compressor is not None:
             self._decompressors[compressor.marker] = compressor
@@ -345,6 +347,41 @@ class Codec:
             value = self._decode_frame(frame)
             if value is not MISSING:
                 out[key] = value
+        return out
+
+    def load_replies(self, keys: list[Any], replies: list[Any],
+                     head: bytes) -> tuple[dict[Any, Any], int, list[tuple[Any, Any]]]:
+        """``(values, misses, rest)`` of a batch of store replies, for an unsigned codec.
+
+        A reply that is ``head`` (a store's own header, e.g. the Redis envelope's marker)
+        followed by a raw frame is loaded here: :func:`fbacache._core.load_replies` with
+        this codec's serializer, the whole batch in one ``loads`` call for msgpack, each
+        value exactly what :meth:`decode` of its blob gives. ``misses`` counts the None
+        replies; ``rest`` holds ``(key, reply)`` of the replies not loaded (other envelopes,
+        compressed or unreadable frames), for the caller to unwrap and :meth:`decode_many`
+        (which counts what is corrupt). The time is added to ``deserialization_s`` as a
+        whole (two clock reads).
+
+        >>> c = make_codec("msgpack")
+        >>> c.load_replies(["a", "b", "c"], [b"\\x00" + c.encode(1), None, b"\\x01x"], b"\\x00")
+        ({'a': 1}, 1, [('c', b'\\x01x')])
+        """
+        if self.signer is not None:
+            raise ValueError("a signed codec verifies each blob with its key's context: use "
+                             "decode_many()")
+        batch = self._batch
+        if batch is None:  # the serializer's loads, looked up once
+            from fbacache import _core
+
+            serializer = self.serializer
+            batch = self._batch = (_core.load_replies, serializer.direct_loads(),
+                                   serializer.loads_msgpack())
+        load, loads, msgpack = batch
+        clock = self._clock
+        t0 = clock()
+        # head + the raw frame's marker, then a payload of at most max_decoded_size bytes
+        out = load(keys, replies, head + self._raw, self.max_decoded_size, loads, msgpack)
+        self.stats.deserialization_s += clock() - t0
         return out
 
     def verify_bound(self, blob: Any, context: bytes, bound: bytes) -> bool:

@@ -39,6 +39,12 @@ class Serializer:
         so a reader can lend it the stored bytes without copying them."""
         return False
 
+    def loads_msgpack(self) -> bool:
+        """True when :meth:`direct_loads` is msgpack's ``unpackb`` (with any options): then
+        ``loads`` of a msgpack array of whole objects is the list of their values, and a
+        batch is loaded in one call (:func:`fbacache._core.load_replies`)."""
+        return False
+
 
 class PickleSerializer(Serializer):
     """Any picklable object; highest protocol. Only for bytes this process trusts."""
@@ -96,6 +102,10 @@ class MsgpackSerializer(Serializer):
 
     def loads_buffers(self) -> bool:
         """``msgpack.unpackb`` reads any bytes-like object (a subclass's ``loads`` may not)."""
+        return type(self).loads is MsgpackSerializer.loads
+
+    def loads_msgpack(self) -> bool:
+        """``msgpack.unpackb`` itself unless a subclass overrides ``loads``."""
         return type(self).loads is MsgpackSerializer.loads
 
 

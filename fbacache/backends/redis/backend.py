@@ -271,11 +271,12 @@ class RedisBackend(Backend):
                 out[key] = item
         return out
 
-    def _mget(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+    def _mget_replies(self, keys: list[Hashable]) -> tuple[list[Hashable], list[Any]]:
+        # (keys, MGET replies) in matching order
         rkeys = self.codec.encode_many(keys)
         groups = self._groups(rkeys)
         if len(groups) == 1:
-            return self._blobs(keys, self._client.mget(rkeys))
+            return keys, self._client.mget(rkeys)
         # One MGET per hash slot, all in one pipeline (one round trip per node).
         # (execute_command: redis-py's cluster pipeline blocks its mget() helper, but a
         # single-slot MGET is a valid pipelined command)
@@ -284,8 +285,10 @@ class RedisBackend(Backend):
         for group in groups:
             pipe.execute_command("MGET", *group)
         replies = pipe.execute()
-        return self._blobs([by_rkey[k] for g in groups for k in g],
-                           (v for r in replies for v in r))
+        return [by_rkey[k] for g in groups for k in g], [v for r in replies for v in r]
+
+    def _mget(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+        return self._blobs(*self._mget_replies(keys))
 
     def _fb_get_many(self, keys: list[Hashable]) -> dict[Hashable, Any]:
         out = self._fallback.get_many(keys)
@@ -306,6 +309,44 @@ class RedisBackend(Backend):
         if raws is DOWN:
             return self._fb_get_many(keys)
         return self._blobs(keys, raws)
+
+    def load_many(self, keys: Iterable[Hashable], load: Callable[..., Any],
+                  ) -> tuple[dict[Hashable, Any], dict[Hashable, Any]]:
+        """``(values, blobs)``: :meth:`get_many` with the blobs loaded by the codec in the
+        same pass over the ``MGET`` reply (the manager's batch read with an unsigned codec).
+
+        ``load(keys, replies, head)`` is :meth:`fbacache.codecs.Codec.load_replies`: it
+        loads the replies that are an envelope without metadata (``head``, the marker byte)
+        around a raw frame and returns ``(values, misses, rest)``. ``values`` maps those keys
+        to their values; ``blobs`` maps the other present keys to their blobs (envelopes
+        with metadata, compressed or unreadable frames; everything while Redis is down),
+        for the caller to decode as after :meth:`get_many`. Hits and misses are counted as
+        :meth:`get_many` counts them: a hit per present key, loaded or not. A subclass that
+        overrides :meth:`get_many` gets ``({}, self.get_many(keys))``: its reads stay its own.
+        """
+        if type(self).get_many is not RedisBackend.get_many:
+            return {}, self.get_many(keys)
+        batch = list(dict.fromkeys(keys))
+        if not batch:
+            return {}, {}
+        if self._cluster or self._generation != forksafe.generation or self._dirty.pending:
+            got = self._call(lambda: self._mget_replies(batch), lambda: None)
+            if got is None:
+                return {}, self._fb_get_many(batch)
+            batch, raws = got
+        else:
+            raws = self._guard.call(self._client.mget, self.codec.encode_many(batch))
+            if raws is DOWN:
+                return {}, self._fb_get_many(batch)
+        values, misses, rest = load(batch, raws, b"\x00")
+        self._hits.add(len(values))
+        self._misses.add(misses)
+        blobs = {}
+        for key, raw in rest:
+            item = self._item(raw, MISSING, True)  # counts itself
+            if item is not MISSING:
+                blobs[key] = item
+        return values, blobs
 
     def get_with_ttl(self, key: Hashable) -> tuple[Any, Optional[float]]:
         """``(blob, remaining seconds or math.inf)`` in one round trip (``GET`` + ``PTTL``),

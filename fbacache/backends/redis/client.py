@@ -41,6 +41,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import ClusterDownError, ClusterError, TryAgainError
 from redis.retry import Retry as RedisPyRetry
 
+from fbacache._core import prefix_keys
 from fbacache.errors import ConfigError
 
 __all__ = ["RedisOptions", "KeyCodec", "make_client", "TRANSIENT_ERRORS", "FORMAT_VERSION",
@@ -300,14 +301,13 @@ class KeyCodec:
                         f"{type(key).__name__}; use fbacache.keys.generate_cache_key")
 
     def encode_many(self, keys: Iterable[Hashable]) -> list[bytes]:
-        """``[encode(k) for k in keys]``, str keys without a call each.
+        """``[encode(k) for k in keys]``, ASCII str keys without a call each.
 
         >>> KeyCodec("app").encode_many(["a", 1])
         [b'fbacache:v2:app:s:a', b'fbacache:v2:app:i:1']
         """
-        head, encode = self._str, self.encode
-        return [head + k.encode("utf-8", "surrogatepass") if type(k) is str else encode(k)
-                for k in keys]
+        # the ASCII str keys joined to the prefix in one compiled call, the others encoded
+        return prefix_keys(self._str, keys, self.encode)
 
     def decode(self, rkey: bytes) -> Optional[Hashable]:
         """Cache key of a Redis key we wrote; None for keys not in our layout."""
