@@ -70,7 +70,8 @@ def test_bench_app_runs_every_row_and_prints_its_targets(tmp_path: Path) -> None
         assert report["times_ns"][row] > 0, row
     judged = [t[0] for t in report["targets"]]
     assert any(t.startswith("get_or_set hit / get hit") for t in judged), judged
-    assert any("(machine-scaled)" in t for t in judged), judged
+    if "cachebox.TTLCache.get" in report["times_ns"]:  # the unit of the machine-scaled row
+        assert any("(machine-scaled)" in t for t in judged), judged
     assert report["extra"]["threads manager"] > 0
     assert "targets (issue 13)" in proc.stdout and "(thread CPU clock)" in proc.stdout
     assert "only)" in proc.stdout and report["extra"]["threads dict.get"] > 0
