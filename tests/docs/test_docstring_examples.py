@@ -20,6 +20,7 @@ WITH_EXAMPLES = [
     "fbacache.extras.static", "fbacache.extras.monitor", "fbacache.extras.prometheus",
     "fbacache.backends.redis.client", "fbacache.backends.redis.fallback",
     "fbacache.backends.redis.envelope", "fbacache.backends.redis.invalidation",
+    "fbacache.backends.redis.replies", "fbacache.backends.redis.outage",
     "fbacache._validate", "fbacache.config", "fbacache.codecs", "fbacache.metrics", "fbacache.locks",
     "fbacache.fba.safe", "fbacache.fba.backup", "fbacache.urls", "fbacache._timed",
     "fbacache._callkeys", "fbacache.memo", "fbacache.memo_method",

@@ -10,6 +10,12 @@ Batch reads are one ``MGET`` (per hash slot on a cluster, all sent in one pipeli
 batch writes and deletes are one pipeline. ``keys``/``clear`` walk our prefix with
 ``SCAN`` and delete with ``UNLINK``; ``KEYS`` and ``FLUSHDB`` are never sent.
 
+:class:`RedisBackend` composes parts with one job each and hands them what they need:
+:class:`~fbacache.backends.redis.keyspace.Keyspace` (the multi-key commands, per slot on a
+cluster, and the ``SCAN`` of our prefix), :class:`~fbacache.backends.redis.replies.Replies`
+(replies to blobs, counted) and :class:`~fbacache.backends.redis.outage.Outage` (the local
+fallback during an outage and the reconcile after it). The hot paths stay inline here.
+
 Every call goes through :class:`~fbacache.backends.redis.fallback.FallbackGuard`: retries with
 jittered backoff, then a circuit breaker; while Redis is unreachable the calls are served
 by a :class:`~fbacache.backends.memory.MemoryBackend` without raising. What this process
@@ -27,18 +33,14 @@ general path (:meth:`RedisBackend._call`), with the same guarantees.
 """
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Hashable, Iterable, Mapping, Optional
 
-
-from fbacache._core import strip_marker
 from fbacache._util import MISSING
 from fbacache.backends.base import Backend, BackendSettings
 from fbacache.backends.redis.envelope import (
     DISCARD_IF_LUA,
     px as ttl_ms,
     seconds,
-    split_entry,
     unwrap_entry,
     unwrap_raw,
     wrap_entry,
@@ -47,20 +49,15 @@ from fbacache.backends.redis import forksafe
 from fbacache.backends.redis.forksafe import fork_lock
 from fbacache.backends.redis.fallback import DOWN, DirtyKeys, FallbackGuard
 from fbacache.backends.memory import MemoryBackend
-from fbacache.backends.redis.client import (
-    KeyCodec,
-    RedisOptions,
-    disconnect_idle,
-    group_by_slot,
-    make_client,
-)
-from fbacache.keys import compile_pattern
+from fbacache.backends.redis.client import KeyCodec, RedisOptions, disconnect_idle, make_client
+from fbacache.backends.redis.keyspace import Keyspace, Publish, execute
+from fbacache.backends.redis.outage import Outage
+from fbacache.backends.redis.replies import Replies
 from fbacache.metrics import Counter
 from fbacache.signing import context_head, key_context
 
 __all__ = ["RedisBackend", "wrap_entry", "unwrap_entry"]
 
-_QUIET: Any = object()  # _execute: no invalidation message for this pipeline
 
 class RedisBackend(Backend):
     """Entries in Redis under a versioned prefix; automatic in-memory fallback.
@@ -88,15 +85,19 @@ class RedisBackend(Backend):
         self._misses = Counter()
         self._corrupt = Counter()
         self._evicted = Counter()
+        self._replies = Replies(self._hits, self._misses, self._corrupt)
         #: Set by the tiered backend: ``publish(pipe, rkeys)`` appends the invalidation to a
         #: write pipeline, or returns what must run once the pipeline's replies are in.
-        self._publish: Optional[Callable[[Any, Optional[list[bytes]]], Any]] = None
+        self._publish: Optional[Publish] = None
         self._build()
 
     def _build(self) -> None:
+        # Everything that belongs to one process (a forked child builds its own). The hot
+        # paths read _client, _guard, _dirty and _fallback directly, without a part between.
         opts = self.options
         self._client = make_client(opts)
         self._cluster = opts.cluster
+        self._keys = Keyspace(self._client, opts.cluster, self.codec, opts.scan_count)
         self._discard_script = self._client.register_script(DISCARD_IF_LUA)
         self._guard = FallbackGuard(opts, lambda exc: disconnect_idle(self._client))
         s = self.settings
@@ -104,7 +105,7 @@ class RedisBackend(Backend):
             max_entries=opts.fallback_max_entries or s.max_entries, max_bytes=s.max_bytes,
             eviction_policy=s.eviction_policy, timer=s.timer, seed=s.seed))
         self._dirty = DirtyKeys(opts.dirty_limit)
-        self._reconcile_lock = threading.Lock()
+        self._outage = Outage(self._fallback, self._dirty, self._hits, self._misses)
         self._generation = forksafe.generation
 
     # ------------------------------------------------------------------ plumbing
@@ -139,164 +140,35 @@ class RedisBackend(Backend):
             inner = do
 
             def do() -> Any:
-                self._reconcile()
+                self._outage.reconcile(self._keys, self._publish)
                 return inner()
         result = self._guard.call(do)
         return fallback() if result is DOWN else result
 
-    def _groups(self, rkeys: list[bytes]) -> list[list[bytes]]:
-        # Keys batched per multi-key command: all of them on one server, per slot on a cluster.
-        if not self._cluster:
-            return [rkeys] if rkeys else []
-        return group_by_slot(self._client, rkeys)
-
-    def _reconcile(self) -> None:
-        # Redis is reachable again after an outage during which this process wrote to the
-        # fallback: invalidate (never replay) those keys in Redis, then empty the fallback.
-        with self._reconcile_lock:
-            everything, rkeys = self._dirty.take()
-            if everything or rkeys:
-                try:
-                    if everything:
-                        self._clear_redis()
-                    else:
-                        self._unlink(rkeys)
-                except BaseException:
-                    self._dirty.restore(everything, rkeys)
-                    raise
-                self._fallback.clear()
-            self._dirty.settle()
-
-    def _scan(self, match: bytes) -> Iterator[bytes]:
-        if self._cluster:
-            return iter(self._client.scan_iter(match=match, count=self.options.scan_count,
-                                               target_nodes=self._client.PRIMARIES))
-        return iter(self._client.scan_iter(match=match, count=self.options.scan_count))
-
-    def _unlink(self, rkeys: list[bytes], announce: bool = True) -> int:
-        groups = self._groups(rkeys)
-        if not groups:
-            return 0
-        publish = self._publish if announce else None
-        if len(groups) == 1 and publish is None:
-            return int(self._client.unlink(*groups[0]))
-        pipe = self._client.pipeline(transaction=False)
-        for group in groups:
-            pipe.execute_command("UNLINK", *group)
-        results = self._execute(pipe, rkeys if announce else _QUIET)
-        return sum(int(r) for r in results[:len(groups)])
-
-    def _execute(self, pipe: Any, rkeys: Any) -> list[Any]:
-        # The tiered backend's invalidation of rkeys (None: everything) goes with the writes
-        # (one round trip), or after their replies where it cannot be ordered with them.
-        after = None
-        if self._publish is not None and rkeys is not _QUIET:
-            after = self._publish(pipe, rkeys)
-        replies = pipe.execute()
-        if after is not None:
-            after()
-        return replies
-
-    def _clear_redis(self) -> None:
-        batch: list[bytes] = []
-        for rkey in self._scan(self.codec.match_all):
-            batch.append(rkey)
-            if len(batch) >= 1000:
-                self._unlink(batch, announce=False)  # a clear announces itself once, below
-                batch = []
-        self._unlink(batch, announce=False)
-        if self._publish is not None:
-            self._execute(self._client.pipeline(transaction=False), None)
-
     # ------------------------------------------------------------------ reads
-    def _item(self, raw: Optional[bytes], default: Any, count: bool) -> Any:
-        if raw is None:
-            if count:
-                self._misses.inc()
-            return default
-        parts = split_entry(raw)
-        if parts is None:
-            self._corrupt.inc()
-            if count:
-                self._misses.inc()
-            return default
-        if count:
-            self._hits.inc()
-        return parts[0]
-
-    def _fb_get(self, key: Hashable, default: Any, count: bool) -> Any:
-        item = self._fallback.peek(key, MISSING) if not count else \
-            self._fallback.get(key, MISSING)
-        if item is MISSING:
-            if count:
-                self._misses.inc()
-            return default
-        if count:
-            self._hits.inc()
-        return item
-
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The stored blob of ``key`` or ``default``; counts a hit or a miss."""
         rkey = self.codec.encode(key)
         # The hot path (module docstring): this process's client, nothing to reconcile.
         if self._generation != forksafe.generation or self._dirty.pending:
-            return self._call(lambda: self._item(self._client.get(rkey), default, True),
-                              lambda: self._fb_get(key, default, True))
+            return self._call(lambda: self._replies.item(self._client.get(rkey), default, True),
+                              lambda: self._outage.get(key, default, True))
         raw = self._guard.call(self._client.get, rkey)
         if raw is None:
             self._misses.inc()
             return default
         if raw is DOWN:
-            return self._fb_get(key, default, True)
+            return self._outage.get(key, default, True)
         if raw[:1] == b"\x00":  # an envelope without metadata (what set() writes)
             self._hits.inc()
             return raw[1:]
-        return self._item(raw, default, True)
+        return self._replies.item(raw, default, True)
 
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """Like :meth:`get` without counting."""
         rkey = self.codec.encode(key)
-        return self._call(lambda: self._item(self._client.get(rkey), default, False),
-                          lambda: self._fb_get(key, default, False))
-
-    def _blobs(self, keys: list[Hashable], raws: Iterable[Optional[bytes]]) -> dict[Hashable, Any]:
-        # {key: blob} of one batch of replies, counted: envelopes without metadata (what
-        # set() writes) unwrapped in one compiled call, the rest one by one
-        out, misses, rest = strip_marker(keys, raws)
-        self._hits.add(len(out))
-        self._misses.add(misses)
-        for key, raw in rest:
-            item = self._item(raw, MISSING, True)  # counts itself
-            if item is not MISSING:
-                out[key] = item
-        return out
-
-    def _mget_replies(self, keys: list[Hashable]) -> tuple[list[Hashable], list[Any]]:
-        # (keys, MGET replies) in matching order
-        rkeys = self.codec.encode_many(keys)
-        groups = self._groups(rkeys)
-        if len(groups) == 1:
-            return keys, self._client.mget(rkeys)
-        # One MGET per hash slot, all in one pipeline (one round trip per node).
-        # (execute_command: redis-py's cluster pipeline blocks its mget() helper, but a
-        # single-slot MGET is a valid pipelined command)
-        by_rkey = dict(zip(rkeys, keys))
-        pipe = self._client.pipeline(transaction=False)
-        for group in groups:
-            pipe.execute_command("MGET", *group)
-        replies = pipe.execute()
-        return [by_rkey[k] for g in groups for k in g], [v for r in replies for v in r]
-
-    def _mget(self, keys: list[Hashable]) -> dict[Hashable, Any]:
-        return self._blobs(*self._mget_replies(keys))
-
-    def _fb_get_many(self, keys: list[Hashable]) -> dict[Hashable, Any]:
-        out = self._fallback.get_many(keys)
-        for _ in range(len(out)):
-            self._hits.inc()
-        for _ in range(len(set(keys)) - len(out)):
-            self._misses.inc()
-        return out
+        return self._call(lambda: self._replies.item(self._client.get(rkey), default, False),
+                          lambda: self._outage.get(key, default, False))
 
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """Blobs of the present keys in one round trip (``MGET``; per slot on a cluster)."""
@@ -304,11 +176,12 @@ class RedisBackend(Backend):
         if not keys:
             return {}
         if self._cluster or self._generation != forksafe.generation or self._dirty.pending:
-            return self._call(lambda: self._mget(keys), lambda: self._fb_get_many(keys))
+            return self._call(lambda: self._replies.blobs(*self._keys.mget(keys)),
+                              lambda: self._outage.get_many(keys))
         raws = self._guard.call(self._client.mget, self.codec.encode_many(keys))
         if raws is DOWN:
-            return self._fb_get_many(keys)
-        return self._blobs(keys, raws)
+            return self._outage.get_many(keys)
+        return self._replies.blobs(keys, raws)
 
     def load_many(self, keys: Iterable[Hashable], load: Callable[..., Any],
                   ) -> tuple[dict[Hashable, Any], dict[Hashable, Any]]:
@@ -330,20 +203,20 @@ class RedisBackend(Backend):
         if not batch:
             return {}, {}
         if self._cluster or self._generation != forksafe.generation or self._dirty.pending:
-            got = self._call(lambda: self._mget_replies(batch), lambda: None)
+            got = self._call(lambda: self._keys.mget(batch), lambda: None)
             if got is None:
-                return {}, self._fb_get_many(batch)
+                return {}, self._outage.get_many(batch)
             batch, raws = got
         else:
             raws = self._guard.call(self._client.mget, self.codec.encode_many(batch))
             if raws is DOWN:
-                return {}, self._fb_get_many(batch)
+                return {}, self._outage.get_many(batch)
         values, misses, rest = load(batch, raws, b"\x00")
         self._hits.add(len(values))
         self._misses.add(misses)
         blobs = {}
         for key, raw in rest:
-            item = self._item(raw, MISSING, True)  # counts itself
+            item = self._replies.item(raw, MISSING, True)  # counts itself
             if item is not MISSING:
                 blobs[key] = item
         return values, blobs
@@ -358,11 +231,11 @@ class RedisBackend(Backend):
             pipe.get(rkey)
             pipe.pttl(rkey)
             raw, ms = pipe.execute()
-            item = self._item(raw, None, True)
+            item = self._replies.item(raw, None, True)
             return (None, None) if item is None else (item, seconds(int(ms)))
 
         def fallback() -> tuple[Any, Optional[float]]:
-            item = self._fb_get(key, None, True)
+            item = self._outage.get(key, None, True)
             return (None, None) if item is None else (item, self._fallback.ttl(key))
         return self._call(do, fallback)
 
@@ -372,25 +245,16 @@ class RedisBackend(Backend):
         by_rkey = dict(zip(rkeys, keys))
 
         def do() -> dict[Hashable, tuple[Any, float]]:
-            groups = self._groups(rkeys)
-            pipe = self._client.pipeline(transaction=False)
-            for group in groups:
-                pipe.execute_command("MGET", *group)
-            order = [k for g in groups for k in g]
-            for rkey in order:
-                pipe.pttl(rkey)
-            replies = pipe.execute()
-            raws = [v for r in replies[:len(groups)] for v in r]
             out = {}
-            for rkey, raw, ms in zip(order, raws, replies[len(groups):]):
-                item = self._item(raw, MISSING, True)
+            for rkey, raw, ms in zip(*self._keys.mget_pttl(rkeys)):
+                item = self._replies.item(raw, MISSING, True)
                 ttl = seconds(int(ms))
                 if item is not MISSING and ttl is not None:
                     out[by_rkey[rkey]] = (item, ttl)
             return out
 
         def fallback() -> dict[Hashable, tuple[Any, float]]:
-            found = self._fb_get_many(keys)
+            found = self._outage.get_many(keys)
             return {k: (v, self._fallback.ttl(k) or 0.0) for k, v in found.items()}
         return self._call(do, fallback)
 
@@ -400,18 +264,9 @@ class RedisBackend(Backend):
         return self._call(lambda: bool(self._client.exists(rkey)),
                           lambda: self._fallback.contains(key))
 
-    def _scan_keys(self, pattern: Optional[str]) -> list[Hashable]:
-        decode = self.codec.decode
-        found = [k for k in (decode(r) for r in self._scan(self.codec.match_for(pattern)))
-                 if k is not None]
-        if pattern is None:
-            return found
-        match = compile_pattern(pattern)
-        return [k for k in found if isinstance(k, str) and match(k)]
-
     def keys(self, pattern: Optional[str] = None) -> list[Hashable]:
         """Our keys (``SCAN`` within the prefix), optionally str keys matching ``pattern``."""
-        return self._call(lambda: self._scan_keys(pattern),
+        return self._call(lambda: self._keys.matching(pattern),
                           lambda: self._fallback.keys(pattern))
 
     def ttl(self, key: Hashable) -> Optional[float]:
@@ -447,11 +302,6 @@ class RedisBackend(Backend):
         return key_context(self.options.namespace, key)
 
     # ------------------------------------------------------------------ writes
-    def _fb_write(self, rkeys: list[bytes], fn: Callable[[], Any]) -> Any:
-        result = fn()
-        self._dirty.add(rkeys)
-        return result
-
     def set(self, key: Hashable, item: Any, ttl: Optional[float], size: int,
             metadata: Optional[Mapping[str, Any]] = None) -> None:
         """``SET key envelope PX ttl`` (no PX when ttl is None)."""
@@ -464,8 +314,8 @@ class RedisBackend(Backend):
             # execute_command: the same command as client.set() builds, without its
             # option checks
             if self._guard.call(self._client.execute_command, *command) is DOWN:
-                self._fb_write([rkey], lambda: self._fallback.set(key, item, ttl, size,
-                                                                   metadata))
+                self._outage.write([rkey], lambda: self._fallback.set(key, item, ttl, size,
+                                                                       metadata))
             return
 
         def do() -> None:
@@ -474,8 +324,8 @@ class RedisBackend(Backend):
                 return
             pipe = self._client.pipeline(transaction=False)
             pipe.execute_command(*command)
-            self._execute(pipe, [rkey])
-        self._call(do, lambda: self._fb_write(
+            execute(pipe, [rkey], self._publish)
+        self._call(do, lambda: self._outage.write(
             [rkey], lambda: self._fallback.set(key, item, ttl, size, metadata)))
 
     def set_many(self, items: Mapping[Hashable, tuple[Any, int]], ttl: Optional[float]) -> None:
@@ -493,14 +343,16 @@ class RedisBackend(Backend):
             add = pipe.execute_command
             for command in commands:
                 add(*command)
-            self._execute(pipe, rkeys)
-        self._call(do, lambda: self._fb_write(rkeys, lambda: self._fallback.set_many(items, ttl)))
+            execute(pipe, rkeys, self._publish)
+        self._call(do, lambda: self._outage.write(
+            rkeys, lambda: self._fallback.set_many(items, ttl)))
 
     def delete(self, key: Hashable) -> bool:
         """``UNLINK``; True if the key existed."""
         rkey = self.codec.encode(key)
-        return bool(self._call(lambda: self._unlink([rkey]), lambda: self._fb_write(
-            [rkey], lambda: self._fallback.delete(key))))
+        return bool(self._call(lambda: self._keys.unlink([rkey], self._publish),
+                               lambda: self._outage.write(
+                                   [rkey], lambda: self._fallback.delete(key))))
 
     def delete_many(self, keys: Iterable[Hashable]) -> int:
         """``UNLINK`` in one round trip (per slot on a cluster); the number that existed."""
@@ -508,8 +360,9 @@ class RedisBackend(Backend):
         if not keys:
             return 0
         rkeys = [self.codec.encode(k) for k in keys]
-        return int(self._call(lambda: self._unlink(rkeys), lambda: self._fb_write(
-            rkeys, lambda: self._fallback.delete_many(keys))))
+        return int(self._call(lambda: self._keys.unlink(rkeys, self._publish),
+                              lambda: self._outage.write(
+                                  rkeys, lambda: self._fallback.delete_many(keys))))
 
     def discard_if(self, key: Hashable, item: Any) -> bool:
         """Delete ``key`` only if it still holds the blob ``item`` (atomic, a Lua script)."""
@@ -518,7 +371,7 @@ class RedisBackend(Backend):
         def do() -> bool:
             removed = bool(self._discard_script(keys=[rkey], args=[item]))
             if removed and self._publish is not None:
-                self._execute(self._client.pipeline(transaction=False), [rkey])
+                execute(self._client.pipeline(transaction=False), [rkey], self._publish)
             return removed
         return bool(self._call(do, lambda: self._fallback.discard_if(key, item)))
 
@@ -534,21 +387,18 @@ class RedisBackend(Backend):
                 pipe.exists(rkey)
             else:
                 pipe.pexpire(rkey, px)
-            replies = self._execute(pipe, [rkey])  # a shorter TTL must reach other L1s
+            replies = execute(pipe, [rkey], self._publish)  # a shorter TTL must reach other L1s
             return bool(replies[1] if px is None else replies[0])
-        return bool(self._call(do, lambda: self._fb_write(
+        return bool(self._call(do, lambda: self._outage.write(
             [rkey], lambda: self._fallback.touch(key, ttl))))
 
     def clear(self) -> None:
         """Delete every key under our prefix (``SCAN`` + ``UNLINK``); nothing else."""
-        def fallback() -> None:
-            self._fallback.clear()
-            self._dirty.mark_all()
-
         def do() -> None:
-            self._clear_redis()
+            self._keys.clear(self._publish)
             self._fallback.clear()
-        self._call(do, fallback)
+        # a lambda, not the bound method: after a fork, _call builds this process's Outage
+        self._call(do, lambda: self._outage.clear())
 
     # ------------------------------------------------------------------ eviction control
     def evict_keys(self, keys: Iterable[Hashable]) -> int:
@@ -559,33 +409,13 @@ class RedisBackend(Backend):
         return n
 
     # ------------------------------------------------------------------ housekeeping
-    def _count_entries(self) -> tuple[int, int]:
-        entries = size = 0
-        batch: list[bytes] = []
-
-        def flush() -> int:
-            if not batch:
-                return 0
-            pipe = self._client.pipeline(transaction=False)
-            for rkey in batch:
-                pipe.strlen(rkey)
-            return sum(int(n) for n in pipe.execute())
-        for rkey in self._scan(self.codec.match_all):
-            entries += 1
-            batch.append(rkey)
-            if len(batch) >= 1000:
-                size += flush()
-                batch = []
-        size += flush()
-        return entries, size
-
     def stats(self) -> dict[str, Any]:
         """Counters, the entries under our prefix (a ``SCAN``: O(keys in the db)) and the
         fallback figures: ``backend_state``, ``backend_fallbacks``, ``backend_errors``..."""
         def fallback() -> tuple[int, int]:
             s = self._fallback.stats()
             return int(s["current_entries"]), int(s["current_size_bytes"])
-        entries, size = self._call(self._count_entries, fallback)
+        entries, size = self._call(lambda: self._keys.count(), fallback)  # (as in clear)
         out: dict[str, Any] = {
             "hits": self._hits.value, "misses": self._misses.value,
             "evictions": self._evicted.value, "expirations": 0,
