@@ -29,15 +29,17 @@ import time
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional, cast
 
-from fbacache._core import GetOr, PyStore, Put, Store
+from fbacache._core import PyStore, Store
+from fbacache._manager_batch import read_many
+from fbacache._manager_build import build_codec_and_backend
+from fbacache._manager_fast import fast_callables
 from fbacache._validate import check_duration
-from fbacache.backends import get_backend_class
-from fbacache.backends.base import Backend, BackendSettings
+from fbacache.backends.base import Backend
 from fbacache._util import MISSING
-from fbacache.codecs import Codec, make_codec
+from fbacache.codecs import Codec
 from fbacache.config import CacheManagerConfig
 from fbacache.signing import metadata_digest
-from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
+from fbacache.errors import EntryTooLarge, ManagerNotRunning
 from fbacache.locks import SingleFlight
 from fbacache.metrics import Counter, build_snapshot
 from fbacache.prefetch import Loader, Prefetcher
@@ -49,18 +51,6 @@ if TYPE_CHECKING:  # typing only: Unpack is in typing from 3.11
     from typing_extensions import Unpack
 
 __all__ = ["CacheManager"]
-
-
-
-def _make_signer(config: CacheManagerConfig) -> Any:
-    key, old = config.signing_key_bytes()
-    if key is None:
-        return None
-    try:
-        from fbacache.signing import Signer
-    except ImportError as exc:  # pragma: no cover - signing ships with the package
-        raise ConfigError("signing_key", f"payload signing is unavailable: {exc}") from exc
-    return Signer(key, old)
 
 
 class CacheManager:
@@ -84,31 +74,10 @@ class CacheManager:
             config = config.replace(**kwargs)
         self.config = config
         self._timer: Callable[[], float] = config.timer or time.monotonic
-        backend_cls = get_backend_class(config.backend_type)
-        check = getattr(backend_cls, "check_manager_config", None)
-        if check is not None:  # optional hook: a backend refusing settings it cannot store
-            check(config)
-        fmt = config.resolved_format(backend_cls.stores_objects)
-        if fmt == "none" and not backend_cls.stores_objects:
-            raise ConfigError("serialization_format",
-                              f"'none' stores live objects; backend {config.backend_type!r} "
-                              "stores bytes (use msgpack or json)")
-        signer = _make_signer(config)
-        if backend_cls.shared and fmt == "pickle" and signer is None:
-            raise UnsafeConfiguration(
-                f"pickle on the shared backend {config.backend_type!r} would unpickle bytes "
-                "other processes can write: set signing_key, or use msgpack/json")
-        self._codec: Optional[Codec] = None
-        if fmt != "none":
-            self._codec = make_codec(
-                fmt, config.compression, threshold=config.compression_threshold,
-                level=config.compression_level, max_encoded_size=config.max_entry_size,
-                max_decoded_size=config.max_decompressed_size, signer=signer)
-        self._backend: Backend = backend_cls(BackendSettings(
-            max_entries=config.max_entries, max_bytes=config.max_bytes,
-            eviction_policy=config.eviction_policy, key_prefix=config.key_prefix,
-            timer=self._timer, seed=config.seed, options=dict(config.backend_config),
-            max_item_size=config.max_decompressed_size))
+        # refuses unsafe or impossible settings (ConfigError, UnsafeConfiguration) first
+        codec, backend = build_codec_and_backend(config, self._timer)
+        self._codec: Optional[Codec] = codec
+        self._backend: Backend = backend
         self._max_entry_size = config.max_entry_size
         self._flight = SingleFlight()
         self._jitter = ttl_jitter if ttl_jitter is None or isinstance(ttl_jitter, Jitter) \
@@ -227,31 +196,18 @@ class CacheManager:
         # and set(k, v) are one compiled call each (fbacache._core.GetOr / Put), and
         # any other argument falls through to the full method. A tagged write turns
         # the fast set off for good: later plain writes must drop the key's tags.
-        fast = self._running and not self._prefetcher.used and self._plain_class \
-            and type(self)._decode is CacheManager._decode
-        store = self._object_store if fast else None
         d = self.__dict__
         for name in ("get", "get_or_set", "set"):
             d.pop(name, None)
-        codec = self._codec
-        if fast and codec is None:
-            self.get = self._backend.get  # type: ignore[method-assign]
-        elif fast and codec is not None and codec.signer is None:
-            # a corrupt blob is dropped as in _decode; compiled when the backend reads the store
-            self.get = codec.reader(  # type: ignore[method-assign]
-                self._backend.get, self._backend.discard_if, self._core_store)
-        if store is not None:
-            # .method: a builtin method (the interpreter's fast call), as the store's get
-            self.get_or_set = GetOr(  # type: ignore[method-assign]
-                store, self._load_missed, MethodType(CacheManager.get_or_set, self)).method
-            if self._store is not None and not self._tags_used:
-                self.set = Put(  # type: ignore[method-assign]
-                    store, self._max_entry_size, MethodType(CacheManager.set, self)).method
-        if fast and codec is not None and codec.signer is not None:
-            # one Python frame per hit: verified with the key's context (as _context gives
-            # it) before anything is decoded; a blob that fails is dropped as in _decode
-            self.get = codec.signed_reader(  # type: ignore[method-assign]
-                self._backend.get, self._backend.discard_if, self._backend.signing_context)
+        if self._running and not self._prefetcher.used and self._plain_class \
+                and type(self)._decode is CacheManager._decode:
+            for name, fn in fast_callables(
+                    codec=self._codec, backend=self._backend, object_store=self._object_store,
+                    store=self._store, core_store=self._core_store, tags_used=self._tags_used,
+                    max_entry_size=self._max_entry_size, load_missed=self._load_missed,
+                    full_get_or_set=MethodType(CacheManager.get_or_set, self),
+                    full_set=MethodType(CacheManager.set, self)).items():
+                setattr(self, name, fn)
 
     def _prefetch_in_use(self) -> None:
         with self._state_lock:
@@ -328,34 +284,8 @@ class CacheManager:
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """``{key: value}`` for the keys present (missing and corrupt ones omitted)."""
         self._check()
-        codec = self._codec
-        plain = type(self)._decode is CacheManager._decode
-        load_many = getattr(self._backend, "load_many", None)
-        if codec is not None and plain and codec.signer is None and load_many is not None:
-            # one pass over the store's reply: raw frames loaded with it (one unpackb call
-            # for a msgpack batch), the rest decoded below; what is left out is corrupt
-            out, found = load_many(keys, codec.load_replies)
-            if found:
-                more = codec.decode_many(found)
-                out.update(more)
-                if len(more) < len(found):
-                    for key in found.keys() - more.keys():
-                        self._backend.discard_if(key, found[key])
-        elif codec is not None and plain:
-            found = self._backend.get_many(list(keys))
-            # the whole batch in one codec call; what it left out is corrupt, dropped as
-            # _decode drops it
-            out = codec.decode_many(found, self._backend.signing_context
-                                    if codec.signer is not None else None)
-            if len(out) < len(found):
-                for key in found.keys() - out.keys():
-                    self._backend.discard_if(key, found[key])
-        else:
-            out = {}
-            for key, item in self._backend.get_many(list(keys)).items():
-                value = self._decode(key, item)
-                if value is not MISSING:
-                    out[key] = value
+        out = read_many(self._backend, self._codec, keys, self._decode,
+                        plain=type(self)._decode is CacheManager._decode)
         if self._prefetched:
             for key in out:
                 self._prefetcher.served(key)
