@@ -13,11 +13,32 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from fbacache._core import GetOr, Put
+from fbacache._core import GetOr, PyStore, Put, Store
 from fbacache.backends.base import Backend
 from fbacache.codecs import Codec
 
-__all__ = ["fast_callables"]
+__all__ = ["fast_callables", "fast_stores"]
+
+
+def fast_stores(backend: Backend, codec: Optional[Codec], *, jittered: bool,
+                default_ttl: Optional[float]) -> tuple[Any, Any, Any]:
+    """``(core_store, object_store, store)``: the compiled store behind the fast paths.
+
+    ``core_store`` is the backend's compiled store (None for any other, e.g. the
+    filesystem backend's file store): it counts every write (the 'sets' metric).
+    ``object_store`` is the same when objects are stored as they are (no ``codec``):
+    ``get`` and ``get_or_set`` hits read it directly. ``store`` is the same again when
+    TTLs are not ``jittered``: ``set`` writes it directly, with ``default_ttl`` set on it.
+    """
+    found: Any = getattr(backend, "store", None)
+    if not isinstance(found, (Store, PyStore)):  # e.g. the filesystem backend's file store
+        found = None
+    object_store = found if codec is None else None
+    store = None
+    if object_store is not None and not jittered:
+        found.default_ttl = default_ttl
+        store = found
+    return found, object_store, store
 
 
 def fast_callables(*, codec: Optional[Codec], backend: Backend, object_store: Any,

@@ -29,10 +29,9 @@ import time
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional, cast
 
-from fbacache._core import PyStore, Store
 from fbacache._manager_batch import read_many
 from fbacache._manager_build import build_codec_and_backend
-from fbacache._manager_fast import fast_callables
+from fbacache._manager_fast import fast_callables, fast_stores
 from fbacache._validate import check_duration
 from fbacache.backends.base import Backend
 from fbacache._util import MISSING
@@ -84,15 +83,9 @@ class CacheManager:
             else Jitter(ttl_jitter)
         # The compiled store behind the fast paths (objects stored as they are): get and
         # get_or_set hits read it directly; set writes it directly unless TTLs are jittered.
-        store: Any = getattr(self._backend, "store", None)
-        if not isinstance(store, (Store, PyStore)):  # e.g. the filesystem backend's file store
-            store = None
-        self._core_store: Any = store  # counts every write (the 'sets' metric)
-        self._object_store: Any = store if self._codec is None else None
-        self._store: Any = None
-        if self._object_store is not None and self._jitter is None:
-            store.default_ttl = config.default_ttl
-            self._store = store
+        self._core_store, self._object_store, self._store = fast_stores(
+            self._backend, self._codec, jittered=self._jitter is not None,
+            default_ttl=config.default_ttl)
         # Subclasses overriding one of these keep their override (no fast path installed).
         cls = type(self)
         self._plain_class = all(getattr(cls, name) is getattr(CacheManager, name)
