@@ -27,11 +27,12 @@ import sys
 import threading
 import time
 from types import MethodType
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional, cast
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional
 
 from fbacache._manager_batch import read_many
 from fbacache._manager_build import build_codec_and_backend
 from fbacache._manager_fast import fast_callables, fast_stores
+from fbacache._manager_metrics import manager_metrics
 from fbacache._validate import check_duration
 from fbacache.backends.base import Backend
 from fbacache._util import MISSING
@@ -40,7 +41,7 @@ from fbacache.config import CacheManagerConfig
 from fbacache.signing import metadata_digest
 from fbacache.errors import EntryTooLarge, ManagerNotRunning
 from fbacache.locks import SingleFlight
-from fbacache.metrics import Counter, build_snapshot
+from fbacache.metrics import Counter
 from fbacache.prefetch import Loader, Prefetcher
 from fbacache.swr import Jitter, Revalidator, check_grace
 from fbacache.tags import TagIndex, normalize_tags
@@ -549,25 +550,10 @@ class CacheManager:
     # ------------------------------------------------------------------ metrics
     def get_metrics(self) -> ManagerMetrics:
         """Counters, rates, sizes and codec timings (each key: docs/manager.md in the sdist)."""
-        codec = self._codec.stats.snapshot() if self._codec is not None else {}
-        own = {
-            "sets": self._sets_done(), "deletes": self._deletes.value,
-            **self._prefetcher.snapshot(),
-            "single_flight_leaders": self._flight.leaders.value,
-            "single_flight_waits": self._flight.waits.value,
-            "single_flight_timeouts": self._flight.timeouts.value,
-            "tagged_keys": len(self._tags), **self._swr.snapshot(),
-        }
-        snap = build_snapshot(self._backend.stats(), codec, own)
-        snap["backend"] = self._backend.name
-        snap["running"] = self._running
-        return cast(ManagerMetrics, snap)  # built as a dict: keys listed in ManagerMetrics
-
-    def _sets_done(self) -> int:
-        # Every write of a store-backed backend goes through its store, which counts
-        # it: the fast set path does not also bump a manager counter.
-        store = self._core_store
-        return int(store.sets) if store is not None else self._sets.value
+        return manager_metrics(
+            backend=self._backend, codec=self._codec, core_store=self._core_store,
+            sets=self._sets, deletes=self._deletes, prefetcher=self._prefetcher,
+            flight=self._flight, tags=self._tags, swr=self._swr, running=self._running)
 
     def check(self) -> None:
         """Verify the backend's and the tag index's invariants.
