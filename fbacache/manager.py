@@ -5,7 +5,10 @@ encodes values (serializer -> compressor -> optional signer, see
 :mod:`fbacache.codecs`), enforces ``max_entry_size``, runs single-flight
 regeneration (:mod:`fbacache.locks`), prefetch (:mod:`fbacache.prefetch`) and
 metrics (:mod:`fbacache.metrics`). Backends (:mod:`fbacache.backends`) only
-store and fetch, so a new backend needs no change here.
+store and fetch, so a new backend needs no change here. Its parts, each handed the
+pieces it needs: :mod:`fbacache._manager_build` (codec and backend from the config),
+:mod:`fbacache._manager_fast` (the compiled ``get``/``set``/``get_or_set`` installed
+while safe), :mod:`fbacache._manager_batch` (``get_many``), :mod:`fbacache._manager_metrics`.
 
 Locking: the memory backend's store (:class:`fbacache._core.Store`) holds its
 own lock for the index operation only; encoding, decoding and factories run
@@ -188,8 +191,9 @@ class CacheManager:
         # with the state lock held, or from __init__). With objects stored as they are
         # and no prefetch accounting, get() *is* the store's C get; get_or_set(k, f)
         # and set(k, v) are one compiled call each (fbacache._core.GetOr / Put), and
-        # any other argument falls through to the full method. A tagged write turns
-        # the fast set off for good: later plain writes must drop the key's tags.
+        # any other argument falls through to the full method (chosen by _manager_fast).
+        # A tagged write turns the fast set off for good: later plain writes must drop
+        # the key's tags.
         d = self.__dict__
         for name in ("get", "get_or_set", "set"):
             d.pop(name, None)
