@@ -5,7 +5,10 @@ encodes values (serializer -> compressor -> optional signer, see
 :mod:`fbacache.codecs`), enforces ``max_entry_size``, runs single-flight
 regeneration (:mod:`fbacache.locks`), prefetch (:mod:`fbacache.prefetch`) and
 metrics (:mod:`fbacache.metrics`). Backends (:mod:`fbacache.backends`) only
-store and fetch, so a new backend needs no change here.
+store and fetch, so a new backend needs no change here. Its parts, each handed the
+pieces it needs: :mod:`fbacache._manager_build` (codec and backend from the config),
+:mod:`fbacache._manager_fast` (the compiled ``get``/``set``/``get_or_set`` installed
+while safe), :mod:`fbacache._manager_batch` (``get_many``), :mod:`fbacache._manager_metrics`.
 
 Locking: the memory backend's store (:class:`fbacache._core.Store`) holds its
 own lock for the index operation only; encoding, decoding and factories run
@@ -27,19 +30,21 @@ import sys
 import threading
 import time
 from types import MethodType
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional, cast
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Optional
 
-from fbacache._core import GetOr, PyStore, Put, Store
+from fbacache._manager_batch import read_many
+from fbacache._manager_build import build_codec_and_backend
+from fbacache._manager_fast import fast_callables, fast_stores
+from fbacache._manager_metrics import manager_metrics
 from fbacache._validate import check_duration
-from fbacache.backends import get_backend_class
-from fbacache.backends.base import Backend, BackendSettings
+from fbacache.backends.base import Backend
 from fbacache._util import MISSING
-from fbacache.codecs import Codec, make_codec
+from fbacache.codecs import Codec
 from fbacache.config import CacheManagerConfig
 from fbacache.signing import metadata_digest
-from fbacache.errors import ConfigError, EntryTooLarge, ManagerNotRunning, UnsafeConfiguration
+from fbacache.errors import EntryTooLarge, ManagerNotRunning
 from fbacache.locks import SingleFlight
-from fbacache.metrics import Counter, build_snapshot
+from fbacache.metrics import Counter
 from fbacache.prefetch import Loader, Prefetcher
 from fbacache.swr import Jitter, Revalidator, check_grace
 from fbacache.tags import TagIndex, normalize_tags
@@ -49,18 +54,6 @@ if TYPE_CHECKING:  # typing only: Unpack is in typing from 3.11
     from typing_extensions import Unpack
 
 __all__ = ["CacheManager"]
-
-
-
-def _make_signer(config: CacheManagerConfig) -> Any:
-    key, old = config.signing_key_bytes()
-    if key is None:
-        return None
-    try:
-        from fbacache.signing import Signer
-    except ImportError as exc:  # pragma: no cover - signing ships with the package
-        raise ConfigError("signing_key", f"payload signing is unavailable: {exc}") from exc
-    return Signer(key, old)
 
 
 class CacheManager:
@@ -84,46 +77,19 @@ class CacheManager:
             config = config.replace(**kwargs)
         self.config = config
         self._timer: Callable[[], float] = config.timer or time.monotonic
-        backend_cls = get_backend_class(config.backend_type)
-        check = getattr(backend_cls, "check_manager_config", None)
-        if check is not None:  # optional hook: a backend refusing settings it cannot store
-            check(config)
-        fmt = config.resolved_format(backend_cls.stores_objects)
-        if fmt == "none" and not backend_cls.stores_objects:
-            raise ConfigError("serialization_format",
-                              f"'none' stores live objects; backend {config.backend_type!r} "
-                              "stores bytes (use msgpack or json)")
-        signer = _make_signer(config)
-        if backend_cls.shared and fmt == "pickle" and signer is None:
-            raise UnsafeConfiguration(
-                f"pickle on the shared backend {config.backend_type!r} would unpickle bytes "
-                "other processes can write: set signing_key, or use msgpack/json")
-        self._codec: Optional[Codec] = None
-        if fmt != "none":
-            self._codec = make_codec(
-                fmt, config.compression, threshold=config.compression_threshold,
-                level=config.compression_level, max_encoded_size=config.max_entry_size,
-                max_decoded_size=config.max_decompressed_size, signer=signer)
-        self._backend: Backend = backend_cls(BackendSettings(
-            max_entries=config.max_entries, max_bytes=config.max_bytes,
-            eviction_policy=config.eviction_policy, key_prefix=config.key_prefix,
-            timer=self._timer, seed=config.seed, options=dict(config.backend_config),
-            max_item_size=config.max_decompressed_size))
+        # refuses unsafe or impossible settings (ConfigError, UnsafeConfiguration) first
+        codec, backend = build_codec_and_backend(config, self._timer)
+        self._codec: Optional[Codec] = codec
+        self._backend: Backend = backend
         self._max_entry_size = config.max_entry_size
         self._flight = SingleFlight()
         self._jitter = ttl_jitter if ttl_jitter is None or isinstance(ttl_jitter, Jitter) \
             else Jitter(ttl_jitter)
         # The compiled store behind the fast paths (objects stored as they are): get and
         # get_or_set hits read it directly; set writes it directly unless TTLs are jittered.
-        store: Any = getattr(self._backend, "store", None)
-        if not isinstance(store, (Store, PyStore)):  # e.g. the filesystem backend's file store
-            store = None
-        self._core_store: Any = store  # counts every write (the 'sets' metric)
-        self._object_store: Any = store if self._codec is None else None
-        self._store: Any = None
-        if self._object_store is not None and self._jitter is None:
-            store.default_ttl = config.default_ttl
-            self._store = store
+        self._core_store, self._object_store, self._store = fast_stores(
+            self._backend, self._codec, jittered=self._jitter is not None,
+            default_ttl=config.default_ttl)
         # Subclasses overriding one of these keep their override (no fast path installed).
         cls = type(self)
         self._plain_class = all(getattr(cls, name) is getattr(CacheManager, name)
@@ -225,33 +191,21 @@ class CacheManager:
         # with the state lock held, or from __init__). With objects stored as they are
         # and no prefetch accounting, get() *is* the store's C get; get_or_set(k, f)
         # and set(k, v) are one compiled call each (fbacache._core.GetOr / Put), and
-        # any other argument falls through to the full method. A tagged write turns
-        # the fast set off for good: later plain writes must drop the key's tags.
-        fast = self._running and not self._prefetcher.used and self._plain_class \
-            and type(self)._decode is CacheManager._decode
-        store = self._object_store if fast else None
+        # any other argument falls through to the full method (chosen by _manager_fast).
+        # A tagged write turns the fast set off for good: later plain writes must drop
+        # the key's tags.
         d = self.__dict__
         for name in ("get", "get_or_set", "set"):
             d.pop(name, None)
-        codec = self._codec
-        if fast and codec is None:
-            self.get = self._backend.get  # type: ignore[method-assign]
-        elif fast and codec is not None and codec.signer is None:
-            # a corrupt blob is dropped as in _decode; compiled when the backend reads the store
-            self.get = codec.reader(  # type: ignore[method-assign]
-                self._backend.get, self._backend.discard_if, self._core_store)
-        if store is not None:
-            # .method: a builtin method (the interpreter's fast call), as the store's get
-            self.get_or_set = GetOr(  # type: ignore[method-assign]
-                store, self._load_missed, MethodType(CacheManager.get_or_set, self)).method
-            if self._store is not None and not self._tags_used:
-                self.set = Put(  # type: ignore[method-assign]
-                    store, self._max_entry_size, MethodType(CacheManager.set, self)).method
-        if fast and codec is not None and codec.signer is not None:
-            # one Python frame per hit: verified with the key's context (as _context gives
-            # it) before anything is decoded; a blob that fails is dropped as in _decode
-            self.get = codec.signed_reader(  # type: ignore[method-assign]
-                self._backend.get, self._backend.discard_if, self._backend.signing_context)
+        if self._running and not self._prefetcher.used and self._plain_class \
+                and type(self)._decode is CacheManager._decode:
+            for name, fn in fast_callables(
+                    codec=self._codec, backend=self._backend, object_store=self._object_store,
+                    store=self._store, core_store=self._core_store, tags_used=self._tags_used,
+                    max_entry_size=self._max_entry_size, load_missed=self._load_missed,
+                    full_get_or_set=MethodType(CacheManager.get_or_set, self),
+                    full_set=MethodType(CacheManager.set, self)).items():
+                setattr(self, name, fn)
 
     def _prefetch_in_use(self) -> None:
         with self._state_lock:
@@ -328,34 +282,8 @@ class CacheManager:
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """``{key: value}`` for the keys present (missing and corrupt ones omitted)."""
         self._check()
-        codec = self._codec
-        plain = type(self)._decode is CacheManager._decode
-        load_many = getattr(self._backend, "load_many", None)
-        if codec is not None and plain and codec.signer is None and load_many is not None:
-            # one pass over the store's reply: raw frames loaded with it (one unpackb call
-            # for a msgpack batch), the rest decoded below; what is left out is corrupt
-            out, found = load_many(keys, codec.load_replies)
-            if found:
-                more = codec.decode_many(found)
-                out.update(more)
-                if len(more) < len(found):
-                    for key in found.keys() - more.keys():
-                        self._backend.discard_if(key, found[key])
-        elif codec is not None and plain:
-            found = self._backend.get_many(list(keys))
-            # the whole batch in one codec call; what it left out is corrupt, dropped as
-            # _decode drops it
-            out = codec.decode_many(found, self._backend.signing_context
-                                    if codec.signer is not None else None)
-            if len(out) < len(found):
-                for key in found.keys() - out.keys():
-                    self._backend.discard_if(key, found[key])
-        else:
-            out = {}
-            for key, item in self._backend.get_many(list(keys)).items():
-                value = self._decode(key, item)
-                if value is not MISSING:
-                    out[key] = value
+        out = read_many(self._backend, self._codec, keys, self._decode,
+                        plain=type(self)._decode is CacheManager._decode)
         if self._prefetched:
             for key in out:
                 self._prefetcher.served(key)
@@ -626,25 +554,10 @@ class CacheManager:
     # ------------------------------------------------------------------ metrics
     def get_metrics(self) -> ManagerMetrics:
         """Counters, rates, sizes and codec timings (each key: docs/manager.md in the sdist)."""
-        codec = self._codec.stats.snapshot() if self._codec is not None else {}
-        own = {
-            "sets": self._sets_done(), "deletes": self._deletes.value,
-            **self._prefetcher.snapshot(),
-            "single_flight_leaders": self._flight.leaders.value,
-            "single_flight_waits": self._flight.waits.value,
-            "single_flight_timeouts": self._flight.timeouts.value,
-            "tagged_keys": len(self._tags), **self._swr.snapshot(),
-        }
-        snap = build_snapshot(self._backend.stats(), codec, own)
-        snap["backend"] = self._backend.name
-        snap["running"] = self._running
-        return cast(ManagerMetrics, snap)  # built as a dict: keys listed in ManagerMetrics
-
-    def _sets_done(self) -> int:
-        # Every write of a store-backed backend goes through its store, which counts
-        # it: the fast set path does not also bump a manager counter.
-        store = self._core_store
-        return int(store.sets) if store is not None else self._sets.value
+        return manager_metrics(
+            backend=self._backend, codec=self._codec, core_store=self._core_store,
+            sets=self._sets, deletes=self._deletes, prefetcher=self._prefetcher,
+            flight=self._flight, tags=self._tags, swr=self._swr, running=self._running)
 
     def check(self) -> None:
         """Verify the backend's and the tag index's invariants.
